@@ -1,0 +1,99 @@
+"""The `eigen` command line: a thin map from subcommand names to config dataclasses and functions.
+
+Flags, defaults and help come from the config dataclasses (`config.py`), so the CLI and the Python
+API cannot drift apart. A user error ends with one sentence on stderr and exit code 2, never a
+traceback.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+from typing import Callable
+
+from . import __version__
+from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
+
+
+class NotAvailableYet(Exception):
+    """The command exists but its machinery has not landed yet."""
+
+
+def _pending(what: str, issue: int) -> Callable[[object], int]:
+    def run(config) -> int:
+        raise NotAvailableYet(f"{what} is not available yet in eigen {__version__} (it lands with issue #{issue}); "
+                              f"nothing was run")
+    return run
+
+
+# name -> (config class, function, one-line description)
+COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
+    "search": (SearchConfig, _pending("the search", 4),
+               "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
+    "train-teacher": (TeacherConfig, _pending("teacher training", 5),
+                      "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
+    "duplicate": (DuplicateConfig, _pending("gene duplication", 6),
+                  "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
+    "report": (ReportConfig, _pending("the report", 4), "redraw the plots of a run folder"),
+    "eval": (EvalConfig, _pending("evaluation", 6), "test accuracy of a final model, genome + weights or TorchScript"),
+}
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, unless its help already says what the default is."""
+
+    def _get_help_string(self, action):
+        if "(default:" in (action.help or ""):
+            return action.help
+        return super()._get_help_string(action)
+
+
+def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
+    for f in dataclasses.fields(config_class):
+        meta = f.metadata
+        if meta.get("positional"):
+            parser.add_argument(f.name, nargs=None if f.default is None else "?", default=f.default,
+                                help=meta["help"])
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if f.type in (bool, "bool"):
+            parser.add_argument(flag, action="store_true", help=meta["help"])
+            continue
+        kwargs = {"default": f.default, "help": meta["help"], "metavar": meta["metavar"] or "VALUE"}
+        if meta.get("type") is not None:
+            kwargs["type"] = meta["type"]
+        if meta.get("choices"):
+            kwargs["choices"] = meta["choices"]
+            del kwargs["metavar"]
+        parser.add_argument(flag, **kwargs)
+
+
+def make_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="eigen", description="Search image-classifier architectures from scratch on one GPU "
+                                  "(EIGEN and Large-Scale Evolution).")
+    parser.add_argument("--version", action="version", version=f"eigen {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, (config_class, _, description) in COMMANDS.items():
+        p = sub.add_parser(name, help=description, description=description[0].upper() + description[1:] + ".",
+                           formatter_class=_HelpFormatter)
+        _add_config_arguments(p, config_class)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = make_parser().parse_args(argv)
+    config_class, run, _ = COMMANDS[args.command]
+    config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+    try:
+        return run(config) or 0
+    except NotAvailableYet as e:
+        print(f"eigen {args.command}: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"eigen {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

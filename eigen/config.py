@@ -1,0 +1,166 @@
+"""One config dataclass per command; the CLI's flags, defaults and help are generated from them.
+
+Each field's metadata holds its help text (with units) and, where needed, a parser for its value.
+Defaults are the papers' settings (EIGEN §4.1, SPEC §5-§9). The resolved config is what a command
+saves in its run folder, so a run can always be explained and resumed.
+"""
+from __future__ import annotations
+
+import argparse
+import re
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+STRATEGIES = ("eigen", "large-scale", "random")
+DEFAULT_POPULATION = {"eigen": 10, "large-scale": 100, "random": 100}  # EIGEN §3; SPEC §6 for LS
+
+
+def parse_duration(text: str) -> float:
+    """'90s', '30m', '2h', '1h30m', '1.5h' or a plain number of seconds -> seconds (> 0)."""
+    units = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+    cleaned = str(text).strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", cleaned):
+        seconds = float(cleaned)
+    elif re.fullmatch(r"(\d+(\.\d+)?[smhd])+", cleaned):
+        seconds = sum(float(n) * units[u] for n, u in re.findall(r"(\d+(?:\.\d+)?)([smhd])", cleaned))
+    else:
+        raise argparse.ArgumentTypeError(
+            f"'{text}' is not a duration; write it like 90s, 30m, 2h or 1h30m")
+    if seconds <= 0:
+        raise argparse.ArgumentTypeError(f"the duration must be longer than zero, got '{text}'")
+    return seconds
+
+
+def _number(kind: Callable[[str], Any], minimum: float, inclusive: bool = True) -> Callable[[str], Any]:
+    """An argparse type: a number of `kind` at least (or above) `minimum`, with a clear message."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"'{text}' is not a valid {kind.__name__}") from None
+        if value < minimum or (not inclusive and value == minimum):
+            bound = f"at least {minimum}" if inclusive else f"greater than {minimum}"
+            raise argparse.ArgumentTypeError(f"must be {bound}, got {text}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
+positive_int = _number(int, 1)
+non_negative_int = _number(int, 0)
+positive_float = _number(float, 0.0, inclusive=False)
+non_negative_float = _number(float, 0.0)
+gpu_index = _number(int, -1)
+
+
+def opt(default: Any, help: str, type: Callable | None = None, choices=None, positional: bool = False,
+        metavar: str | None = None):
+    """A config field with what the CLI needs to expose it. Say the default in `help` when it is None."""
+    if metavar is None and type is not None:
+        metavar = {"int": "N", "float": "X", "parse_duration": "TIME"}[type.__name__]
+    meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar}
+    return field(default=default, metadata=meta)
+
+
+@dataclass(kw_only=True)
+class DataOptions:
+    dataset: str = opt("cifar10", "cifar10, cifar100, imagefolder:PATH or synthetic", metavar="NAME")
+    data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
+                         metavar="PATH")
+    image_size: int = opt(32, "side of the square images, in pixels (imagefolder data is resized)",
+                          type=positive_int)
+
+
+@dataclass(kw_only=True)
+class DeviceOptions:
+    gpu: int = opt(0, "CUDA device index; -1 runs on the CPU (slow, but it works)", type=gpu_index)
+    seed: int = opt(0, "seed of every random choice: same seed, same result", type=non_negative_int)
+
+
+@dataclass(kw_only=True)
+class TrainingOptions:
+    schedule_scale: float = opt(1.0, "multiplies every iteration count (T1, T2, T3, the lr steps)",
+                                type=positive_float)
+    time_budget: float | None = opt(None, "stop after this much wall-clock time: 90s, 30m, 2h (default: no limit)",
+                                    type=parse_duration)
+    teacher: str | None = opt(None, "teacher folder for mimicry (default: teachers/<dataset>/ if it exists)",
+                         metavar="PATH")
+    no_mimicry: bool = opt(False, "train without the teacher's logits (plain cross-entropy)")
+
+
+@dataclass(kw_only=True)
+class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
+    """`eigen search`: find an architecture (SPEC §6)."""
+
+    out: str | None = opt(None, "run folder (default: runs/<dataset>-<strategy>-<timestamp>)", metavar="PATH")
+    resume: str | None = opt(None, "continue the killed run in this folder from its last stage boundary",
+                             metavar="RUN_DIR")
+    strategy: str = opt("eigen", "search strategy", choices=STRATEGIES)
+    population: int | None = opt(None, "children per generation (eigen: 10) or population size "
+                                       "(large-scale, random: 100) (default: by strategy)", type=positive_int)
+    primary_step: int = opt(100, "mutation step size m in the primary succession", type=positive_int)
+    secondary_step: int = opt(10, "mutation step size m in the secondary succession", type=positive_int)
+    t1: int = opt(5000, "iterations before the first extinction", type=positive_int)
+    t2: int = opt(15000, "further iterations before the second extinction", type=positive_int)
+    t3: int = opt(5000, "further iterations before the parent is chosen", type=non_negative_int)
+    p: int = opt(5, "rank of the T1 threshold (Eq. 1): the p-th best child survives", type=positive_int)
+    q: int = opt(2, "rank of the T2 threshold (Eq. 2): the q-th best survivor survives", type=positive_int)
+    plateau_delta: float = opt(0.2, "a gain in best fitness below this many accuracy points is no progress",
+                               type=non_negative_float)
+    plateau_patience: int = opt(3, "generations without progress that end a succession", type=positive_int)
+    max_generations: int | None = opt(None, "stop after this many generations (default: until converged)",
+                                        type=positive_int)
+    max_params: int | None = opt(None, "reject children with more parameters than this (default: no limit)",
+                                   type=positive_int)
+    max_flops: int | None = opt(None, "reject children with more forward FLOPs per image than this (default: no limit)",
+                                type=positive_int)
+    inherit_weights: bool = opt(False, "children start from their parent's matching weights (ablation)")
+
+    def resolved_population(self) -> int:
+        return self.population or DEFAULT_POPULATION[self.strategy]
+
+
+@dataclass(kw_only=True)
+class TeacherConfig(DeviceOptions, DataOptions):
+    """`eigen train-teacher`: a DenseNet-BC ensemble for mimicry (SPEC §8)."""
+
+    out: str | None = opt(None, "teacher folder (default: teachers/<dataset>/)", metavar="PATH")
+    members: int = opt(4, "DenseNet-BC models in the ensemble", type=positive_int)
+    depth: int = opt(40, "DenseNet-BC depth (3 dense blocks)", type=positive_int)
+    growth: int = opt(60, "DenseNet-BC growth rate k", type=positive_int)
+    epochs: int = opt(200, "training epochs per member", type=positive_int)
+    time_budget: float | None = opt(None, "stop after this much wall-clock time: 90s, 30m, 2h (default: no limit)",
+                                    type=parse_duration)
+
+
+@dataclass(kw_only=True)
+class DuplicateConfig(TrainingOptions, DeviceOptions):
+    """`eigen duplicate`: gene duplication and the final training (SPEC §9)."""
+
+    best: str = opt("runs/best.json", "best.json of a search", positional=True)
+    data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
+                         metavar="PATH")
+    max_copies: int = opt(3, "most copies of any one block", type=positive_int)
+    max_params: int | None = opt(None, "skip candidates with more parameters than this (default: no limit)",
+                                   type=positive_int)
+    candidates: int = opt(8, "duplication candidates trained (ranked, then capped)", type=positive_int)
+    top_k: int = opt(1, "ensemble the best k final models (averaged softmax)", type=positive_int)
+
+
+@dataclass(kw_only=True)
+class ReportConfig:
+    """`eigen report`: redraw the plots of a run folder (SPEC §7)."""
+
+    run_dir: str = opt(None, "run folder", positional=True)
+
+
+@dataclass(kw_only=True)
+class EvalConfig(DeviceOptions):
+    """`eigen eval`: test accuracy of a final folder, a genome + weights, or a TorchScript file."""
+
+    path: str = opt(None, "final/ folder, genome.json (weights beside it) or TorchScript .pt", positional=True)
+    data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
+                         metavar="PATH")
+    dataset: str | None = opt(None, "dataset to evaluate on (default: the one the model was trained on)",
+                               metavar="NAME")
+    top_k: int = opt(1, "ensemble the best k models found under PATH (averaged softmax)", type=positive_int)

@@ -1,0 +1,135 @@
+"""The builder: a pure function from a genome to a `torch.nn.Module`.
+
+Every node becomes one module in `GenomeNet.layers`, a ModuleDict keyed by node id, so parameter
+names carry node ids (`layers.n7.conv.weight`) and a child loads every tensor it shares with its
+parent by name and shape (Large-Scale Evolution §3.6). Layer kinds resolve through one registry,
+`LAYER_FACTORIES`; the forward pass runs the nodes in the genome's topological order and frees each
+activation after its last reader.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .genome import Genome, Node, Shape
+
+
+class ConvLayer(nn.Module):
+    """Convolution with "same" padding and no bias, then BatchNorm + ReLU when `bn_relu`."""
+
+    def __init__(self, node: Node, in_channels: int):
+        super().__init__()
+        kh, kw = node.kernel
+        self.conv = nn.Conv2d(in_channels, node.out_channels, (kh, kw), stride=node.stride,
+                              padding=(kh // 2, kw // 2), bias=False)
+        nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
+        self.bn = nn.BatchNorm2d(node.out_channels) if node.activation == "bn_relu" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.conv(x)
+        return F.relu(self.bn(x)) if self.bn is not None else x
+
+
+class IdentityLayer(nn.Module):
+    """Large-Scale Evolution's one-to-one vertex: BatchNorm + ReLU, or nothing at all."""
+
+    def __init__(self, node: Node, channels: int):
+        super().__init__()
+        self.bn = nn.BatchNorm2d(channels) if node.activation == "bn_relu" else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(self.bn(x)) if self.bn is not None else x
+
+
+class MaxPool(nn.Module):
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.max_pool2d(x, 2, 2)
+
+
+class Concat(nn.Module):
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        return torch.cat(xs, dim=1)
+
+
+class ResolvedAdd(nn.Module):
+    """Sum of inputs after resolving them to the primary's shape (LS §3.2).
+
+    Channels: zero-padded or truncated to the primary's count. Space: nearest-neighbour resampling
+    ("zeroth-order interpolation") to the primary's height and width.
+    """
+
+    def __init__(self, channels: int):
+        super().__init__()
+        self.channels = channels
+
+    def forward(self, *xs: torch.Tensor) -> torch.Tensor:
+        out = xs[0]
+        for x in xs[1:]:
+            if x.shape[-2:] != out.shape[-2:]:
+                x = F.interpolate(x, size=out.shape[-2:], mode="nearest")
+            c = x.shape[1]
+            if c > self.channels:
+                x = x[:, : self.channels]
+            elif c < self.channels:
+                x = F.pad(x, (0, 0, 0, 0, 0, self.channels - c))
+            out = out + x
+        return out
+
+
+class Classifier(nn.Module):
+    """Global average pooling and a linear layer: the whole of EIGEN's starting network."""
+
+    def __init__(self, in_channels: int, num_classes: int):
+        super().__init__()
+        self.fc = nn.Linear(in_channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x.mean(dim=(2, 3)))  # (B, C, H, W) -> (B, C) -> (B, num_classes)
+
+
+# kind -> factory(node, input shapes, own output shape, num_classes)
+LayerFactory = Callable[[Node, list[Shape], Shape, int], nn.Module]
+LAYER_FACTORIES: dict[str, LayerFactory] = {
+    "conv": lambda node, ins, out, k: ConvLayer(node, ins[0].channels),
+    "pool": lambda node, ins, out, k: MaxPool(),
+    "identity": lambda node, ins, out, k: IdentityLayer(node, out.channels),
+    "concat": lambda node, ins, out, k: Concat(),
+    "add": lambda node, ins, out, k: ResolvedAdd(out.channels),
+    "output": lambda node, ins, out, k: Classifier(ins[0].channels, k),
+}
+
+
+class GenomeNet(nn.Module):
+    """The network a genome describes. Input (B, C, H, W) images, output (B, num_classes) logits."""
+
+    def __init__(self, genome: Genome, num_classes: int, image_size: int = 32, in_channels: int = 3):
+        super().__init__()
+        shapes = genome.validate(image_size).shapes(image_size, in_channels)
+        self.input_id = genome.input_id
+        self.output_id = genome.output_id
+        self.order = [i for i in genome.order if i != genome.input_id]
+        self.inputs = {n.id: list(n.inputs) for n in genome.nodes}
+        self.layers = nn.ModuleDict({
+            i: LAYER_FACTORIES[genome.by_id[i].kind](
+                genome.by_id[i], [shapes[j] for j in genome.by_id[i].inputs], shapes[i], num_classes)
+            for i in self.order
+        })
+        # After running order[step], these activations are read by nobody else and can be freed.
+        last_reader = {j: i for i in self.order for j in self.inputs[i]}
+        self.free_after = {i: [j for j, r in last_reader.items() if r == i] for i in self.order}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        acts = {self.input_id: x}
+        for node_id in self.order:
+            acts[node_id] = self.layers[node_id](*[acts[j] for j in self.inputs[node_id]])
+            for j in self.free_after[node_id]:
+                del acts[j]
+        return acts[self.output_id]
+
+
+def build_model(genome: Genome, num_classes: int, image_size: int = 32, in_channels: int = 3) -> GenomeNet:
+    """Validate `genome` for `image_size` inputs and build its network (fresh initial weights)."""
+    return GenomeNet(genome, num_classes, image_size, in_channels)
