@@ -13,6 +13,7 @@ from typing import Callable
 
 from . import __version__
 from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
+from .errors import EigenError
 
 
 class NotAvailableYet(Exception):
@@ -87,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
     try:
         return run(config) or 0
-    except NotAvailableYet as e:
+    except (NotAvailableYet, EigenError) as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

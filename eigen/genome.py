@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 
+from .errors import EigenError
+
 SCHEMA_VERSION = 1
 KINDS = ("input", "conv", "pool", "identity", "concat", "add", "output")
 ACTIVATIONS = ("bn_relu", "linear")
@@ -51,7 +53,7 @@ _FIELDS_BY_KIND = {
 _OPTIONAL_FIELDS = ("channels", "kernel", "stride", "activation")
 
 
-class GenomeError(ValueError):
+class GenomeError(EigenError, ValueError):
     """A genome that cannot be used; the message names the offending node or field."""
 
 

@@ -106,3 +106,30 @@ def test_version_flag(capsys):
     with pytest.raises(SystemExit):
         main(["--version"])
     assert re.fullmatch(r"eigen \d+\.\d+\.\d+\n", capsys.readouterr().out)
+
+
+def test_device_errors_say_what_to_do(monkeypatch):
+    import torch
+
+    from eigen.device import resolve_device
+    from eigen.errors import DeviceError
+    assert resolve_device(-1).type == "cpu"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(DeviceError, match="no usable CUDA GPU.*use --gpu -1"):
+        resolve_device(0)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    with pytest.raises(DeviceError, match="--gpu 3 does not exist: this machine has 1 CUDA device"):
+        resolve_device(3)
+
+
+def test_user_errors_exit_2_with_one_line(monkeypatch, capsys):
+    from eigen import cli
+    from eigen.errors import DataError
+
+    def fails(config):
+        raise DataError("unknown dataset 'mnist': use cifar10, cifar100, imagefolder:PATH or synthetic")
+    monkeypatch.setitem(cli.COMMANDS, "search", (cli.COMMANDS["search"][0], fails, "search"))
+    assert cli.main(["search", "--dataset", "mnist"]) == 2
+    err = capsys.readouterr().err
+    assert err == "eigen search: unknown dataset 'mnist': use cifar10, cifar100, imagefolder:PATH or synthetic\n"

@@ -1,0 +1,64 @@
+"""Train one hand-picked genome with the paper recipe (EIGEN §4.1) and report accuracy and time.
+
+    python3 bench/recipe.py --data-dir /root/cifar --gpu 0 --schedule-scale 0.2     # issue #3's run
+    python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome tiny-early --schedule-scale 0.01
+
+Validation accuracy is what a search would see; test accuracy is measured once, at the end.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from eigen import Genome, build_model, cost  # noqa: E402
+from eigen.data import load_splits  # noqa: E402
+from eigen.device import resolve_device  # noqa: E402
+from eigen.device_data import DeviceData  # noqa: E402
+from eigen.train import Schedule, Trainer  # noqa: E402
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-dir", default="~/.cache/eigen")
+    ap.add_argument("--dataset", default="cifar10")
+    ap.add_argument("--gpu", type=int, default=0)
+    ap.add_argument("--genome", default="six-conv-1.15m", help="name in bench/genomes/ or a genome.json path")
+    ap.add_argument("--schedule-scale", type=float, default=0.2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", default=None, help="JSON file for the results")
+    args = ap.parse_args()
+
+    path = Path(args.genome) if args.genome.endswith(".json") else Path(__file__).parent / "genomes" / f"{args.genome}.json"
+    genome = Genome.from_json(path.read_text())
+    device = resolve_device(args.gpu)
+    splits = load_splits(args.dataset, args.data_dir)
+    data = DeviceData(splits, device, with_test=True)
+    schedule = Schedule().scaled(args.schedule_scale)
+    torch.manual_seed(args.seed)
+    trainer = Trainer(build_model(genome, splits.num_classes), data, schedule, seed=args.seed)
+    started = time.perf_counter()
+    result = trainer.train(until=schedule.total)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    record = dict(command=" ".join(sys.argv), date=datetime.date.today().isoformat(), torch=torch.__version__,
+                  device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+                  genome=path.stem, params=cost(genome, splits.image_size, splits.num_classes).params,
+                  iterations=schedule.total, status=result.status, graphed=result.graphed,
+                  graph_error=trainer.graph_error, train_seconds=round(seconds, 1),
+                  images_per_s=round(schedule.total * schedule.batch_size / seconds),
+                  val_accuracy=trainer.evaluate("val"), test_accuracy=trainer.evaluate("test"))
+    print(json.dumps(record, indent=1))
+    if args.out:
+        Path(args.out).write_text(json.dumps(record, indent=1))
+
+
+if __name__ == "__main__":
+    main()

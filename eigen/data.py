@@ -1,0 +1,199 @@
+"""Datasets (SPEC §2): load images as uint8 arrays and split train / validation / test.
+
+Sources:
+    cifar10, cifar100   `<data_dir>/<name>_{train,test}.npz` (arrays x: N x H x W x 3 uint8, y), the
+                        offline layout `../shared/data/unpack.py` writes; otherwise torchvision's
+                        CIFAR classes, downloading into `data_dir`.
+    imagefolder:PATH    PATH/train/<class>/* and PATH/test/<class>/*, resized to `image_size`.
+    synthetic           a small generated problem for tests and smoke runs (see `make_synthetic`).
+
+The search only ever sees train and validation; validation is a stratified slice of the training
+set chosen with a fixed seed (the same for every run, so runs are comparable); the test set is
+loaded apart and used once per reported model.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from .errors import DataError
+
+CIFAR = {"cifar10": 10, "cifar100": 100}
+SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images
+MAX_VALIDATION = 5000  # SPEC §2 (5,000 of CIFAR's 50,000); smaller sets hold out a tenth
+
+
+@dataclass(frozen=True)
+class ImageSet:
+    """Images and labels: x (N, H, W, 3) uint8, y (N,) int64."""
+
+    x: np.ndarray
+    y: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass(frozen=True)
+class Splits:
+    name: str
+    classes: tuple[str, ...]
+    train: ImageSet
+    val: ImageSet
+    test: ImageSet
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.classes)
+
+    @property
+    def image_size(self) -> int:
+        return self.train.x.shape[1]
+
+    def fingerprint(self) -> str:
+        """Identifies exactly which images are train and validation (for caches keyed on the split)."""
+        import hashlib
+        h = hashlib.sha256()
+        for part in (self.train.x, self.train.y, self.val.y):
+            h.update(np.ascontiguousarray(part).tobytes())
+        return h.hexdigest()[:16]
+
+
+def load_splits(dataset: str, data_dir: str | os.PathLike = "~/.cache/eigen", image_size: int = 32) -> Splits:
+    """Load `dataset` and split it; raises DataError with a sentence saying what to do."""
+    train, test, classes = load_dataset(dataset, data_dir, image_size)
+    fit, val = stratified_split(train.y, validation_size(len(train), len(classes)), SPLIT_SEED)
+    name = dataset.split(":", 1)[0] if dataset.startswith("imagefolder:") else dataset
+    return Splits(name=name, classes=tuple(classes),
+                  train=ImageSet(train.x[fit], train.y[fit]), val=ImageSet(train.x[val], train.y[val]), test=test)
+
+
+def validation_size(n_train: int, num_classes: int) -> int:
+    return max(num_classes, min(MAX_VALIDATION, n_train // 10))
+
+
+def stratified_split(labels: np.ndarray, n_val: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices (train, validation): each class gives validation images in proportion to its size."""
+    rng = np.random.default_rng(seed)
+    classes, counts = np.unique(labels, return_counts=True)
+    share = counts * n_val / len(labels)
+    quota = np.floor(share).astype(int)
+    for k in np.argsort(-(share - quota), kind="stable")[: n_val - quota.sum()]:  # largest remainders
+        quota[k] += 1
+    val = np.concatenate([rng.permutation(np.flatnonzero(labels == c))[:q] for c, q in zip(classes, quota)])
+    val.sort()
+    train = np.setdiff1d(np.arange(len(labels)), val)
+    return train, val
+
+
+def load_dataset(dataset: str, data_dir, image_size: int) -> tuple[ImageSet, ImageSet, list[str]]:
+    if dataset in CIFAR:
+        return _load_cifar(dataset, Path(data_dir).expanduser())
+    if dataset.startswith("imagefolder:"):
+        return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size)
+    if dataset == "synthetic":
+        return make_synthetic(image_size=image_size)
+    raise DataError(f"unknown dataset '{dataset}': use cifar10, cifar100, imagefolder:PATH or synthetic")
+
+
+def _load_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[str]]:
+    npz = [folder / f"{name}_{split}.npz" for split in ("train", "test")]
+    if all(p.exists() for p in npz):
+        sets, classes = [], None
+        for p in npz:
+            try:
+                with np.load(p) as z:
+                    x, y = z["x"], z["y"].astype(np.int64)
+                    classes = [str(c) for c in z["classes"]] if "classes" in z else classes
+            except Exception as e:  # zipfile, KeyError, ValueError...: all mean a bad file
+                raise DataError(f"{p} is not a readable {name} file ({type(e).__name__}: {e}); "
+                                f"delete it and recreate it with unpack.py, or let eigen download {name}") from None
+            if x.ndim != 4 or x.shape[3] != 3 or x.dtype != np.uint8 or len(x) != len(y):
+                raise DataError(f"{p} should hold x (N, H, W, 3) uint8 and y (N,), got x {x.shape} {x.dtype}, "
+                                f"y {y.shape}")
+            sets.append(ImageSet(x, y))
+        classes = classes or [str(k) for k in range(CIFAR[name])]
+        _check_labels(sets, len(classes), str(folder))
+        return sets[0], sets[1], classes
+    return _download_cifar(name, folder)
+
+
+def _download_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[str]]:
+    import torchvision
+    cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        parts = [cls(root=str(folder), train=train, download=True) for train in (True, False)]
+    except Exception as e:
+        raise DataError(f"could not get {name} into {folder} ({type(e).__name__}: {e}); on an offline machine put "
+                        f"{name}_train.npz and {name}_test.npz there (arrays x, y) or pass --data-dir") from None
+    sets = [ImageSet(np.asarray(p.data, dtype=np.uint8), np.asarray(p.targets, dtype=np.int64)) for p in parts]
+    return sets[0], sets[1], list(parts[0].classes)
+
+
+def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet, list[str]]:
+    from PIL import Image, UnidentifiedImageError
+    from torchvision.datasets import ImageFolder
+
+    sets, classes = [], None
+    for split in ("train", "test"):
+        folder = root / split
+        if not folder.is_dir():
+            raise DataError(f"image folder {root} needs a '{split}/' subfolder with one folder per class")
+        try:
+            found = ImageFolder(str(folder))
+        except (FileNotFoundError, RuntimeError) as e:
+            raise DataError(f"{folder} holds no images in class folders ({e})") from None
+        if classes is not None and found.classes != classes:
+            raise DataError(f"{root}: train/ and test/ have different class folders "
+                            f"({len(classes)} vs {len(found.classes)})")
+        classes = found.classes
+        x = np.empty((len(found.samples), image_size, image_size, 3), np.uint8)
+        for k, (path, _) in enumerate(found.samples):
+            try:
+                with Image.open(path) as im:
+                    x[k] = np.asarray(im.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
+            except (UnidentifiedImageError, OSError) as e:
+                raise DataError(f"cannot read image {path} ({e}); remove or replace it") from None
+        sets.append(ImageSet(x, np.asarray(found.targets, dtype=np.int64)))
+    if len(classes) < 2:
+        raise DataError(f"{root}/train has {len(classes)} class folder; a classifier needs at least two")
+    return sets[0], sets[1], classes
+
+
+def _check_labels(sets: list[ImageSet], num_classes: int, where: str) -> None:
+    for s in sets:
+        if len(s) == 0:
+            raise DataError(f"{where}: a split is empty")
+        if s.y.min() < 0 or s.y.max() >= num_classes:
+            raise DataError(f"{where}: labels must lie in 0..{num_classes - 1}, found {s.y.min()}..{s.y.max()}")
+
+
+def make_synthetic(n_train: int = 3000, n_test: int = 600, colours: int = 4, image_size: int = 32,
+                   seed: int = 0) -> tuple[ImageSet, ImageSet, list[str]]:
+    """A small problem that a conv net solves and a linear model on average colour cannot.
+
+    Class = (colour, stripe orientation): 2 * `colours` classes. Each image is a noisy colour with
+    horizontal or vertical stripes at a random phase and period. Global average pooling of the raw
+    image sees only the colour, so EIGEN's trivial start tops out near 50%; one convolution reads
+    the orientation and can reach ~100%.
+    """
+    rng = np.random.default_rng(seed)
+    palette = rng.uniform(0.2, 0.8, size=(colours, 3))
+    classes = [f"colour{c}-{'horizontal' if o == 0 else 'vertical'}" for c in range(colours) for o in range(2)]
+
+    def draw(n):
+        y = rng.integers(0, 2 * colours, size=n)
+        colour, orientation = y // 2, y % 2
+        pos = np.arange(image_size)
+        period = rng.integers(3, 6, size=n)[:, None]
+        phase = rng.integers(0, 6, size=n)[:, None]
+        wave = (((pos[None, :] + phase) // period) % 2) * 2.0 - 1.0  # (n, S): +-1 stripes
+        stripes = np.where(orientation[:, None, None] == 0, wave[:, :, None], wave[:, None, :])  # (n, S, S)
+        img = palette[colour][:, None, None, :] + 0.15 * stripes[..., None] + rng.normal(0, 0.08, (n, image_size, image_size, 3))
+        return ImageSet(np.clip(img * 255, 0, 255).astype(np.uint8), y.astype(np.int64))
+
+    return draw(n_train), draw(n_test), classes

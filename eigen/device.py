@@ -1,0 +1,22 @@
+"""Turning `--gpu N` into a torch device, with a clear message when it cannot be had."""
+from __future__ import annotations
+
+import torch
+
+from .errors import DeviceError
+
+
+def resolve_device(gpu: int) -> torch.device:
+    """`--gpu -1` is the CPU; `--gpu N` must name a CUDA device that exists."""
+    if gpu == -1:
+        return torch.device("cpu")
+    if gpu < -1:
+        raise DeviceError(f"--gpu {gpu} is not a device: use a CUDA index (0, 1, ...) or -1 for the CPU")
+    if not torch.cuda.is_available():
+        raise DeviceError(f"--gpu {gpu} asks for CUDA, but this machine has no usable CUDA GPU "
+                          f"(torch {torch.__version__}); use --gpu -1 to run on the CPU")
+    count = torch.cuda.device_count()
+    if gpu >= count:
+        raise DeviceError(f"--gpu {gpu} does not exist: this machine has {count} CUDA device(s), "
+                          f"numbered 0..{count - 1}")
+    return torch.device("cuda", gpu)

@@ -1,0 +1,251 @@
+"""Training one individual: the paper's recipe, mimicry, CUDA graphs, and failures as results.
+
+`Trainer(model, data, schedule, seed=...)` owns a model's optimiser and position in its schedule;
+`trainer.train(until=T1)` then `trainer.train(until=T1 + T2)` continues exactly where it stopped
+(the search trains T1, then T2 more, then T3 more), and `trainer.evaluate()` returns validation
+accuracy in percent. Training returns metrics; it never prints.
+
+On a GPU the whole step (augmentation gather, forward and backward under bf16 autocast in
+channels_last, fused SGD with the learning rate as a device tensor) is captured once as a CUDA graph
+and replayed; on the CPU, or if capture fails, the same step runs eagerly.
+"""
+from __future__ import annotations
+
+import gc
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+
+import torch
+import torch.nn.functional as F
+
+from .device_data import BatchOrder, DeviceData
+
+CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check syncs the GPU)
+GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """EIGEN §4.1's recipe; `scaled(s)` multiplies every iteration count by s."""
+
+    total: int = 25_000  # iterations
+    milestones: tuple[int, ...] = (15_000, 20_000)  # iterations where the lr is multiplied by gamma
+    gamma: float = 0.1
+    lr: float = 0.1  # initial learning rate (a genome's own learning rate replaces it)
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    batch_size: int = 128  # images per iteration
+
+    def scaled(self, scale: float) -> "Schedule":
+        s = lambda n: max(1, round(n * scale))
+        return replace(self, total=s(self.total), milestones=tuple(s(m) for m in self.milestones))
+
+    def lr_at(self, step: int) -> float:
+        return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
+
+
+@dataclass(frozen=True)
+class Mimicry:
+    """Eq. 3 of EIGEN: (1 - alpha) CE(y, softmax(s)) + alpha T^2 CE(softmax(t / T), softmax(s / T))."""
+
+    temperature: float = 5.0
+    alpha: float = 0.9
+
+
+def mimicry_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,
+                 mimicry: Mimicry = Mimicry()) -> torch.Tensor:
+    """Mean over the batch of Eq. 3; student and teacher are (B, K) logits, labels (B,)."""
+    T, alpha = mimicry.temperature, mimicry.alpha
+    hard = F.cross_entropy(student, labels)
+    soft_targets = F.softmax(teacher.float() / T, dim=1)
+    soft = -(soft_targets * F.log_softmax(student.float() / T, dim=1)).sum(dim=1).mean()
+    return (1 - alpha) * hard + alpha * T * T * soft
+
+
+@dataclass
+class TrainResult:
+    status: str  # "ok", "diverged", "failed: oom" or "failed: <reason>"
+    step: int  # iterations done in total (across calls)
+    seconds: float  # wall time of this call
+    loss: float  # mean training loss over this call's iterations (nan if none ran)
+    graphed: bool  # whether the steps ran as a replayed CUDA graph
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+class Trainer:
+    """Trains `model` on `data` with `schedule`, continuing across calls; see module docstring."""
+
+    def __init__(self, model: torch.nn.Module, data: DeviceData, schedule: Schedule = Schedule(), *,
+                 seed: int = 0, teacher_logits: torch.Tensor | None = None, mimicry: Mimicry = Mimicry(),
+                 use_graph: bool = True):
+        self.data, self.schedule, self.mimicry = data, schedule, mimicry
+        self.device = data.device
+        self.on_gpu = self.device.type == "cuda"
+        self.model = model.to(self.device)
+        if self.on_gpu:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        if teacher_logits is not None and teacher_logits.shape[:1] != (data.num_train,):
+            raise ValueError(f"teacher logits cover {teacher_logits.shape[0]} images, the training set "
+                             f"{data.num_train}")
+        self.teacher_logits = teacher_logits  # (N_train, NUM_VIEWS, K) or None
+        self.lr = torch.tensor(schedule.lr, device=self.device)  # read by the optimiser inside the graph
+        self._lr_value = schedule.lr
+        self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr, momentum=schedule.momentum,
+                                         weight_decay=schedule.weight_decay, fused=True)
+        self.order = BatchOrder(data.num_train, schedule.batch_size, seed, self.device)
+        self.step = 0
+        self.status = "ok"
+        self.use_graph = use_graph and self.on_gpu
+        self.graph_error: str | None = None  # why capture failed, if it did
+        self._graph = None
+        self._static_idx = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
+        self._static_views = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
+        self._loss_sum = torch.zeros((), device=self.device)  # summed inside the step, read at checks
+
+    # -- one step --------------------------------------------------------------------------------------
+    def _loss(self) -> torch.Tensor:
+        x = self.data.augmented(self._static_idx, self._static_views)
+        y = self.data.train_y[self._static_idx]
+        if self.on_gpu:
+            x = x.contiguous(memory_format=torch.channels_last)
+        # No autocast weight-cast cache: a cache that outlives one step is unsafe under graph capture.
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.on_gpu, cache_enabled=False):
+            logits = self.model(x)
+        if self.teacher_logits is None:
+            return F.cross_entropy(logits.float(), y)
+        teacher = self.teacher_logits[self._static_idx, self._static_views]
+        return mimicry_loss(logits.float(), y, teacher, self.mimicry)
+
+    def _step(self, zero_grad: bool = True) -> None:
+        """Forward, backward and update on the batch in the static index tensors."""
+        if zero_grad:
+            self.optimizer.zero_grad(set_to_none=True)
+        loss = self._loss()
+        loss.backward()
+        self.optimizer.step()
+        self._loss_sum += loss.detach()
+
+    def _capture(self) -> None:
+        """Record `_step` as a CUDA graph; the warm-up iterations before it are real training steps."""
+        side = torch.cuda.Stream(self.device)
+        side.wait_stream(torch.cuda.current_stream(self.device))
+        with torch.cuda.stream(side):
+            for _ in range(GRAPH_WARMUP):
+                self._load_batch(self.step)
+                self._step()
+                self.step += 1
+        torch.cuda.current_stream(self.device).wait_stream(side)
+        # As in PyTorch's whole-network capture recipe: gradients are None going in, so backward
+        # writes (not accumulates) them into the graph's own memory on every replay.
+        self.optimizer.zero_grad(set_to_none=True)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph):
+            self._step(zero_grad=False)
+        self._graph = graph
+
+    def _load_batch(self, step: int) -> None:
+        idx, views = self.order.batch(step)
+        self._static_idx.copy_(idx, non_blocking=True)
+        self._static_views.copy_(views, non_blocking=True)
+        lr = self.schedule.lr_at(step)
+        if lr != self._lr_value:
+            self.lr.fill_(lr)
+            self._lr_value = lr
+
+    # -- public -------------------------------------------------------------------------------------------
+    def train(self, until: int) -> TrainResult:
+        """Train up to iteration `until` (absolute, not a count); failures come back as a status."""
+        start_step, started = self.step, time.perf_counter()
+        self.model.train()
+        self._loss_sum.zero_()
+        try:
+            while self.step < until and self.status == "ok":
+                if self.use_graph and self._graph is None and until - self.step > GRAPH_WARMUP:
+                    self._try_capture()
+                self._load_batch(self.step)
+                if self._graph is not None:
+                    self._graph.replay()
+                else:
+                    self._step()
+                self.step += 1
+                if self.step % CHECK_EVERY == 0 or self.step == until:
+                    self._check_finite()
+        except torch.cuda.OutOfMemoryError:
+            self._release("failed: oom")
+        except Exception as e:  # a failed child is a result the search records, not a crash
+            message = str(e).splitlines()[0] if str(e) else ""
+            oom = "out of memory" in message or "can't allocate memory" in message
+            self._release("failed: oom" if oom else f"failed: {type(e).__name__}: {message}"[:300])
+        ran = self.step - start_step
+        loss = self._loss_sum.item() / ran if ran and self.status == "ok" else math.nan
+        return TrainResult(self.status, self.step, time.perf_counter() - started, loss, self._graph is not None)
+
+    def _try_capture(self) -> None:
+        try:
+            self._capture()
+        except torch.cuda.OutOfMemoryError:
+            raise
+        except Exception as e:  # capture is an optimisation: fall back to eager, say why
+            self.graph_error = f"{type(e).__name__}: {e}"
+            self.use_graph = False
+            self._graph = None
+            torch.cuda.synchronize(self.device)
+
+    def _check_finite(self) -> None:
+        if not torch.isfinite(self._loss_sum).item():
+            self.status = "diverged"
+
+    def _release(self, status: str) -> None:
+        """Drop everything this trainer holds on the GPU, so the next individual has the memory."""
+        self.status = status
+        self._graph = None
+        self.optimizer.state.clear()
+        self.model.to("cpu")
+        gc.collect()
+        if self.on_gpu:
+            torch.cuda.empty_cache()
+
+    @torch.no_grad()
+    def evaluate(self, split: str = "val") -> float:
+        """Accuracy in percent on the validation (or test) set; 0 for a failed or diverged model."""
+        if self.status != "ok":
+            return 0.0
+        return evaluate(self.model, self.data, split)
+
+    def state_dict(self) -> dict:
+        """Everything needed to continue later: weights, momentum buffers, position in the schedule."""
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
+                "status": self.status}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        for group in self.optimizer.param_groups:  # keep the shared device tensor, not a loaded copy
+            group["lr"] = self.lr
+        self.step, self.status = state["step"], state["status"]
+        self._graph = None  # a graph holds addresses of the old state; capture again
+
+
+@torch.no_grad()
+def evaluate(model: torch.nn.Module, data: DeviceData, split: str = "val") -> float:
+    """Accuracy in percent of `model` on `split` ("val" or "test"), unaugmented."""
+    was_training = model.training
+    model.eval()
+    on_gpu = data.device.type == "cuda"
+    correct = total = 0
+    for x, y in data.eval_batches(split):
+        if on_gpu:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+            logits = model(x)
+        correct += (logits.argmax(dim=1) == y).sum().item()
+        total += len(y)
+    model.train(was_training)
+    return 100.0 * correct / total
