@@ -146,8 +146,7 @@ def _insert_merge(genome: Genome, rng: random.Random, image_size: int, kind: str
     """Merge an earlier node into the edge source -> consumer with a new `kind` node (source first)."""
     shapes = genome.shapes(image_size)
     for source, consumer in _shuffled(rng, genome.edges()):
-        later = genome.descendants(consumer) | {consumer}
-        earlier = [a for a in genome.ancestors(source) if a not in later]
+        earlier = sorted(genome.ancestors(source))  # sorted: set order varies between processes
         if kind == "concat":
             earlier = [a for a in earlier if shapes[a].size == shapes[source].size]
         for extra in _shuffled(rng, earlier):

@@ -201,3 +201,19 @@ def test_unknown_set_and_bad_steps():
         mutate(initial_genome(), random.Random(0), "nasnet")
     with pytest.raises(ValueError, match="at least 1"):
         mutate(initial_genome(), random.Random(0), steps=0)
+
+
+def test_same_seed_same_child_in_another_process():
+    """String hashing differs between processes; a resumed search must still draw the same children."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+    code = ("import random; from eigen import initial_genome, mutate\n"
+            "for ops in ('eigen', 'large-scale'):\n"
+            "    print(mutate(initial_genome(), random.Random(7), ops, steps=100)[0].to_json())")
+    root = Path(__file__).resolve().parents[1]
+    outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
+                              env={**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": str(h)}).stdout
+               for h in (1, 2, 3)}
+    assert len(outputs) == 1
