@@ -13,6 +13,7 @@ loaded apart and used once per reported model.
 """
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +56,6 @@ class Splits:
 
     def fingerprint(self) -> str:
         """Identifies exactly which images are train and validation (for caches keyed on the split)."""
-        import hashlib
         h = hashlib.sha256()
         for part in (self.train.x, self.train.y, self.val.y):
             h.update(np.ascontiguousarray(part).tobytes())

@@ -52,8 +52,7 @@ class DeviceData:
         self.mean = pixels.mean(dim=(0, 2, 3)).view(1, 3, 1, 1)
         self.std = pixels.std(dim=(0, 2, 3)).view(1, 3, 1, 1)
         self.fingerprint = splits.fingerprint()
-        side = torch.arange(self.image_size, device=self.device)
-        self._side = side
+        self._side = torch.arange(self.image_size, device=self.device)
 
     @property
     def num_train(self) -> int:
@@ -68,9 +67,9 @@ class DeviceData:
         rows = dy[:, None] + self._side  # (B, H)
         cols = torch.where(flip[:, None].bool(), dx[:, None] + self.image_size - 1 - self._side,
                            dx[:, None] + self._side)  # (B, W): a flip reads the crop right to left
-        b = torch.arange(len(idx), device=self.device)[:, None, None, None]
         c = torch.arange(3, device=self.device)[None, :, None, None]
-        crops = self.train_padded[idx][b, c, rows[:, None, :, None], cols[:, None, None, :]]
+        # One gather straight from the padded store: (B, 3, H, W) uint8.
+        crops = self.train_padded[idx[:, None, None, None], c, rows[:, None, :, None], cols[:, None, None, :]]
         return self.normalize(crops)
 
     def eval_batches(self, split: str, batch_size: int = 1000):
