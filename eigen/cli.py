@@ -27,15 +27,23 @@ def _pending(what: str, issue: int) -> Callable[[object], int]:
     return run
 
 
+def _lazy(module: str, function: str) -> Callable[[object], int]:
+    """The command's function, imported when it runs (so `eigen --help` never waits for torch)."""
+    def run(config) -> int:
+        import importlib
+        return getattr(importlib.import_module(f".{module}", __package__), function)(config)
+    return run
+
+
 # name -> (config class, function, one-line description)
 COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
-    "search": (SearchConfig, _pending("the search", 4),
+    "search": (SearchConfig, _lazy("search_command", "search_command"),
                "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
     "train-teacher": (TeacherConfig, _pending("teacher training", 5),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
     "duplicate": (DuplicateConfig, _pending("gene duplication", 6),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
-    "report": (ReportConfig, _pending("the report", 4), "redraw the plots of a run folder"),
+    "report": (ReportConfig, _lazy("report", "report_command"), "redraw the plots of a run folder"),
     "eval": (EvalConfig, _pending("evaluation", 6), "test accuracy of a final model, genome + weights or TorchScript"),
 }
 

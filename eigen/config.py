@@ -81,8 +81,8 @@ class DeviceOptions:
 class TrainingOptions:
     schedule_scale: float = opt(1.0, "multiplies every iteration count (T1, T2, T3, the lr steps)",
                                 type=positive_float)
-    time_budget: float | None = opt(None, "stop after this much wall-clock time: 90s, 30m, 2h (default: no limit)",
-                                    type=parse_duration)
+    time_budget: float | None = opt(None, "stop after this much wall-clock time in this sitting: 90s, 30m, 2h "
+                                          "(default: no limit)", type=parse_duration)
     teacher: str | None = opt(None, "teacher folder for mimicry (default: teachers/<dataset>/ if it exists)",
                          metavar="PATH")
     no_mimicry: bool = opt(False, "train without the teacher's logits (plain cross-entropy)")
@@ -93,7 +93,8 @@ class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
     """`eigen search`: find an architecture (SPEC §6)."""
 
     out: str | None = opt(None, "run folder (default: runs/<dataset>-<strategy>-<timestamp>)", metavar="PATH")
-    resume: str | None = opt(None, "continue the killed run in this folder from its last stage boundary",
+    resume: str | None = opt(None, "continue the run in this folder where it stopped, with its own settings "
+                                   "(--gpu, --data-dir, --time-budget, --max-generations may change)",
                              metavar="RUN_DIR")
     strategy: str = opt("eigen", "search strategy", choices=STRATEGIES)
     population: int | None = opt(None, "children per generation (eigen: 10) or population size "

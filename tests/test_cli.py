@@ -44,8 +44,8 @@ def test_search_help_shows_the_paper_defaults(capsys):
         assert re.search(re.escape(flag) + r" \S+ .*?\(default: " + re.escape(str(default)) + r"\)", text), flag
 
 
-@pytest.mark.parametrize("command, args", [("search", []), ("train-teacher", []), ("duplicate", ["runs/best.json"]),
-                                           ("report", ["runs/x"]), ("eval", ["runs/x/final"])])
+@pytest.mark.parametrize("command, args", [("train-teacher", []), ("duplicate", ["runs/best.json"]),
+                                           ("eval", ["runs/x/final"])])
 def test_commands_not_landed_yet_say_so_in_one_line_and_exit_2(command, args, tmp_path):
     result = run_eigen(command, *args, cwd=tmp_path)
     assert result.returncode == 2
@@ -133,3 +133,19 @@ def test_user_errors_exit_2_with_one_line(monkeypatch, capsys):
     assert cli.main(["search", "--dataset", "mnist"]) == 2
     err = capsys.readouterr().err
     assert err == "eigen search: unknown dataset 'mnist': use cifar10, cifar100, imagefolder:PATH or synthetic\n"
+
+
+@pytest.mark.parametrize("args, message", [
+    (["search", "--dataset", "mnist", "--gpu", "-1"], "unknown dataset 'mnist'"),
+    (["search", "--strategy", "large-scale", "--gpu", "-1"], "--strategy large-scale lands with issue #7"),
+    (["search", "--resume", "runs/nowhere", "--gpu", "-1"], "runs/nowhere is not a folder"),
+    (["search", "--dataset", "synthetic", "--teacher", "teachers/none", "--gpu", "-1"], "is not a teacher folder"),
+    (["report", "runs/nowhere"], "runs/nowhere is not a folder"),
+])
+def test_search_and_report_refuse_bad_input_in_one_line_writing_nothing(args, message, tmp_path):
+    result = run_eigen(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.stderr
+    assert "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # nothing written

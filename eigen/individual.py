@@ -1,0 +1,122 @@
+"""Training one individual of a search up to a stage boundary, from one checkpoint to the next.
+
+The search never holds a model between stages: each call builds the network, loads the checkpoint of
+the previous stage (or starts fresh), trains to the iteration `until`, measures validation accuracy
+and writes the new checkpoint. Because a checkpoint holds the weights, the momentum buffers and the
+position in the schedule, and the batch order is a pure function of (seed, iteration), a run that is
+killed and resumed trains every individual exactly as an uninterrupted run would.
+
+`IndividualTrainer` is the seam the search is tested through: a scripted implementation can stand in
+for `TorchIndividuals` so that the loop's rules are checked without training anything.
+"""
+from __future__ import annotations
+
+import gc
+import hashlib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+from .genome import Genome
+
+
+@dataclass(frozen=True)
+class StageResult:
+    status: str  # "ok", "diverged", "failed: oom", "failed: <reason>"
+    fitness: float  # validation accuracy in percent; 0 unless status is "ok"
+    step: int  # iterations trained in total after this call
+    iterations: int  # iterations this call trained
+    seconds: float  # wall time of this call: build, load, train, evaluate, save
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"
+
+
+class IndividualTrainer(Protocol):
+    def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
+              save_to: Path) -> StageResult:
+        """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch)."""
+
+    def test_accuracy(self, checkpoint: Path) -> float:
+        """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
+
+
+def training_seed(run_seed: int, genome: Genome) -> int:
+    """The seed of an individual's initial weights and batch order: the same genome in the same run
+    always trains the same way, which is what lets a recorded result stand in for training it again."""
+    digest = hashlib.sha256(f"{run_seed}:{genome.key()}".encode()).hexdigest()
+    return int(digest[:8], 16) & 0x7FFFFFFF
+
+
+class TorchIndividuals:
+    """The real thing: `eigen.train.Trainer` on data that lives on the device."""
+
+    def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True):
+        from .train import Mimicry
+        self.data, self.schedule = data, schedule
+        self.teacher_logits, self.mimicry = teacher_logits, mimicry or Mimicry()
+        self.use_graph = use_graph
+
+    def _build(self, genome: Genome, seed: int):
+        import torch
+
+        from .model import build_model
+        from .train import Trainer
+        torch.manual_seed(seed)
+        model = build_model(genome, self.data.num_classes, self.data.image_size)
+        schedule = replace(self.schedule, lr=genome.learning_rate)  # the genome's own learning rate
+        return Trainer(model, self.data, schedule, seed=seed, teacher_logits=self.teacher_logits,
+                       mimicry=self.mimicry, use_graph=self.use_graph)
+
+    def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
+              save_to: Path) -> StageResult:
+        import time
+
+        import torch
+
+        from .runfolder import write_torch
+        started = time.perf_counter()
+        trainer = None
+        try:
+            trainer = self._build(genome, seed)
+            if start_from is not None:
+                trainer.load_state_dict(torch.load(start_from, map_location=self.data.device,
+                                                   weights_only=True)["trainer"])
+            first = trainer.step
+            result = trainer.train(until=until)
+            fitness = trainer.evaluate("val") if result.ok else 0.0
+            if result.ok:
+                write_torch(save_to, checkpoint(genome, self.data, trainer.state_dict()))
+            status, step, iterations = result.status, result.step, result.step - first
+        except torch.cuda.OutOfMemoryError:
+            status, fitness, step, iterations = "failed: oom", 0.0, 0, 0
+        finally:
+            del trainer
+            gc.collect()
+            if self.data.device.type == "cuda":
+                torch.cuda.empty_cache()
+        return StageResult(status, fitness, step, iterations, time.perf_counter() - started)
+
+    def test_accuracy(self, checkpoint_path: Path) -> float:
+        model = load_model(checkpoint_path, self.data.device)
+        from .train import evaluate
+        return evaluate(model, self.data, "test")
+
+
+def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:
+    """What a checkpoint holds: the genome beside the weights, so it can always be rebuilt."""
+    return {"genome": genome.to_dict(), "num_classes": data.num_classes, "image_size": data.image_size,
+            "trainer": trainer_state}
+
+
+def load_model(path: Path, device="cpu"):
+    """Rebuild the network saved in a checkpoint, with its trained weights, on `device`."""
+    import torch
+
+    from .model import build_model
+    saved = torch.load(path, map_location=device, weights_only=True)
+    genome = Genome.from_dict(saved["genome"], saved["image_size"])
+    model = build_model(genome, saved["num_classes"], saved["image_size"]).to(device)
+    model.load_state_dict(saved["trainer"]["model"])
+    return model

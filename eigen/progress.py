@@ -1,0 +1,229 @@
+"""What a person watching a search sees: a live table on a terminal, plain lines otherwise.
+
+The search calls the methods of `SearchProgress` at each event; the base class ignores them (the
+Python API and the tests use it). `PlainProgress` writes one line per event, for logs and pipes.
+`LiveProgress` redraws a rich table of the generation in flight (child, mutations, parameters,
+fitness per stage, extinct or alive) under a header with elapsed time and an ETA.
+"""
+from __future__ import annotations
+
+import collections
+import sys
+import time
+from typing import IO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .succession import STAGES
+
+SHORT_OPS = {
+    "insert-convolution": "+conv", "insert-concatenation": "+concat", "insert-pooling": "+pool",
+    "remove-convolution": "-conv", "remove-concatenation": "-concat", "remove-pooling": "-pool",
+    "alter-number-of-channels": "~channels", "alter-stride": "~stride", "alter-filter-size": "~kernel",
+    "filter-size": "~kernel", "alter-learning-rate": "~lr", "add-skip": "+skip", "remove-skip": "-skip",
+    "insert-one-to-one": "+one-to-one", "reset-weights": "reset", "identity": "identity",
+}
+
+
+def summarize_mutations(mutations: list[str], most: int = 3) -> str:
+    """'12: +conv x5, +pool x3, ~stride x2, ...' from the mutation descriptions."""
+    counts = collections.Counter(SHORT_OPS.get(m.split()[0], m.split()[0]) for m in mutations)
+    shown = ", ".join(f"{op} x{n}" if n > 1 else op for op, n in counts.most_common(most))
+    return f"{len(mutations)}: {shown}{', ...' if len(counts) > most else ''}"
+
+
+def human(n: float) -> str:
+    for unit, size in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
+        if abs(n) >= size:
+            return f"{n / size:.2f}{unit}"
+    return f"{n:.0f}"
+
+
+def clock(seconds: float | None) -> str:
+    if seconds is None:
+        return "?"
+    seconds = int(seconds)
+    h, rest = divmod(seconds, 3600)
+    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
+
+
+class SearchProgress:
+    """Receives the search's events and shows nothing."""
+
+    def search_started(self, search) -> None: ...
+    def note(self, text: str) -> None: ...
+    def generation_started(self, search, generation) -> None: ...
+    def child_started(self, search, generation, child, stage: str) -> None: ...
+    def child_finished(self, search, generation, child, stage: str, record: dict) -> None: ...
+    def extinction(self, search, generation, stage: str, bar: float) -> None: ...
+    def generation_finished(self, search, generation, summary: dict) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Pace:
+    """Iterations per second of this sitting's training, for the ETA of the generation in flight."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.iterations = 0
+        self.seconds = 0.0
+
+    def add(self, record: dict) -> None:
+        self.iterations += record.get("iterations", 0)
+        self.seconds += record["seconds"]
+
+    def generation_eta(self, search, generation) -> float | None:
+        """Seconds left in this generation, assuming p and q survivors where not yet known."""
+        if self.iterations == 0:
+            return None
+        s = search.settings
+        ends = (0,) + tuple(s.stage_ends)
+        expected = (len(generation.children), min(s.p, s.population), min(s.q, s.population))
+        left = 0
+        for k, stage in enumerate(STAGES):
+            if generation.stages_done > k:
+                continue
+            if generation.stages_done == k:  # this stage: the living children not yet through it
+                todo = sum(c.alive and stage not in c.fitness for c in generation.children)
+            else:
+                todo = expected[k]
+            left += todo * (ends[k + 1] - ends[k])
+        return left * self.seconds / self.iterations
+
+
+class PlainProgress(SearchProgress):
+    """One line per event, with the time since the sitting began; for logs and pipes."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        self.stream = stream or sys.stdout
+        self.pace = _Pace()
+
+    def _say(self, text: str) -> None:
+        print(f"[{clock(time.monotonic() - self.pace.started)}] {text}", file=self.stream, flush=True)
+
+    def search_started(self, search) -> None:
+        state = search.state
+        where = (f"resuming at generation {state.generation.number}, stage {STAGES[min(state.generation.stages_done, 2)]}"
+                 if state.generation else f"starting generation {len(state.generations) + 1}")
+        self._say(f"search in {search.folder.path}: {where} (parent {state.parent.id}, "
+                  f"fitness {state.parent_fitness:.2f}%)")
+
+    def note(self, text: str) -> None:
+        self._say(text)
+
+    def generation_started(self, search, generation) -> None:
+        self._say(f"generation {generation.number} ({generation.phase} succession, step size "
+                  f"{generation.step_size}): {len(generation.children)} children of {search.state.parent.id}")
+
+    def child_finished(self, search, generation, child, stage, record) -> None:
+        self.pace.add(record)
+        how = f"reused {record['reused_from']}" if record["reused_from"] else f"{record['seconds']:.1f}s"
+        status = "" if child.status == "ok" else f" [{child.status}]"
+        eta = self.pace.generation_eta(search, generation)
+        self._say(f"  {child.id} {stage} {child.fitness[stage]:6.2f}%{status}  {human(child.params)} params  "
+                  f"{summarize_mutations(child.mutations)}  ({how}; generation ETA {clock(eta)})")
+
+    def extinction(self, search, generation, stage, bar) -> None:
+        alive = sum(c.alive for c in generation.children)
+        self._say(f"  {stage} threshold {bar:.2f}%: {alive} survive")
+
+    def generation_finished(self, search, generation, summary) -> None:
+        change = {"secondary": "; plateau: the secondary succession begins",
+                  "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
+        verdict = "new parent" if summary["improved"] else "parent kept"
+        self._say(f"generation {generation.number} done: best child {summary['best_child'] or '-'} "
+                  f"{_pct(summary['best_child_fitness'])}; {verdict} {summary['parent']} "
+                  f"{summary['parent_fitness']:.2f}%{change}")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+class LiveProgress(PlainProgress):
+    """A rich live table of the generation in flight; event lines scroll above it."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        super().__init__(self.console.file)
+        self.search = self.generation = None
+        self.training: tuple[str, str] | None = None
+        self.live = Live(console=self.console, get_renderable=self._render, refresh_per_second=2, transient=True)
+        self.live.start()
+
+    def _say(self, text: str) -> None:
+        self.console.print(f"[dim]{clock(time.monotonic() - self.pace.started)}[/dim] {text}", highlight=False)
+
+    def search_started(self, search) -> None:
+        self.search = search
+        super().search_started(search)
+
+    def generation_started(self, search, generation) -> None:
+        self.search, self.generation = search, generation
+        super().generation_started(search, generation)
+
+    def child_started(self, search, generation, child, stage) -> None:
+        self.training = (child.id, stage)
+        self.live.refresh()
+
+    def child_finished(self, search, generation, child, stage, record) -> None:
+        self.training = None
+        self.pace.add(record)  # no line per child: the table shows it
+        self.live.refresh()
+
+    def extinction(self, search, generation, stage, bar) -> None:
+        self.live.refresh()
+        super().extinction(search, generation, stage, bar)
+
+    def generation_finished(self, search, generation, summary) -> None:
+        super().generation_finished(search, generation, summary)
+        self.generation = None
+
+    def close(self) -> None:
+        self.live.stop()
+
+    def _render(self):
+        search, generation = self.search, self.generation
+        elapsed = clock(time.monotonic() - self.pace.started)
+        if search is None or generation is None:
+            return Text(f"eigen search  {elapsed} elapsed", style="dim")
+        state, s = search.state, search.settings
+        eta = clock(self.pace.generation_eta(search, generation))
+        budget = ""
+        if s.time_budget is not None:
+            budget = f"  budget left {clock(max(0.0, s.time_budget - (time.monotonic() - search.started)))}"
+        header = Text.from_markup(
+            f"[bold]generation {generation.number}[/bold]  {generation.phase} succession, m = {generation.step_size}  "
+            f"parent {state.parent.id} {state.parent_fitness:.2f}% ({human(state.parent.params)} params)  "
+            f"{elapsed} elapsed  generation ETA {eta}{budget}")
+        table = Table(expand=False, header_style="bold")
+        for name in ("child", "mutations", "params", "FLOPs", *STAGES, "state"):
+            table.add_column(name, justify="right" if name in ("params", "FLOPs", *STAGES) else "left")
+        thresholds = generation.thresholds
+        for child in list(generation.children):
+            cells = [f"{child.fitness[st]:.2f}" if st in child.fitness else "" for st in STAGES]
+            table.add_row(child.id, summarize_mutations(child.mutations), human(child.params), human(child.flops),
+                          *cells, self._state(child, thresholds))
+        bars = "  ".join(f"v({st}) = {thresholds[st]:.2f}" for st in ("T1", "T2") if st in thresholds)
+        return Group(header, table, Text(bars, style="dim")) if bars else Group(header, table)
+
+    def _state(self, child, thresholds) -> Text:
+        if self.training and self.training[0] == child.id:
+            return Text(f"training to {self.training[1]}", style="yellow")
+        if child.status != "ok":
+            return Text(child.status, style="red")
+        if not child.alive:
+            stage = "T1" if "T2" not in child.fitness else "T2"
+            return Text(f"extinct at {stage}", style="dim")
+        return Text("alive", style="green")
+
+
+def make_progress(stream: IO[str] | None = None) -> SearchProgress:
+    """A live table when writing to a terminal, plain lines otherwise."""
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return LiveProgress(Console(file=stream))
+    return PlainProgress(stream)

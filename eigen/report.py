@@ -1,0 +1,152 @@
+"""The report of a run folder (SPEC §7): PNG plots and a summary table, drawn from the files alone.
+
+Everything here reads `history.jsonl` and `state.json`, so `eigen report` works on a finished run,
+a killed one, or one still going, and draws the same plots the search drew at its end.
+
+    report/fitness.png    best fitness per generation, the primary -> secondary switch, and every
+                          individual's parameter count as dots (like EIGEN Fig. 4)
+    report/survivors.png  children trained at each stage of each generation (what extinction left)
+    report/cost.png       best validation accuracy against GPU-hours spent training and evaluating
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from matplotlib.ticker import MaxNLocator
+from rich.console import Console
+from rich.table import Table
+
+from .runfolder import RunFolder, read_json
+from .succession import STAGES
+
+
+def load_run(folder: RunFolder) -> tuple[list[dict], dict]:
+    folder.require()
+    state = read_json(folder.state, "the search state") if folder.state.exists() else {"generations": []}
+    return folder.read_history(), state
+
+
+def write_report(folder: RunFolder) -> list[Path]:
+    """Draw the plots into `folder/report/` and return their paths."""
+    import matplotlib
+    matplotlib.use("Agg")  # files only; never needs a display
+    import matplotlib.pyplot as plt
+
+    records, state = load_run(folder)
+    folder.report.mkdir(exist_ok=True)
+    name = folder.path.name
+    paths = []
+    for draw, filename in ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png")):
+        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+        draw(ax, records, state)
+        ax.set_title(f"{name}: {ax.get_title()}", fontsize=10)
+        fig.tight_layout()
+        path = folder.report / filename
+        fig.savefig(path)
+        plt.close(fig)
+        paths.append(path)
+    return paths
+
+
+def _fitness(ax, records: list[dict], state: dict) -> None:
+    gens = state["generations"]
+    firsts = {}
+    for r in records:
+        firsts.setdefault(r["id"], r)
+    dots = ax.twinx()
+    dots.scatter([r["generation"] for r in firsts.values()], [max(r["params"], 1) for r in firsts.values()],
+                 s=9, color="0.6", alpha=0.7, label="individuals (parameters)")
+    dots.set_yscale("log")
+    dots.set_ylabel("parameters (dots)")
+    ax.set_zorder(dots.get_zorder() + 1)
+    ax.patch.set_visible(False)
+    if gens:
+        ax.plot([g["generation"] for g in gens], [g["parent_fitness"] for g in gens], "-o", color="tab:blue",
+                markersize=4, label="best (parent) fitness")
+        best_children = [(g["generation"], g["best_child_fitness"]) for g in gens if g["best_child_fitness"] is not None]
+        if best_children:
+            ax.scatter(*zip(*best_children), marker="x", color="tab:blue", alpha=0.5, label="best child at T3")
+    switched = state.get("succession", {}).get("switched_at")
+    if switched is not None:
+        ax.axvline(switched + 0.5, color="tab:red", label="primary succession ends")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("best fitness per generation")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    handles, labels = [], []
+    for axis in (ax, dots):
+        h, lab = axis.get_legend_handles_labels()
+        handles, labels = handles + h, labels + lab
+    ax.legend(handles, labels, loc="lower right", fontsize=8)
+
+
+def _survivors(ax, records: list[dict], state: dict) -> None:
+    counts: dict[tuple[int, str], set] = {}
+    for r in records:
+        counts.setdefault((r["generation"], r["stage"]), set()).add(r["id"])
+    generations = sorted({g for g, _ in counts})
+    width = 0.27
+    for k, stage in enumerate(STAGES):
+        ax.bar([g + (k - 1) * width for g in generations], [len(counts.get((g, stage), ())) for g in generations],
+               width=width, label=f"trained to {stage}")
+    ax.set_xlabel("generation")
+    ax.set_ylabel("children")
+    ax.set_title("survivors per stage")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.legend(fontsize=8)
+
+
+def _cost(ax, records: list[dict], state: dict) -> None:
+    hours, best, spent, running = [], [], 0.0, None
+    finals_x, finals_y = [], []
+    for r in records:
+        spent += r["seconds"] / 3600
+        if r["stage"] == "T3" and r["status"] == "ok":
+            finals_x.append(spent)
+            finals_y.append(r["fitness"]["T3"])
+            running = max(running or 0.0, r["fitness"]["T3"])
+        if running is not None:
+            hours.append(spent)
+            best.append(running)
+    if hours:
+        ax.step(hours, best, where="post", color="tab:blue", label="best validation accuracy")
+    ax.scatter(finals_x, finals_y, s=9, color="0.6", label="children trained to T3")
+    ax.set_xlabel("GPU-hours (training and evaluation of every individual)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("accuracy vs compute")
+    ax.legend(loc="lower right", fontsize=8)
+
+
+def output_console() -> Console:
+    """The console for final output: a terminal's width, or 120 columns in logs and pipes."""
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+
+
+def summary_table(state: dict) -> Table:
+    """One row per finished generation: who was trained how far, the thresholds, the parent."""
+    table = Table(title="generations (* new parent)", header_style="bold")
+    for column in ("gen", "phase", "m", "T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params"):
+        table.add_column(column, justify="left" if column in ("phase", "best child", "parent") else "right",
+                         no_wrap=True)
+    for g in state["generations"]:
+        trained, v = g["trained"], g["thresholds"]
+        best = f"{g['best_child']} {g['best_child_fitness']:.2f}" if g["best_child"] else "-"
+        parent = f"{g['parent']} {g['parent_fitness']:.2f}" + (" *" if g["improved"] else "")
+        table.add_row(str(g["generation"]), g["phase"], str(g["step_size"]), "/".join(str(trained[s]) for s in STAGES),
+                      f"{v.get('T1', 0):.2f}", f"{v.get('T2', 0):.2f}", best, parent, f"{g['parent_params']:,}")
+    return table
+
+
+def report_command(config) -> int:
+    """`eigen report RUN_DIR`: redraw the plots (and print the generations) of a run folder."""
+    folder = RunFolder(config.run_dir)
+    paths = write_report(folder)
+    console = output_console()
+    _, state = load_run(folder)
+    if state["generations"]:
+        console.print(summary_table(state))
+    for path in paths:
+        console.print(f"wrote {path}", highlight=False)
+    return 0

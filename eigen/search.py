@@ -1,0 +1,393 @@
+"""The EIGEN search (SPEC §6): generations of children of one parent, staged extinction, succession.
+
+`EigenSearch.run()` is Algorithm 1 of the paper. Each generation draws `population` children of the
+current parent, each k ~ U{1..m} mutations away (m = 100 in the primary succession, 10 in the
+secondary); trains them all to T1 and extinguishes those below v_{g,T1} (Eq. 1); trains the
+survivors to T2 and extinguishes those below v_{g,T2} (Eq. 2); trains the rest to T3; the best
+becomes the next parent if it beats the current one.
+
+Everything the loop knows lives in `SearchState`, written to `state.json` at every stage boundary
+(after the generation's children are drawn, after each stage, after the generation ends). Within a
+stage, each child's result is appended to `history.jsonl` as soon as its checkpoint is on disk, so a
+resumed run picks up those results instead of training the children again, and loses at most the one
+training in flight. A genome already trained in this run (same key, same iteration count) is not
+trained again: its recorded result is reused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import time
+from dataclasses import asdict, dataclass, field
+
+from .cost import cost
+from .errors import EigenError
+from .genome import Genome, initial_genome
+from .individual import IndividualTrainer, StageResult, training_seed
+from .mutations import mutate, step_count
+from .progress import SearchProgress
+from .runfolder import RunFolder, copy_atomic, read_json, write_json
+from .succession import STAGES, Succession, survives, threshold
+
+STATE_VERSION = 1
+MAX_DRAWS = 100  # draws per child slot before the limits are declared impossible to meet
+REUSABLE = ("ok", "diverged")  # statuses a retraining would reproduce; an OOM may not repeat
+
+
+@dataclass(frozen=True)
+class EigenSettings:
+    """The numbers of Algorithm 1 plus the run's limits (all from `SearchConfig`, already scaled)."""
+
+    population: int = 10  # n: children per generation
+    primary_step: int = 100  # m in the primary succession
+    secondary_step: int = 10  # m in the secondary succession
+    stage_ends: tuple[int, int, int] = (5_000, 20_000, 25_000)  # iterations: T1, T1+T2, T1+T2+T3
+    p: int = 5  # rank of the T1 threshold (Eq. 1)
+    q: int = 2  # rank of the T2 threshold (Eq. 2)
+    plateau_delta: float = 0.2  # accuracy points
+    plateau_patience: int = 3  # generations
+    max_generations: int | None = None
+    max_params: int | None = None
+    max_flops: int | None = None
+    time_budget: float | None = None  # seconds of this sitting
+    seed: int = 0
+    image_size: int = 32
+    num_classes: int = 10
+    batch_size: int = 128  # images per iteration, for the FLOPs-spent accounting
+    num_val: int = 5_000  # validation images, for the FLOPs-spent accounting
+
+    def step_size(self, phase: str) -> int:
+        return self.primary_step if phase == "primary" else self.secondary_step
+
+
+@dataclass
+class Individual:
+    """A child (or the parent) with what it has become so far."""
+
+    id: str
+    parent: str | None
+    genome: Genome
+    mutations: list[str]
+    params: int
+    flops: int  # forward FLOPs per image
+    fitness: dict[str, float] = field(default_factory=dict)  # stage -> validation accuracy (%)
+    status: str = "ok"
+    alive: bool = True
+    checkpoint: str | None = None  # weights at its last stage, relative to the run folder
+    step: int = 0  # iterations trained
+
+    @property
+    def key(self) -> str:
+        return self.genome.key()
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["genome"] = self.genome.to_dict()
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, image_size: int) -> "Individual":
+        return cls(**{**d, "genome": Genome.from_dict(d["genome"], image_size)})
+
+
+@dataclass
+class Generation:
+    number: int
+    phase: str  # "primary" or "secondary"
+    step_size: int
+    children: list[Individual]
+    stages_done: int = 0  # 0..3
+    thresholds: dict[str, float] = field(default_factory=dict)  # v_{g,T1}, v_{g,T2}
+    rejected: int = 0  # children redrawn because they broke --max-params / --max-flops
+
+    def to_dict(self) -> dict:
+        return {**{k: v for k, v in asdict(self).items() if k != "children"},
+                "children": [c.to_dict() for c in self.children]}
+
+    @classmethod
+    def from_dict(cls, d: dict, image_size: int) -> "Generation":
+        return cls(**{**d, "children": [Individual.from_dict(c, image_size) for c in d["children"]]})
+
+
+@dataclass
+class SearchState:
+    """Where the search stands; `state.json` is this, written atomically at every stage boundary."""
+
+    parent: Individual
+    parent_fitness: float  # validation accuracy of the parent at T3 (0 for the initial genome)
+    succession: Succession
+    thresholds: dict[str, float] = field(default_factory=lambda: {"T1": 0.0, "T2": 0.0})  # v_{g-1}, v_0 = 0
+    generation: Generation | None = None  # the generation in flight
+    generations: list[dict] = field(default_factory=list)  # summaries of finished generations
+    history_count: int = 0  # records in history.jsonl at this boundary
+    stopped: str | None = None  # why the last sitting ended
+    parent_test: dict | None = None  # {"id", "test_accuracy"}: measured once per reported parent
+
+    @classmethod
+    def initial(cls, settings: EigenSettings) -> "SearchState":
+        genome = initial_genome()
+        c = cost(genome, settings.image_size, settings.num_classes)
+        parent = Individual("g0", None, genome, [], c.params, c.flops)
+        return cls(parent=parent, parent_fitness=0.0,
+                   succession=Succession(settings.plateau_delta, settings.plateau_patience))
+
+    def to_dict(self) -> dict:
+        return {"version": STATE_VERSION, "parent": self.parent.to_dict(), "parent_fitness": self.parent_fitness,
+                "succession": self.succession.to_dict(), "thresholds": self.thresholds,
+                "generation": self.generation.to_dict() if self.generation else None,
+                "generations": self.generations, "history_count": self.history_count, "stopped": self.stopped,
+                "parent_test": self.parent_test}
+
+    @classmethod
+    def from_dict(cls, d: dict, settings: EigenSettings) -> "SearchState":
+        if d.get("version") != STATE_VERSION:
+            raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
+        size = settings.image_size
+        return cls(parent=Individual.from_dict(d["parent"], size), parent_fitness=d["parent_fitness"],
+                   succession=Succession.from_dict(d["succession"], settings.plateau_delta,
+                                                   settings.plateau_patience),
+                   thresholds=d["thresholds"],
+                   generation=Generation.from_dict(d["generation"], size) if d["generation"] else None,
+                   generations=d["generations"], history_count=d["history_count"], stopped=d["stopped"],
+                   parent_test=d.get("parent_test"))
+
+
+class BudgetSpent(Exception):
+    """The sitting's --time-budget ran out; stop at the next safe point."""
+
+
+class EigenSearch:
+    """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
+
+    def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
+                 progress: SearchProgress | None = None):
+        self.settings, self.individuals, self.folder = settings, individuals, folder
+        self.progress = progress or SearchProgress()
+        self.started = time.monotonic()
+        if folder.state.exists():
+            self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
+        else:
+            self.state = SearchState.initial(settings)
+        records = folder.read_history()
+        # Results written after the last boundary: children of the stage in flight already trained.
+        self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
+        self.history_count = len(records)
+        self.memo: dict[tuple[str, int], dict] = {}
+        for r in records:
+            self._remember(r)
+
+    # -- Algorithm 1 ---------------------------------------------------------------------------------
+    def run(self) -> str:
+        """Search until converged, out of generations or out of time; return why it stopped."""
+        self.progress.search_started(self)
+        try:
+            while (reason := self.stop_reason()) is None:
+                generation = self.state.generation or self.begin_generation()
+                self.progress.generation_started(self, generation)
+                self.train_stage(generation, 0)  # train all children T1 iterations
+                self.extinguish(generation, 0, self.settings.p)  # Eq. 1
+                self.train_stage(generation, 1)  # train the survivors T2 more
+                self.extinguish(generation, 1, self.settings.q)  # Eq. 2
+                self.train_stage(generation, 2)  # train the rest T3 more
+                self.end_generation(generation)  # the best becomes the parent if it is better
+        except BudgetSpent:
+            reason = "time budget"
+        self.state.stopped = reason
+        self.save()
+        return reason
+
+    def stop_reason(self) -> str | None:
+        s = self.settings
+        if self.state.succession.converged:
+            return "converged"
+        if s.max_generations is not None and len(self.state.generations) >= s.max_generations:
+            return "max generations"
+        if self.out_of_time():
+            return "time budget"
+        return None
+
+    def out_of_time(self) -> bool:
+        budget = self.settings.time_budget
+        return budget is not None and time.monotonic() - self.started >= budget
+
+    # -- one generation ------------------------------------------------------------------------------
+    def begin_generation(self) -> Generation:
+        """Draw the generation's children from the parent; the draw depends only on (seed, number)."""
+        s, state = self.settings, self.state
+        number = len(state.generations) + 1
+        phase = state.succession.phase
+        m = s.step_size(phase)
+        rng = random.Random(f"eigen:{s.seed}:generation:{number}")
+        children, rejected = [], 0
+        for slot in range(s.population):
+            for _ in range(MAX_DRAWS):
+                genome, mutations = mutate(state.parent.genome, rng, "eigen", step_count(rng, m), s.image_size)
+                c = cost(genome, s.image_size, s.num_classes)
+                if (s.max_params is None or c.params <= s.max_params) and (s.max_flops is None or c.flops <= s.max_flops):
+                    break
+                rejected += 1
+            else:
+                raise EigenError(f"no child of parent {state.parent.id} ({state.parent.params:,} parameters) "
+                                 f"within --max-params {s.max_params} / --max-flops {s.max_flops} in {MAX_DRAWS} "
+                                 f"draws; raise the limits")
+            children.append(Individual(f"g{number}c{slot}", state.parent.id, genome, mutations, c.params, c.flops))
+        generation = Generation(number, phase, m, children, rejected=rejected)
+        state.generation = generation
+        self.save()
+        return generation
+
+    def train_stage(self, generation: Generation, k: int) -> None:
+        """Train every living child of `generation` to the end of stage k (skipped if already done)."""
+        if generation.stages_done > k:
+            return
+        stage, until = STAGES[k], self.settings.stage_ends[k]
+        for child in generation.children:
+            if not child.alive or stage in child.fitness:
+                continue
+            recorded = self.recorded.get((generation.number, child.id, stage))
+            if recorded is not None:  # trained before a kill; its checkpoint is on disk
+                self._apply(child, stage, recorded)
+                continue
+            if self.out_of_time():
+                raise BudgetSpent
+            self.progress.child_started(self, generation, child, stage)
+            earlier = self.memo.get((child.key, until))
+            if earlier is not None:
+                self._apply(child, stage, earlier)
+                record = self._record(generation, child, stage, until, seconds=0.0, iterations=0,
+                                      reused_from=earlier["id"])
+            else:
+                result = self._train(child, stage, until)
+                child.status, child.fitness[stage], child.step = result.status, result.fitness, result.step
+                child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
+                record = self._record(generation, child, stage, until, seconds=result.seconds,
+                                      iterations=result.iterations)
+            self.folder.append_history(record)
+            self.history_count += 1
+            self._remember(record)
+            self.progress.child_finished(self, generation, child, stage, record)
+        if k == 2:
+            self._close_stage(generation, k)
+
+    def extinguish(self, generation: Generation, k: int, rank: int) -> None:
+        """Eq. 1 / Eq. 2: v_{g,stage} = max(rank-th best fitness at this stage, v_{g-1,stage})."""
+        if generation.stages_done > k:
+            return
+        stage = STAGES[k]
+        trained = [c for c in generation.children if c.alive]
+        bar = threshold([c.fitness[stage] for c in trained], rank, self.state.thresholds[stage])
+        generation.thresholds[stage] = bar
+        for c in trained:
+            c.alive = survives(c.fitness[stage], c.status == "ok", bar)
+        self._close_stage(generation, k)
+        self.progress.extinction(self, generation, stage, bar)
+
+    def end_generation(self, generation: Generation) -> None:
+        state = self.state
+        finalists = [c for c in generation.children if c.alive and c.status == "ok"]
+        best = max(finalists, key=lambda c: c.fitness["T3"], default=None)
+        improved = best is not None and best.fitness["T3"] > state.parent_fitness
+        if improved:
+            copy_atomic(self.folder.path / best.checkpoint, self.folder.parent_weights)
+            state.parent = dataclasses.replace(best, checkpoint=self.folder.parent_weights.name)
+            state.parent_fitness = best.fitness["T3"]
+        state.thresholds = {stage: generation.thresholds[stage] for stage in ("T1", "T2")}
+        change = state.succession.record(generation.number, state.parent_fitness)
+        summary = {
+            "generation": generation.number, "phase": generation.phase, "step_size": generation.step_size,
+            "trained": {s: sum(s in c.fitness for c in generation.children) for s in STAGES},
+            "failed": sum(c.status != "ok" for c in generation.children), "rejected": generation.rejected,
+            "thresholds": generation.thresholds,
+            "best_child": best.id if best else None, "best_child_fitness": best.fitness["T3"] if best else None,
+            "parent": state.parent.id, "parent_fitness": state.parent_fitness, "parent_params": state.parent.params,
+            "improved": improved, "succession_change": change,
+        }
+        state.generations.append(summary)
+        state.generation = None
+        self.save()
+        shutil.rmtree(self.folder.individuals, ignore_errors=True)
+        self.progress.generation_finished(self, generation, summary)
+
+    # -- helpers -------------------------------------------------------------------------------------
+    def _train(self, child: Individual, stage: str, until: int) -> StageResult:
+        start = self.folder.path / child.checkpoint if child.checkpoint else None
+        if start is not None and not start.exists():
+            start = None  # a reused result whose weights are gone: train from scratch (same seed, same run)
+        return self.individuals.train(child.genome, seed=training_seed(self.settings.seed, child.genome),
+                                      until=until, start_from=start,
+                                      save_to=self.folder.path / self._checkpoint_name(child, stage))
+
+    def _checkpoint_name(self, child: Individual, stage: str) -> str:
+        return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"
+
+    def _apply(self, child: Individual, stage: str, record: dict) -> None:
+        """Take a recorded result (this child's own, or an identical genome's) as the child's `stage`."""
+        child.fitness[stage] = record["fitness"][record["stage"]]
+        child.status = record["status"]
+        child.checkpoint = record["checkpoint"]
+        if child.status == "ok":
+            child.step = record["until"]
+
+    def _record(self, generation: Generation, child: Individual, stage: str, until: int, *, seconds: float,
+                iterations: int, reused_from: str | None = None) -> dict:
+        """One line of history.jsonl: everything about this individual after this stage."""
+        s = self.settings
+        # LS-Evolution §3.5 accounting: forward + backward ~ 3 forward passes per training image,
+        # plus one forward pass per validation image.
+        flops_spent = 3 * child.flops * s.batch_size * iterations + child.flops * s.num_val if not reused_from else 0
+        record = {
+            "id": child.id, "parent": child.parent, "generation": generation.number, "succession": generation.phase,
+            "step_size": generation.step_size, "stage": stage, "until": until, "key": child.key,
+            "mutations": child.mutations, "params": child.params, "flops": child.flops,
+            "fitness": dict(child.fitness), "status": child.status, "iterations": iterations,
+            "seconds": round(seconds, 3),
+            "flops_spent": flops_spent, "reused_from": reused_from, "checkpoint": child.checkpoint,
+        }
+        if stage == "T1":
+            record["genome"] = child.genome.to_dict()
+        return record
+
+    def _remember(self, record: dict) -> None:
+        if record["status"] in REUSABLE and not record.get("reused_from"):
+            self.memo[(record["key"], record["until"])] = record
+
+    def _close_stage(self, generation: Generation, k: int) -> None:
+        """A stage boundary: save the state, then drop checkpoints nobody will read again."""
+        generation.stages_done = k + 1
+        self.save()
+        keep = {c.checkpoint for c in generation.children if c.alive and c.checkpoint}
+        if self.folder.individuals.exists():
+            for path in self.folder.individuals.iterdir():
+                if f"{self.folder.individuals.name}/{path.name}" not in keep:
+                    path.unlink(missing_ok=True)
+
+    def save(self) -> None:
+        self.state.history_count = self.history_count
+        write_json(self.folder.state, self.state.to_dict())
+
+    # -- the answer ----------------------------------------------------------------------------------
+    def best(self) -> dict:
+        """best.json: the parent, with its fitness and, once measured, its test accuracy."""
+        state = self.state
+        weights = self.folder.parent_weights if state.parent.checkpoint else None
+        test = state.parent_test["test_accuracy"] if state.parent_test and state.parent_test["id"] == state.parent.id else None
+        return {"run": str(self.folder.path.resolve()), "id": state.parent.id, "generation": _generation_of(state.parent.id),
+                "fitness": state.parent_fitness, "test_accuracy": test, "params": state.parent.params,
+                "flops": state.parent.flops, "weights": str(weights.resolve()) if weights else None,
+                "genome": state.parent.genome.to_dict()}
+
+    def measure_test(self) -> float | None:
+        """Test accuracy of the parent, measured once per parent (the test set never selects)."""
+        state = self.state
+        if not state.parent.checkpoint:
+            return None
+        if not (state.parent_test and state.parent_test["id"] == state.parent.id):
+            state.parent_test = {"id": state.parent.id,
+                                 "test_accuracy": self.individuals.test_accuracy(self.folder.parent_weights)}
+            self.save()
+        return state.parent_test["test_accuracy"]
+
+
+def _generation_of(individual_id: str) -> int:
+    return int(individual_id[1:].split("c")[0])

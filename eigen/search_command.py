@@ -1,0 +1,172 @@
+"""`eigen search`: turn a `SearchConfig` into a run folder, run (or resume) the search, report.
+
+Everything that can fail on bad input (strategy, device, data, teacher, run folder) is checked
+before the run folder is created, so a mistake leaves nothing behind but one sentence.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+from pathlib import Path
+
+from .config import SearchConfig
+from .errors import DataError, EigenError
+from .progress import SearchProgress, make_progress
+from .runfolder import RunFolder, git_commit, read_json, versions, write_json
+
+# Settings of a resumed run come from its config.json, except these, which belong to the sitting.
+SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
+
+
+def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
+    """Iterations at the end of T1, T2 and T3, after --schedule-scale."""
+    scale = lambda n: 0 if n == 0 else max(1, round(n * config.schedule_scale))
+    t1, t2, t3 = scale(config.t1), scale(config.t2), scale(config.t3)
+    return (t1, t1 + t2, t1 + t2 + t3)
+
+
+def default_run_dir(config: SearchConfig) -> Path:
+    dataset = config.dataset.split(":", 1)[0]
+    return Path("runs") / f"{dataset}-{config.strategy}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+
+
+def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
+    """The run's own settings, plus the sitting's device, data folder, time budget and generations."""
+    config = SearchConfig(**saved)
+    defaults = SearchConfig()
+    ignored = []
+    for f in dataclasses.fields(SearchConfig):
+        value = getattr(given, f.name)
+        if f.name == "resume" or value == getattr(defaults, f.name):
+            continue
+        if f.name in SITTING_SETTINGS:
+            config = dataclasses.replace(config, **{f.name: value})
+        elif value != getattr(config, f.name):
+            ignored.append("--" + f.name.replace("_", "-"))
+    if ignored:
+        say(f"resuming: {', '.join(ignored)} ignored (the run keeps its own settings; only "
+            f"--gpu, --data-dir, --time-budget and --max-generations apply to a resumed run)")
+    return dataclasses.replace(config, resume=given.resume)
+
+
+def find_teacher(config: SearchConfig, dataset: str) -> tuple[object | None, str]:
+    """The teacher's cached logits for mimicry, or None and a sentence saying why not."""
+    if config.no_mimicry:
+        return None, "mimicry off (--no-mimicry)"
+    folder = Path(config.teacher) if config.teacher else Path("teachers") / dataset
+    if config.teacher and not (folder / "ensemble.json").exists():
+        raise EigenError(f"--teacher {folder} is not a teacher folder (no ensemble.json); train one with "
+                         f"`eigen train-teacher --dataset {dataset}` or pass --no-mimicry")
+    if not (folder / "ensemble.json").exists():
+        return None, (f"mimicry off: no teacher for {dataset} in {folder}/; train one with "
+                      f"`eigen train-teacher --dataset {dataset}` (or pass --no-mimicry to say so)")
+    raise EigenError(f"{folder} holds a teacher, but reading teachers lands with issue #5; "
+                     f"pass --no-mimicry for now")
+
+
+def search_command(config: SearchConfig, progress: SearchProgress | None = None, individuals=None) -> int:
+    """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    notes: list[str] = []
+    saved = None
+    if config.resume:
+        folder = RunFolder(config.resume)
+        folder.require()
+        saved = read_json(folder.config, "the run's settings")
+        config = resumed_config(saved["settings"], config, notes.append)
+    else:
+        folder = RunFolder(config.out or default_run_dir(config))
+        if folder.exists():
+            folder.create()  # raises: this folder already holds a run
+    if config.strategy != "eigen":
+        raise EigenError(f"--strategy {config.strategy} lands with issue #7; use --strategy eigen")
+    if config.inherit_weights:
+        raise EigenError("--inherit-weights lands with issue #7; run without it")
+
+    import torch
+
+    from .data import load_splits
+    from .device import resolve_device
+    from .device_data import DeviceData
+    from .individual import TorchIndividuals
+    from .search import EigenSearch, EigenSettings
+    from .train import Schedule
+
+    device = resolve_device(config.gpu)
+    splits = load_splits(config.dataset, config.data_dir, config.image_size)
+    schedule = Schedule().scaled(config.schedule_scale)
+    if len(splits.train) < schedule.batch_size:
+        raise DataError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch "
+                        f"({schedule.batch_size}); add images")
+    if saved is not None and saved["data"]["fingerprint"] != splits.fingerprint():
+        raise DataError(f"the data in {config.data_dir} is not the data {folder.path} was searched on "
+                        f"(fingerprint {splits.fingerprint()} vs {saved['data']['fingerprint']}); "
+                        f"pass the original --data-dir")
+    teacher_logits, mimicry_note = find_teacher(config, splits.name)
+    notes.append(mimicry_note)
+
+    if saved is None:
+        folder.create()
+        write_json(folder.config, {
+            "command": "search",
+            "settings": dataclasses.asdict(config),
+            "resolved": {"population": config.resolved_population(), "stage_ends": stage_ends(config),
+                         "schedule": dataclasses.asdict(schedule), "mimicry": teacher_logits is not None,
+                         "mimicry_note": mimicry_note},
+            "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
+                     "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
+                     "fingerprint": splits.fingerprint()},
+            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "versions": versions(), "git_commit": git_commit(),
+            "created": datetime.datetime.now().isoformat(timespec="seconds"),
+        })
+
+    settings = EigenSettings(
+        population=config.resolved_population(), primary_step=config.primary_step,
+        secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p, q=config.q,
+        plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
+        max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
+        time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
+        num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val))
+    if individuals is None:
+        data = DeviceData(splits, device, with_test=True)
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+    progress = progress or make_progress()
+    try:
+        for note in notes:
+            progress.note(note)
+        search = EigenSearch(settings, individuals, folder, progress)
+        reason = search.run()
+        search.measure_test()
+        best = search.best()
+        write_json(folder.best, best)
+        write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
+        report_note = _try_report(folder)
+    finally:
+        progress.close()
+    _print_summary(search, reason, best, report_note, folder)
+    return 0
+
+
+def _try_report(folder: RunFolder) -> str:
+    """Draw the report; a plotting problem must not cost the user a finished search."""
+    from .report import write_report
+    try:
+        paths = write_report(folder)
+    except Exception as e:  # the run folder is complete without the plots
+        return f"the report could not be drawn ({type(e).__name__}: {e}); try `eigen report {folder.path}`"
+    return f"report: {paths[0].parent}/"
+
+
+def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder) -> None:
+    from .report import output_console, summary_table
+    console = output_console()
+    state = search.state
+    if state.generations:
+        console.print(summary_table(state.to_dict()))
+    test = f", test {best['test_accuracy']:.2f}%" if best["test_accuracy"] is not None else ""
+    console.print(f"search stopped ({reason}) after {len(state.generations)} generation(s); best: {best['id']} "
+                  f"validation {best['fitness']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
+    console.print(report_note, highlight=False)
+    if reason != "converged":
+        console.print(f"continue with: eigen search --resume {folder.path}", highlight=False)
+    console.print(f"next: eigen duplicate {folder.best}", highlight=False)
