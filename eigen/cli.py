@@ -39,7 +39,7 @@ def _lazy(module: str, function: str) -> Callable[[object], int]:
 COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
     "search": (SearchConfig, _lazy("search_command", "search_command"),
                "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
-    "train-teacher": (TeacherConfig, _pending("teacher training", 5),
+    "train-teacher": (TeacherConfig, _lazy("teacher", "train_teacher_command"),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
     "duplicate": (DuplicateConfig, _pending("gene duplication", 6),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),

@@ -49,8 +49,8 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
     return dataclasses.replace(config, resume=given.resume)
 
 
-def find_teacher(config: SearchConfig, dataset: str) -> tuple[object | None, str]:
-    """The teacher's cached logits for mimicry, or None and a sentence saying why not."""
+def find_teacher(config: SearchConfig, dataset: str) -> tuple[Path | None, str]:
+    """The teacher folder to mimic, or None and a sentence saying why there is none."""
     if config.no_mimicry:
         return None, "mimicry off (--no-mimicry)"
     folder = Path(config.teacher) if config.teacher else Path("teachers") / dataset
@@ -60,8 +60,7 @@ def find_teacher(config: SearchConfig, dataset: str) -> tuple[object | None, str
     if not (folder / "ensemble.json").exists():
         return None, (f"mimicry off: no teacher for {dataset} in {folder}/; train one with "
                       f"`eigen train-teacher --dataset {dataset}` (or pass --no-mimicry to say so)")
-    raise EigenError(f"{folder} holds a teacher, but reading teachers lands with issue #5; "
-                     f"pass --no-mimicry for now")
+    return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
 
 
 def search_command(config: SearchConfig, progress: SearchProgress | None = None, individuals=None) -> int:
@@ -73,6 +72,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         folder.require()
         saved = read_json(folder.config, "the run's settings")
         config = resumed_config(saved["settings"], config, notes.append)
+        # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
+        teacher_then = saved["resolved"].get("teacher")
+        config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
     else:
         folder = RunFolder(config.out or default_run_dir(config))
         if folder.exists():
@@ -101,8 +103,13 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         raise DataError(f"the data in {config.data_dir} is not the data {folder.path} was searched on "
                         f"(fingerprint {splits.fingerprint()} vs {saved['data']['fingerprint']}); "
                         f"pass the original --data-dir")
-    teacher_logits, mimicry_note = find_teacher(config, splits.name)
+    teacher, mimicry_note = find_teacher(config, splits.name)
     notes.append(mimicry_note)
+    data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
+    teacher_logits = None
+    if teacher is not None:
+        from .teacher import teacher_logits as load_teacher_logits
+        teacher_logits = load_teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
 
     if saved is None:
         folder.create()
@@ -110,8 +117,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             "command": "search",
             "settings": dataclasses.asdict(config),
             "resolved": {"population": config.resolved_population(), "stage_ends": stage_ends(config),
-                         "schedule": dataclasses.asdict(schedule), "mimicry": teacher_logits is not None,
-                         "mimicry_note": mimicry_note},
+                         "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
+                         "mimicry_note": mimicry_note,
+                         "teacher": str(teacher.resolve()) if teacher is not None else None},
             "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
                      "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                      "fingerprint": splits.fingerprint()},
@@ -128,7 +136,6 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
         num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val))
     if individuals is None:
-        data = DeviceData(splits, device, with_test=True)
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
     progress = progress or make_progress()
     try:

@@ -44,8 +44,7 @@ def test_search_help_shows_the_paper_defaults(capsys):
         assert re.search(re.escape(flag) + r" \S+ .*?\(default: " + re.escape(str(default)) + r"\)", text), flag
 
 
-@pytest.mark.parametrize("command, args", [("train-teacher", []), ("duplicate", ["runs/best.json"]),
-                                           ("eval", ["runs/x/final"])])
+@pytest.mark.parametrize("command, args", [("duplicate", ["runs/best.json"]), ("eval", ["runs/x/final"])])
 def test_commands_not_landed_yet_say_so_in_one_line_and_exit_2(command, args, tmp_path):
     result = run_eigen(command, *args, cwd=tmp_path)
     assert result.returncode == 2
