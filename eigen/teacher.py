@@ -67,6 +67,8 @@ def train_teacher_command(config, say=print) -> int:
         build_member(arch)
     except ValueError as e:
         raise EigenError(str(e)) from None
+    if len(splits.train) < 128:
+        raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch (128)")
     data = DeviceData(splits, device, with_test=True)
     folder.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = data.num_train // 128
