@@ -13,11 +13,17 @@ from __future__ import annotations
 
 import gc
 import hashlib
+import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
+import torch
+
 from .genome import Genome
+from .model import build_model
+from .runfolder import write_torch
+from .train import Mimicry, Trainer, evaluate
 
 
 @dataclass(frozen=True)
@@ -53,16 +59,11 @@ class TorchIndividuals:
     """The real thing: `eigen.train.Trainer` on data that lives on the device."""
 
     def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True):
-        from .train import Mimicry
         self.data, self.schedule = data, schedule
         self.teacher_logits, self.mimicry = teacher_logits, mimicry or Mimicry()
         self.use_graph = use_graph
 
     def _build(self, genome: Genome, seed: int):
-        import torch
-
-        from .model import build_model
-        from .train import Trainer
         torch.manual_seed(seed)
         model = build_model(genome, self.data.num_classes, self.data.image_size)
         schedule = replace(self.schedule, lr=genome.learning_rate)  # the genome's own learning rate
@@ -71,11 +72,6 @@ class TorchIndividuals:
 
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
               save_to: Path) -> StageResult:
-        import time
-
-        import torch
-
-        from .runfolder import write_torch
         started = time.perf_counter()
         trainer = None
         try:
@@ -100,7 +96,6 @@ class TorchIndividuals:
 
     def test_accuracy(self, checkpoint_path: Path) -> float:
         model = load_model(checkpoint_path, self.data.device)
-        from .train import evaluate
         return evaluate(model, self.data, "test")
 
 
@@ -112,9 +107,6 @@ def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:
 
 def load_model(path: Path, device="cpu"):
     """Rebuild the network saved in a checkpoint, with its trained weights, on `device`."""
-    import torch
-
-    from .model import build_model
     saved = torch.load(path, map_location=device, weights_only=True)
     genome = Genome.from_dict(saved["genome"], saved["image_size"])
     model = build_model(genome, saved["num_classes"], saved["image_size"]).to(device)

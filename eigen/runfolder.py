@@ -113,10 +113,14 @@ class RunFolder:
     def exists(self) -> bool:
         return self.state.exists() or self.config.exists()
 
-    def create(self) -> None:
+    def refuse_existing(self) -> None:
+        """A new run never writes into a folder that holds one (checked early, before any work)."""
         if self.exists():
             raise RunFolderError(f"{self.path} already holds a run; continue it with "
                                  f"`eigen search --resume {self.path}` or choose another --out")
+
+    def create(self) -> None:
+        self.refuse_existing()
         try:
             self.path.mkdir(parents=True, exist_ok=True)
         except OSError as e:

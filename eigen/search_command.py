@@ -20,8 +20,8 @@ SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
 
 def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
     """Iterations at the end of T1, T2 and T3, after --schedule-scale."""
-    scale = lambda n: 0 if n == 0 else max(1, round(n * config.schedule_scale))
-    t1, t2, t3 = scale(config.t1), scale(config.t2), scale(config.t3)
+    from .train import scale_iterations
+    t1, t2, t3 = (scale_iterations(n, config.schedule_scale) for n in (config.t1, config.t2, config.t3))
     return (t1, t1 + t2, t1 + t2 + t3)
 
 
@@ -77,8 +77,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
     else:
         folder = RunFolder(config.out or default_run_dir(config))
-        if folder.exists():
-            folder.create()  # raises: this folder already holds a run
+        folder.refuse_existing()
     if config.strategy != "eigen":
         raise EigenError(f"--strategy {config.strategy} lands with issue #7; use --strategy eigen")
     if config.inherit_weights:

@@ -33,6 +33,7 @@ from .errors import EigenError
 from .runfolder import read_json, write_json, write_torch
 
 WEIGHT_DECAY = 1e-4  # DenseNet's CIFAR recipe
+BATCH_SIZE = 128  # images per iteration (the Schedule default)
 LR_STEPS = (0.5, 0.75)  # fractions of the epochs where the lr is divided by 10
 
 
@@ -40,7 +41,7 @@ def teacher_schedule(epochs: int, steps_per_epoch: int):
     from .train import Schedule
     total = epochs * steps_per_epoch
     return Schedule(total=total, milestones=tuple(max(1, round(total * f)) for f in LR_STEPS), lr=0.1,
-                    weight_decay=WEIGHT_DECAY)
+                    weight_decay=WEIGHT_DECAY, batch_size=BATCH_SIZE)
 
 
 def _architecture(config, num_classes: int) -> dict:
@@ -67,11 +68,11 @@ def train_teacher_command(config, say=print) -> int:
         build_member(arch)
     except ValueError as e:
         raise EigenError(str(e)) from None
-    if len(splits.train) < 128:
-        raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch (128)")
+    if len(splits.train) < BATCH_SIZE:
+        raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch ({BATCH_SIZE})")
     data = DeviceData(splits, device, with_test=True)
     folder.mkdir(parents=True, exist_ok=True)
-    steps_per_epoch = data.num_train // 128
+    steps_per_epoch = data.num_train // BATCH_SIZE
     schedule = teacher_schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()
     members = []
@@ -108,7 +109,7 @@ def train_teacher_command(config, say=print) -> int:
         model = trainer.model
         saved = {"architecture": arch, "epochs": config.epochs, "model": model.state_dict(),
                  "val_accuracy": evaluate(model, data, "val"), "test_accuracy": evaluate(model, data, "test"),
-                 "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * 128 / max(seconds, 1e-9)}
+                 "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * BATCH_SIZE / max(seconds, 1e-9)}
         write_torch(path, saved)
         partial.unlink(missing_ok=True)
         say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
@@ -117,7 +118,7 @@ def train_teacher_command(config, say=print) -> int:
 
     models = [_loaded(m, device) for m in members]
     summary = {
-        "architecture": arch, "recipe": {"epochs": config.epochs, "batch_size": 128, "lr": 0.1,
+        "architecture": arch, "recipe": {"epochs": config.epochs, "batch_size": BATCH_SIZE, "lr": 0.1,
                                          "lr_steps": LR_STEPS, "weight_decay": WEIGHT_DECAY, "momentum": 0.9},
         "params_per_member": sum(p.numel() for p in models[0].parameters()),
         "members": [{"file": f"member-{i}.pt", "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],

@@ -25,6 +25,11 @@ CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check
 GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
 
 
+def scale_iterations(n: int, scale: float) -> int:
+    """`--schedule-scale`: n iterations times `scale`, at least 1 (0 stays 0, e.g. T3 = 0)."""
+    return 0 if n == 0 else max(1, round(n * scale))
+
+
 @dataclass(frozen=True)
 class Schedule:
     """EIGEN §4.1's recipe; `scaled(s)` multiplies every iteration count by s."""
@@ -38,7 +43,7 @@ class Schedule:
     batch_size: int = 128  # images per iteration
 
     def scaled(self, scale: float) -> "Schedule":
-        s = lambda n: max(1, round(n * scale))
+        s = lambda n: scale_iterations(n, scale)
         return replace(self, total=s(self.total), milestones=tuple(s(m) for m in self.milestones))
 
     def lr_at(self, step: int) -> float:
