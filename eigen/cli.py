@@ -16,17 +16,6 @@ from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, Tea
 from .errors import EigenError
 
 
-class NotAvailableYet(Exception):
-    """The command exists but its machinery has not landed yet."""
-
-
-def _pending(what: str, issue: int) -> Callable[[object], int]:
-    def run(config) -> int:
-        raise NotAvailableYet(f"{what} is not available yet in eigen {__version__} (it lands with issue #{issue}); "
-                              f"nothing was run")
-    return run
-
-
 def _lazy(module: str, function: str) -> Callable[[object], int]:
     """The command's function, imported when it runs (so `eigen --help` never waits for torch)."""
     def run(config) -> int:
@@ -41,10 +30,10 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
                "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
     "train-teacher": (TeacherConfig, _lazy("teacher", "train_teacher_command"),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
-    "duplicate": (DuplicateConfig, _pending("gene duplication", 6),
+    "duplicate": (DuplicateConfig, _lazy("duplicate_command", "duplicate_command"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
     "report": (ReportConfig, _lazy("report", "report_command"), "redraw the plots of a run folder"),
-    "eval": (EvalConfig, _pending("evaluation", 6), "test accuracy of a final model, genome + weights or TorchScript"),
+    "eval": (EvalConfig, _lazy("eval_command", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
 }
 
 
@@ -96,7 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
     try:
         return run(config) or 0
-    except (NotAvailableYet, EigenError) as e:
+    except EigenError as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -79,7 +79,8 @@ class DeviceOptions:
 
 @dataclass(kw_only=True)
 class TrainingOptions:
-    schedule_scale: float = opt(1.0, "multiplies every iteration count (T1, T2, T3, the lr steps)",
+    schedule_scale: float = opt(1.0, "multiplies every iteration count of the recipe: T1, T2, T3 in a search, "
+                                     "the 25,000 iterations of a final training, the lr steps",
                                 type=positive_float)
     time_budget: float | None = opt(None, "stop after this much wall-clock time in this sitting: 90s, 30m, 2h "
                                           "(default: no limit)", type=parse_duration)
@@ -139,13 +140,18 @@ class DuplicateConfig(TrainingOptions, DeviceOptions):
     """`eigen duplicate`: gene duplication and the final training (SPEC §9)."""
 
     best: str = opt("runs/best.json", "best.json of a search", positional=True)
+    out: str | None = opt(None, "final folder (default: final/ in the search's run folder); running the same "
+                                "command again continues it", metavar="PATH")
+    dataset: str | None = opt(None, "check that best.json was searched on this dataset (default: use the "
+                                    "search's own)", metavar="NAME")
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
                          metavar="PATH")
-    max_copies: int = opt(3, "most copies of any one block", type=positive_int)
+    max_copies: int = opt(3, "most times any one block appears (1 = as found)", type=positive_int)
     max_params: int | None = opt(None, "skip candidates with more parameters than this (default: no limit)",
                                    type=positive_int)
-    candidates: int = opt(8, "duplication candidates trained (ranked, then capped)", type=positive_int)
-    top_k: int = opt(1, "ensemble the best k final models (averaged softmax)", type=positive_int)
+    candidates: int = opt(8, "candidates trained, the genome as found first, then the fewest added copies",
+                          type=positive_int)
+    top_k: int = opt(1, "also ensemble the best k candidates (averaged softmax)", type=positive_int)
 
 
 @dataclass(kw_only=True)
@@ -159,9 +165,11 @@ class ReportConfig:
 class EvalConfig(DeviceOptions):
     """`eigen eval`: test accuracy of a final folder, a genome + weights, or a TorchScript file."""
 
-    path: str = opt(None, "final/ folder, genome.json (weights beside it) or TorchScript .pt", positional=True)
+    path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt or a TorchScript .pt",
+                    positional=True)
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
                          metavar="PATH")
     dataset: str | None = opt(None, "dataset to evaluate on (default: the one the model was trained on)",
                                metavar="NAME")
-    top_k: int = opt(1, "ensemble the best k models found under PATH (averaged softmax)", type=positive_int)
+    image_size: int | None = opt(None, "image side in pixels (default: the model's own)", type=positive_int)
+    top_k: int = opt(1, "ensemble the best k candidates of a final folder (averaged softmax)", type=positive_int)

@@ -33,9 +33,17 @@ class Cost:
 
 def cost(genome: Genome, image_size: int = 32, num_classes: int = 10, in_channels: int = 3) -> Cost:
     """Parameters and per-image forward FLOPs of `build_model(genome, num_classes)` at this size."""
+    parts = cost_by_node(genome, image_size, num_classes, in_channels).values()
+    return Cost(params=sum(c.params for c in parts), flops=sum(c.flops for c in parts))
+
+
+def cost_by_node(genome: Genome, image_size: int = 32, num_classes: int = 10,
+                 in_channels: int = 3) -> dict[str, Cost]:
+    """The cost of each node's layer, by node id (what a block of layers costs is a sum of these)."""
     shapes = genome.validate(image_size).shapes(image_size, in_channels)
-    params = flops = 0
+    costs = {}
     for node in genome.nodes:
+        params = flops = 0
         out = shapes[node.id]
         ins = [shapes[i] for i in node.inputs]
         elements = out.channels * out.height * out.width
@@ -57,4 +65,5 @@ def cost(genome: Genome, image_size: int = 32, num_classes: int = 10, in_channel
             src = ins[0]
             params += src.channels * num_classes + num_classes
             flops += src.channels * src.height * src.width + 2 * src.channels * num_classes + num_classes
-    return Cost(params=params, flops=flops)
+        costs[node.id] = Cost(params=params, flops=flops)
+    return costs

@@ -7,6 +7,8 @@ a killed one, or one still going, and draws the same plots the search drew at it
                           individual's parameter count as dots (like EIGEN Fig. 4)
     report/survivors.png  children trained at each stage of each generation (what extinction left)
     report/cost.png       best validation accuracy against GPU-hours spent training and evaluating
+    report/duplicates.png once `eigen duplicate` has run: the genome as found against its duplicates,
+                          validation accuracy against parameters, the chosen one marked
 """
 from __future__ import annotations
 
@@ -46,7 +48,48 @@ def write_report(folder: RunFolder) -> list[Path]:
         fig.savefig(path)
         plt.close(fig)
         paths.append(path)
+    final = folder.path / "final"
+    if (final / "state.json").exists():
+        paths.append(write_duplicates_plot(final, folder.report / "duplicates.png"))
     return paths
+
+
+def write_duplicates_plot(final: Path, path: Path) -> Path:
+    """Validation accuracy against parameters for every candidate of a duplication (done or not)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plan = read_json(final / "plan.json", "the duplication's plan")
+    entries = read_json(final / "state.json", "the duplication's progress")["candidates"]
+    metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
+    chosen = metrics["model"]["candidate"] if metrics else None
+    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
+    for c in plan["candidates"]:
+        entry = entries[c["id"]]
+        if entry["fitness"] is None or entry["status"] != "ok":
+            continue
+        finished = entry["step"] >= plan["schedule"]["total"]
+        style = ({"marker": "s", "color": "tab:orange", "s": 50} if c["id"] == "c0" else
+                 {"marker": "o", "color": "tab:blue" if finished else "0.7", "s": 30})
+        ax.scatter(c["params"] / 1e6, entry["fitness"], zorder=3, **style)
+        if c["id"] == chosen:
+            ax.scatter(c["params"] / 1e6, entry["fitness"], marker="*", color="tab:green", s=160, zorder=4)
+        ax.annotate(f"{c['id']}: {c['label']}", (c["params"] / 1e6, entry["fitness"]), fontsize=7,
+                    xytext=(4, 3), textcoords="offset points")
+    ax.scatter([], [], marker="s", color="tab:orange", label="as found (the search's parent)")
+    ax.scatter([], [], marker="o", color="tab:blue", label="duplicates (grey: still training)")
+    if chosen:
+        ax.scatter([], [], marker="*", color="tab:green", s=120, label=f"chosen ({chosen})")
+    ax.set_xlabel("parameters (millions)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title(f"{final.parent.name}: gene duplication of {plan['source']['id']}", fontsize=10)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path)
+    plt.close(fig)
+    return path
 
 
 def _fitness(ax, records: list[dict], state: dict) -> None:
@@ -136,6 +179,19 @@ def summary_table(state: dict) -> Table:
         parent = f"{g['parent']} {g['parent_fitness']:.2f}" + (" *" if g["improved"] else "")
         table.add_row(str(g["generation"]), g["phase"], str(g["step_size"]), "/".join(str(trained[s]) for s in STAGES),
                       f"{v.get('T1', 0):.2f}", f"{v.get('T2', 0):.2f}", best, parent, f"{g['parent_params']:,}")
+    return table
+
+
+def duplicates_table(metrics: dict) -> Table:
+    """One row per duplication candidate; the chosen one starred."""
+    table = Table(title="gene duplication (* chosen by validation accuracy)", header_style="bold")
+    for column in ("candidate", "duplication", "params", "FLOPs", "validation", "train s"):
+        table.add_column(column, justify="left" if column in ("candidate", "duplication") else "right", no_wrap=True)
+    for c in metrics["candidates"]:
+        star = " *" if c["id"] == metrics["model"]["candidate"] else ""
+        val = f"{c['val_accuracy']:.2f}" if c["status"] == "ok" and c["val_accuracy"] is not None else c["status"]
+        table.add_row(c["id"] + star, c["duplication"], f"{c['params']:,}", f"{c['flops']:,}", val,
+                      f"{c['gpu_seconds']:.0f}")
     return table
 
 

@@ -143,7 +143,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         search = EigenSearch(settings, individuals, folder, progress)
         reason = search.run()
         search.measure_test()
-        best = search.best()
+        # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
+        best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
+                                          "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
         write_json(folder.best, best)
         write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
         report_note = _try_report(folder)

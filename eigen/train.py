@@ -254,3 +254,20 @@ def evaluate(model: torch.nn.Module, data: DeviceData, split: str = "val") -> fl
         total += len(y)
     model.train(was_training)
     return 100.0 * correct / total
+
+
+@torch.no_grad()
+def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: str = "val") -> float:
+    """Accuracy in percent of the mean of the models' softmax outputs (Large-Scale Evolution's ensemble)."""
+    for model in models:
+        model.eval()
+    on_gpu = data.device.type == "cuda"
+    correct = total = 0
+    for x, y in data.eval_batches(split):
+        if on_gpu:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
+            probabilities = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
+        correct += (probabilities.argmax(dim=1) == y).sum().item()
+        total += len(y)
+    return 100.0 * correct / total

@@ -44,17 +44,6 @@ def test_search_help_shows_the_paper_defaults(capsys):
         assert re.search(re.escape(flag) + r" \S+ .*?\(default: " + re.escape(str(default)) + r"\)", text), flag
 
 
-@pytest.mark.parametrize("command, args", [("duplicate", ["runs/best.json"]), ("eval", ["runs/x/final"])])
-def test_commands_not_landed_yet_say_so_in_one_line_and_exit_2(command, args, tmp_path):
-    result = run_eigen(command, *args, cwd=tmp_path)
-    assert result.returncode == 2
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "not available yet" in lines[0] and "issue #" in lines[0]
-    assert "Traceback" not in result.stderr
-    assert result.stdout == ""
-    assert list(tmp_path.iterdir()) == []  # nothing written
-
-
 @pytest.mark.parametrize("args, message", [
     (["search", "--population", "0"], "must be at least 1"),
     (["search", "--t1", "-5"], "must be at least 1"),
@@ -140,8 +129,10 @@ def test_user_errors_exit_2_with_one_line(monkeypatch, capsys):
     (["search", "--resume", "runs/nowhere", "--gpu", "-1"], "runs/nowhere is not a folder"),
     (["search", "--dataset", "synthetic", "--teacher", "teachers/none", "--gpu", "-1"], "is not a teacher folder"),
     (["report", "runs/nowhere"], "runs/nowhere is not a folder"),
+    (["duplicate", "runs/nowhere/best.json", "--gpu", "-1"], "runs/nowhere/best.json does not exist"),
+    (["eval", "runs/nowhere/final", "--gpu", "-1"], "runs/nowhere/final does not exist"),
 ])
-def test_search_and_report_refuse_bad_input_in_one_line_writing_nothing(args, message, tmp_path):
+def test_commands_refuse_bad_input_in_one_line_writing_nothing(args, message, tmp_path):
     result = run_eigen(*args, cwd=tmp_path)
     assert result.returncode == 2, result.stderr
     lines = result.stderr.strip().splitlines()

@@ -1,0 +1,279 @@
+"""`eigen duplicate`: gene duplication and the final model (SPEC §9, EIGEN §3.3).
+
+Reads a search's best.json, finds the blocks of its genome, ranks the candidates that repeat whole
+blocks (`duplication.candidates`; the genome as found is always candidate c0, so the report compares
+the parent with its duplicates under one recipe), trains each from scratch on the full schedule with
+mimicry, picks the best by validation accuracy, measures its test accuracy once and exports it.
+The final folder (`runs/<name>/final/` unless `--out` says otherwise) holds:
+
+    plan.json                the settings, the blocks and every candidate's genome (written first)
+    state.json               each candidate's progress and validation accuracy, rewritten atomically
+                             after every chunk of training
+    candidates/<id>.pt       each candidate's checkpoint (weights, optimiser, place in the schedule)
+    genome.json, model.safetensors, model.torchscript.pt     the chosen model (see export.py)
+    ensemble.torchscript.pt  with --top-k above 1: the best k candidates, averaged softmax
+    metrics.json             accuracies, parameters, FLOPs, GPU-seconds of every phase (written last)
+
+Each candidate trains in `CHUNKS` pieces with a checkpoint after each; running the same command again
+continues where a kill or the time budget stopped it, and ends with the same models.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import DuplicateConfig
+from .errors import DataError, EigenError
+from .genome import Genome, GenomeError
+from .runfolder import git_commit, read_json, versions, write_json
+
+PLAN_VERSION = 1
+CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
+PLAN_SETTINGS = ("seed", "schedule_scale", "max_copies", "max_params", "candidates")  # fixed once planned
+
+
+@dataclass(frozen=True)
+class Source:
+    """What a search's best.json says, checked."""
+
+    path: Path
+    best: dict
+    genome: Genome
+    run: Path | None  # the search's run folder, if it is still there
+    data: dict  # dataset (as the search was given it), classes, image_size, fingerprint
+
+
+def read_source(path: str | Path, dataset: str | None = None) -> Source:
+    """Read and check best.json; every problem is one sentence saying what to do."""
+    path = Path(path)
+    if not path.is_file():
+        raise EigenError(f"{path} does not exist; pass the best.json a search wrote "
+                         f"(runs/<name>/best.json, or runs/best.json for the latest search)")
+    best = read_json(path, "the search's best genome")
+    if not isinstance(best, dict) or not isinstance(best.get("genome"), dict):
+        raise EigenError(f"{path} is not a best.json written by `eigen search` (it holds no genome)")
+    run = Path(best["run"]) if isinstance(best.get("run"), str) and Path(best["run"]).is_dir() else None
+    data = best.get("data")
+    if data is None and run is not None and (run / "config.json").exists():
+        saved = read_json(run / "config.json", "the search's settings")
+        data = {"dataset": saved["settings"]["dataset"], **{k: saved["data"][k] for k in
+                                                             ("classes", "image_size", "fingerprint")}}
+    if not isinstance(data, dict) or not {"dataset", "classes", "image_size", "fingerprint"} <= set(data):
+        raise EigenError(f"{path} does not say which dataset it was searched on, and its run folder is gone; "
+                         f"pass a best.json written by `eigen search`")
+    try:
+        genome = Genome.from_dict(best["genome"], data["image_size"])
+    except GenomeError as e:
+        raise EigenError(f"the genome in {path} is not valid: {e}") from None
+    if dataset is not None and dataset != data["dataset"]:
+        raise EigenError(f"{path} comes from a search on {data['dataset']}, not {dataset}; duplicate it on "
+                         f"{data['dataset']} (leave out --dataset) or search {dataset} first")
+    return Source(path, best, genome, run, data)
+
+
+def final_folder(config: DuplicateConfig, source: Source) -> Path:
+    if config.out:
+        return Path(config.out)
+    if source.run is None:
+        raise EigenError(f"the run folder of {source.path} ({source.best.get('run')}) is gone; "
+                         f"pass --out to say where the final model goes")
+    return source.run / "final"
+
+
+class Duplication:
+    """Trains the planned candidates, chunk by chunk, in a final folder; see the module docstring."""
+
+    def __init__(self, folder: Path, plan: dict, individuals, progress=None, time_budget: float | None = None):
+        from .duplicate_progress import DuplicateProgress
+        self.folder, self.plan, self.individuals = Path(folder), plan, individuals
+        self.progress = progress or DuplicateProgress()
+        self.time_budget = time_budget
+        self.started = time.monotonic()
+        self.candidates = plan["candidates"]
+        self.total = plan["schedule"]["total"]
+        self.chunk_ends = plan["chunk_ends"]
+        self.image_size = plan["data"]["image_size"]
+        if self.state_path.exists():
+            self.state = read_json(self.state_path, "the duplication's progress")
+        else:
+            self.state = {"version": PLAN_VERSION, "candidates": {
+                c["id"]: {"step": 0, "status": "ok", "fitness": None, "seconds": 0.0, "curve": []}
+                for c in self.candidates}, "tests": {}}
+
+    state_path = property(lambda self: self.folder / "state.json")
+
+    def checkpoint(self, candidate: dict) -> Path:
+        return self.folder / "candidates" / f"{candidate['id']}.pt"
+
+    def entry(self, candidate: dict) -> dict:
+        return self.state["candidates"][candidate["id"]]
+
+    def finished(self, candidate: dict) -> bool:
+        entry = self.entry(candidate)
+        return entry["status"] != "ok" or entry["step"] >= self.total
+
+    def iterations_left(self) -> int:
+        return sum(self.total - self.entry(c)["step"] for c in self.candidates if not self.finished(c))
+
+    def save(self) -> None:
+        write_json(self.state_path, self.state)
+
+    def run(self) -> str:
+        """Train every candidate to the end of the schedule; 'done', or 'time budget' if it ran out."""
+        from .individual import training_seed
+        self.progress.started(self)
+        seed = self.plan["settings"]["seed"]
+        for candidate in self.candidates:
+            genome = Genome.from_dict(candidate["genome"], self.image_size)
+            entry, path = self.entry(candidate), self.checkpoint(candidate)
+            while not self.finished(candidate):
+                if self.time_budget is not None and time.monotonic() - self.started >= self.time_budget:
+                    return "time budget"
+                if entry["step"] and not path.exists():  # weights gone: start this candidate again
+                    entry.update(step=0, fitness=None, curve=[])
+                until = next(end for end in self.chunk_ends if end > entry["step"])
+                self.progress.chunk_started(self, candidate, until)
+                result = self.individuals.train(genome, seed=training_seed(seed, genome), until=until,
+                                                start_from=path if entry["step"] else None, save_to=path)
+                entry["status"], entry["seconds"] = result.status, entry["seconds"] + result.seconds
+                if result.ok:
+                    entry["step"], entry["fitness"] = result.step, result.fitness
+                    entry["curve"].append([result.step, result.fitness])
+                else:
+                    entry["fitness"] = 0.0
+                self.save()
+                self.progress.chunk_finished(self, candidate, entry, result.seconds)
+        return "done"
+
+    def ranked(self) -> list[dict]:
+        """Trained candidates, best validation accuracy first (ties: the earlier, smaller candidate)."""
+        trained = [c for c in self.candidates if self.entry(c)["status"] == "ok" and self.entry(c)["step"] >= self.total]
+        return sorted(trained, key=lambda c: -self.entry(c)["fitness"])
+
+    def measured_once(self, name: str, measure) -> float:
+        """A test accuracy, measured the first time it is asked for and remembered after that."""
+        if name not in self.state["tests"]:
+            self.state["tests"][name] = measure()
+            self.save()
+        return self.state["tests"][name]
+
+
+def chunk_ends(total: int, chunks: int = CHUNKS) -> list[int]:
+    return sorted({max(1, round(total * k / chunks)) for k in range(1, chunks + 1)})
+
+
+def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher: Path | None,
+              mimicry_note: str) -> dict:
+    from dataclasses import asdict
+
+    from .cost import cost
+    from .duplication import candidates, find_blocks
+    size, classes = splits.image_size, splits.num_classes
+    blocks = find_blocks(source.genome, size, classes)
+    chosen = candidates(source.genome, max_copies=config.max_copies, max_params=config.max_params,
+                        limit=config.candidates, image_size=size, num_classes=classes)
+    if not chosen:
+        raise EigenError(f"the genome alone has {cost(source.genome, size, classes).params:,} parameters, above "
+                         f"--max-params {config.max_params:,}; raise the limit")
+    return {
+        "version": PLAN_VERSION, "command": "duplicate", "best": str(source.path.resolve()),
+        "source": {k: source.best.get(k) for k in ("run", "id", "fitness", "test_accuracy", "params", "flops")},
+        "source_key": source.genome.key(),
+        "settings": {name: getattr(config, name) for name in PLAN_SETTINGS},
+        "teacher": str(teacher.resolve()) if teacher is not None else None, "mimicry_note": mimicry_note,
+        "schedule": asdict(schedule), "chunk_ends": chunk_ends(schedule.total),
+        "data": {**source.data, "class_names": list(splits.classes)},
+        "blocks": [b.to_dict() for b in blocks],
+        "candidates": [c.to_dict() for c in chosen],
+        "versions": versions(), "git_commit": git_commit(),
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+
+
+def check_same_plan(plan: dict, fresh: dict, folder: Path) -> None:
+    """A final folder continues only the duplication it was started with."""
+    if plan.get("version") != PLAN_VERSION:
+        raise EigenError(f"{folder}/plan.json has version {plan.get('version')}, this eigen reads {PLAN_VERSION}; "
+                         f"pass --out to start afresh elsewhere")
+    if plan["source_key"] != fresh["source_key"]:
+        raise EigenError(f"{folder} holds the duplication of another genome ({plan['source']['id']} of "
+                         f"{plan['source']['run']}); pass --out to write this one elsewhere")
+    differing = [f"--{name.replace('_', '-')} {plan['settings'][name]}" for name in PLAN_SETTINGS
+                 if plan["settings"][name] != fresh["settings"][name]]
+    if differing:
+        raise EigenError(f"{folder} was started with {', '.join(differing)}; give the same to continue it, "
+                         f"or pass --out to start afresh elsewhere")
+
+
+def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
+    """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    from .duplicate_progress import make_duplicate_progress
+    from .search_command import find_teacher
+
+    source = read_source(config.best, config.dataset)
+    folder = final_folder(config, source)
+    plan_path = folder / "plan.json"
+    saved_plan = read_json(plan_path, "the duplication's plan") if plan_path.exists() else None
+    notes = []
+    if saved_plan is not None and (config.no_mimicry or config.teacher):
+        notes.append("continuing: the final folder keeps the mimicry it began with (--teacher / --no-mimicry ignored)")
+    if saved_plan is not None:  # the teacher stays as the duplication began
+        config = dataclasses.replace(config, no_mimicry=saved_plan["teacher"] is None, teacher=saved_plan["teacher"])
+
+    import torch
+
+    from .data import load_splits
+    from .device import resolve_device
+    from .device_data import DeviceData
+    from .individual import TorchIndividuals
+    from .train import Schedule
+
+    device = resolve_device(config.gpu)
+    splits = load_splits(source.data["dataset"], config.data_dir, source.data["image_size"])
+    if splits.fingerprint() != source.data["fingerprint"]:
+        raise DataError(f"the {splits.name} data in {config.data_dir} is not the data {source.path} was searched on "
+                        f"(fingerprint {splits.fingerprint()} vs {source.data['fingerprint']}); pass the search's --data-dir")
+    schedule = Schedule().scaled(config.schedule_scale)
+    if len(splits.train) < schedule.batch_size:
+        raise DataError(f"{splits.name} has {len(splits.train)} training images, fewer than one batch "
+                        f"({schedule.batch_size}); add images")
+    teacher, mimicry_note = find_teacher(config, splits.name)
+    notes.append(mimicry_note)
+    plan = make_plan(config, source, splits, schedule, teacher, mimicry_note)
+    if saved_plan is not None:
+        check_same_plan(saved_plan, plan, folder)
+        plan = saved_plan
+    done = (folder / "metrics.json").exists()
+
+    data = DeviceData(splits, device, with_test=True)
+    teacher_logits = None
+    if teacher is not None and not done:
+        from .teacher import teacher_logits as load_teacher_logits
+        teacher_logits = load_teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
+    if saved_plan is None:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EigenError(f"cannot create {folder} ({e.strerror}); pass a writable --out") from None
+        plan["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+        write_json(plan_path, plan)
+
+    individuals = individuals or TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+    progress = progress or make_duplicate_progress()
+    duplication = Duplication(folder, plan, individuals, progress, config.time_budget)
+    try:
+        for note in notes:
+            progress.note(note)
+        reason = duplication.run()
+    finally:
+        progress.close()
+    if reason != "done":
+        print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "
+              f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
+        return 0
+    from .final import finish
+    finish(duplication, data, config.top_k, source)
+    return 0

@@ -1,0 +1,149 @@
+"""What a person watching `eigen duplicate` sees: a live table of the candidates, or plain lines.
+
+The duplication calls these methods as it trains; the base class ignores them (tests, the Python
+API). `PlainDuplicateProgress` writes a line per chunk of training; `LiveDuplicateProgress` redraws
+a rich table (candidate, which blocks it repeats, parameters, progress, validation accuracy) under a
+header with the elapsed time, an ETA and what is left of the time budget.
+"""
+from __future__ import annotations
+
+import sys
+import time
+from typing import IO
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.table import Table
+from rich.text import Text
+
+from .progress import clock, human
+
+
+class DuplicateProgress:
+    """Receives the duplication's events and shows nothing."""
+
+    def started(self, run) -> None: ...
+    def note(self, text: str) -> None: ...
+    def chunk_started(self, run, candidate: dict, until: int) -> None: ...
+    def chunk_finished(self, run, candidate: dict, entry: dict, seconds: float) -> None: ...
+    def close(self) -> None: ...
+
+
+class _Pace:
+    """Iterations per second of this sitting, for the ETA of the candidates still to train."""
+
+    def __init__(self):
+        self.started = time.monotonic()
+        self.iterations = 0
+        self.seconds = 0.0
+
+    def add(self, iterations: int, seconds: float) -> None:
+        self.iterations += iterations
+        self.seconds += seconds
+
+    def eta(self, run) -> float | None:
+        if self.iterations == 0:
+            return None
+        return run.iterations_left() * self.seconds / self.iterations
+
+
+class PlainDuplicateProgress(DuplicateProgress):
+    """One line per chunk of training, with the time since the sitting began."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        self.stream = stream or sys.stdout
+        self.pace = _Pace()
+        self._step_before: dict[str, int] = {}
+
+    def _say(self, text: str) -> None:
+        print(f"[{clock(time.monotonic() - self.pace.started)}] {text}", file=self.stream, flush=True)
+
+    def started(self, run) -> None:
+        done = sum(run.finished(c) for c in run.candidates)
+        self._say(f"duplication in {run.folder}: {len(run.candidates)} candidates of {run.plan['source']['id']}, "
+                  f"{run.total:,} iterations each" + (f", {done} already trained" if done else ""))
+
+    def note(self, text: str) -> None:
+        self._say(text)
+
+    def chunk_started(self, run, candidate, until) -> None:
+        self._step_before[candidate["id"]] = run.entry(candidate)["step"]
+
+    def chunk_finished(self, run, candidate, entry, seconds) -> None:
+        self.pace.add(entry["step"] - self._step_before.pop(candidate["id"], entry["step"]), seconds)
+        status = "" if entry["status"] == "ok" else f" [{entry['status']}]"
+        self._say(f"  {candidate['id']} ({candidate['label']}, {human(candidate['params'])} params) "
+                  f"{entry['step']:,}/{run.total:,} it, validation {_pct(entry['fitness'])}{status} "
+                  f"({seconds:.1f}s; ETA {clock(self.pace.eta(run))})")
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}%"
+
+
+class LiveDuplicateProgress(PlainDuplicateProgress):
+    """A rich live table of every candidate; notes scroll above it."""
+
+    def __init__(self, console: Console | None = None):
+        self.console = console or Console()
+        super().__init__(self.console.file)
+        self.run = None
+        self.training: str | None = None
+        self.live = Live(console=self.console, get_renderable=self._render, refresh_per_second=2, transient=True)
+        self.live.start()
+
+    def _say(self, text: str) -> None:
+        self.console.print(f"[dim]{clock(time.monotonic() - self.pace.started)}[/dim] {text}", highlight=False)
+
+    def started(self, run) -> None:
+        self.run = run
+        super().started(run)
+
+    def chunk_started(self, run, candidate, until) -> None:
+        super().chunk_started(run, candidate, until)
+        self.training = candidate["id"]
+        self.live.refresh()
+
+    def chunk_finished(self, run, candidate, entry, seconds) -> None:
+        self.pace.add(entry["step"] - self._step_before.pop(candidate["id"], entry["step"]), seconds)
+        self.training = None
+        self.live.refresh()
+
+    def close(self) -> None:
+        self.live.stop()
+
+    def _render(self):
+        run = self.run
+        elapsed = clock(time.monotonic() - self.pace.started)
+        if run is None:
+            return Text(f"eigen duplicate  {elapsed} elapsed", style="dim")
+        budget = ""
+        if run.time_budget is not None:
+            budget = f"  budget left {clock(max(0.0, run.time_budget - (time.monotonic() - run.started)))}"
+        header = Text.from_markup(f"[bold]gene duplication[/bold] of {run.plan['source']['id']}  "
+                                  f"{elapsed} elapsed  ETA {clock(self.pace.eta(run))}{budget}")
+        table = Table(expand=False, header_style="bold")
+        for name in ("candidate", "duplication", "params", "FLOPs", "trained", "validation", "state"):
+            table.add_column(name, justify="right" if name in ("params", "FLOPs", "trained", "validation") else "left")
+        for c in run.candidates:
+            entry = run.entry(c)
+            table.add_row(c["id"], c["label"], human(c["params"]), human(c["flops"]),
+                          f"{100 * entry['step'] // run.total}%", _pct(entry["fitness"]), self._state(c, entry, run))
+        return Group(header, table)
+
+    def _state(self, candidate, entry, run) -> Text:
+        if self.training == candidate["id"]:
+            return Text("training", style="yellow")
+        if entry["status"] != "ok":
+            return Text(entry["status"], style="red")
+        if entry["step"] >= run.total:
+            return Text("done", style="green")
+        return Text("waiting" if entry["step"] == 0 else "paused", style="dim")
+
+
+def make_duplicate_progress(stream: IO[str] | None = None) -> DuplicateProgress:
+    """A live table when writing to a terminal, plain lines otherwise."""
+    stream = stream or sys.stdout
+    if stream.isatty():
+        return LiveDuplicateProgress(Console(file=stream))
+    return PlainDuplicateProgress(stream)

@@ -1,0 +1,196 @@
+"""`eigen eval PATH`: the test accuracy of a trained model, whichever form it is in.
+
+PATH may be
+    a final folder (runs/<name>/final/)   its chosen model; with --top-k k, the ensemble (averaged
+                                          softmax) of its k best candidates by validation accuracy
+    genome.json                           with its weights beside it (model.safetensors or model.pt)
+    an eigen checkpoint (.pt)             parent.pt of a search, final/candidates/<id>.pt, ...
+    best.json                             a search's parent, with the weights it names
+    a TorchScript export (.pt)            model.torchscript.pt or ensemble.torchscript.pt
+
+The dataset and image size are the ones the model was trained on, read from the files beside it or
+inside it; `--dataset` evaluates on another dataset with the same classes.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+import torch
+
+from .errors import EigenError
+from .genome import Genome, GenomeError
+from .runfolder import read_json
+
+
+@dataclass
+class Target:
+    """A model found at PATH: what it was trained on, and how to load it onto a device."""
+
+    description: str
+    load: Callable[[torch.device, int], list[torch.nn.Module]]
+    raw_input: bool = False  # TorchScript exports take [0, 1] images and normalise them themselves
+    dataset: str | None = None
+    image_size: int | None = None
+    num_classes: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def eval_command(config) -> int:
+    from .data import load_splits
+    from .device import resolve_device
+    from .device_data import DeviceData
+
+    target = find_target(Path(config.path), config.top_k)
+    dataset = config.dataset or target.dataset
+    if dataset is None:
+        raise EigenError(f"cannot tell which dataset {config.path} was trained on; pass --dataset")
+    image_size = config.image_size or target.image_size or 32
+    device = resolve_device(config.gpu)
+    splits = load_splits(dataset, config.data_dir, image_size)
+    if target.num_classes is not None and target.num_classes != splits.num_classes:
+        raise EigenError(f"{config.path} predicts {target.num_classes} classes, {dataset} has {splits.num_classes}; "
+                         f"evaluate it on the dataset it was trained on")
+    data = DeviceData(splits, device, with_test=True)
+    models = target.load(device, image_size)
+    accuracy = raw_accuracy(models, data) if target.raw_input else normalized_accuracy(models, data)
+    for note in target.notes:
+        print(note)
+    print(f"{target.description}: test accuracy {accuracy:.2f}% on the {len(data.test_y):,} {splits.name} "
+          f"test images")
+    return 0
+
+
+def normalized_accuracy(models: list[torch.nn.Module], data) -> float:
+    from .train import ensemble_accuracy, evaluate
+    return evaluate(models[0], data, "test") if len(models) == 1 else ensemble_accuracy(models, data, "test")
+
+
+@torch.no_grad()
+def raw_accuracy(models: list[torch.nn.Module], data, batch_size: int = 1000) -> float:
+    """Accuracy of models that take [0, 1] images (TorchScript exports), in fp32."""
+    correct = 0
+    for start in range(0, len(data.test_y), batch_size):
+        x = data.test_x[start:start + batch_size].float() / 255
+        scores = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
+        correct += (scores.argmax(dim=1) == data.test_y[start:start + batch_size]).sum().item()
+    return 100.0 * correct / len(data.test_y)
+
+
+def find_target(path: Path, top_k: int = 1) -> Target:
+    """What PATH holds; a clear error when it is nothing eigen can evaluate."""
+    from .export import is_torchscript
+    if not path.exists():
+        raise EigenError(f"{path} does not exist; pass a final folder, genome.json, a checkpoint or a TorchScript file")
+    if top_k > 1 and not path.is_dir():
+        raise EigenError(f"--top-k {top_k} needs a final folder (runs/<name>/final/) holding several models")
+    if path.is_dir():
+        return _final_folder(path, top_k)
+    if path.suffix == ".json":
+        data = read_json(path, "the model description")
+        if isinstance(data, dict) and isinstance(data.get("genome"), dict) and "run" in data:
+            return _best_json(path)
+        return _genome_json(path, data)
+    if is_torchscript(path):
+        return _torchscript(path)
+    return _checkpoint(path)
+
+
+def _final_folder(folder: Path, top_k: int) -> Target:
+    from .individual import load_model
+    if not (folder / "metrics.json").exists():
+        hint = ("run `eigen duplicate` again to finish it" if (folder / "plan.json").exists()
+                else "pass runs/<name>/final/, written by `eigen duplicate`")
+        raise EigenError(f"{folder} holds no metrics.json, so it is not a finished final folder; {hint}")
+    metrics = read_json(folder / "metrics.json", "the final metrics")
+    common = {"dataset": metrics["dataset"], "image_size": metrics["image_size"], "num_classes": len(metrics["classes"])}
+    if top_k == 1:
+        target = _genome_json(folder / "genome.json", read_json(folder / "genome.json", "the final genome"))
+        target.description = f"{folder} ({metrics['model']['candidate']}, {metrics['model']['duplication']})"
+        for name, value in common.items():
+            setattr(target, name, value)
+        return target
+    plan = read_json(folder / "plan.json", "the duplication's plan")
+    entries = read_json(folder / "state.json", "the duplication's progress")["candidates"]
+    trained = [c for c in plan["candidates"]
+               if entries[c["id"]]["status"] == "ok" and entries[c["id"]]["step"] >= plan["schedule"]["total"]]
+    ranked = sorted(trained, key=lambda c: -entries[c["id"]]["fitness"])[:top_k]
+    notes = [] if len(ranked) == top_k else [f"only {len(ranked)} candidates finished training; ensembling those"]
+    paths = [folder / "candidates" / f"{c['id']}.pt" for c in ranked]
+    return Target(f"{folder} ensemble of {', '.join(c['id'] for c in ranked)}",
+                  lambda device, size: [load_model(p, device) for p in paths], notes=notes, **common)
+
+
+def _genome_json(path: Path, data) -> Target:
+    from .export import load_weights, model_from, weights_file
+    weights = weights_file(path.parent)
+    if weights is None:
+        raise EigenError(f"no weights beside {path} (model.safetensors or model.pt); a genome alone has not been trained")
+    metrics = read_json(path.parent / "metrics.json", "the final metrics") if (path.parent / "metrics.json").exists() else {}
+    _genome(data, path, metrics.get("image_size", 32))  # a broken genome fails here, before any data is read
+    state = load_weights(weights)
+    classes = _classes_of(state, path)
+
+    def load(device, size):
+        return [model_from(_genome(data, path, size), state, classes, size).to(device)]
+    return Target(f"{path} with {weights.name}", load, dataset=metrics.get("dataset"),
+                  image_size=metrics.get("image_size"), num_classes=classes)
+
+
+def _best_json(path: Path) -> Target:
+    from .duplicate_command import read_source
+    from .individual import load_model
+    source = read_source(path)
+    weights = source.best.get("weights")
+    if not weights or not Path(weights).exists():
+        raise EigenError(f"the weights {path} names ({weights}) are gone; evaluate a final folder or a checkpoint instead")
+    return Target(f"{source.best['id']} of {path}", lambda device, size: [load_model(Path(weights), device)],
+                  dataset=source.data["dataset"], image_size=source.data["image_size"],
+                  num_classes=source.data["classes"])
+
+
+def _checkpoint(path: Path) -> Target:
+    from .individual import load_model
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:
+        raise EigenError(f"{path} is neither an eigen checkpoint nor a TorchScript file "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    if not isinstance(saved, dict) or not {"genome", "num_classes", "image_size", "trainer"} <= set(saved):
+        raise EigenError(f"{path} is not an eigen checkpoint (it holds no genome and weights)")
+    dataset = None
+    for settings_file, read in ((path.parent / "config.json", lambda d: d["settings"]["dataset"]),
+                                (path.parent.parent / "plan.json", lambda d: d["data"]["dataset"])):
+        if settings_file.exists():
+            try:
+                dataset = read(read_json(settings_file, "the run's settings"))
+                break
+            except (KeyError, TypeError):
+                continue
+    return Target(str(path), lambda device, size: [load_model(path, device)], dataset=dataset,
+                  image_size=saved["image_size"], num_classes=saved["num_classes"])
+
+
+def _torchscript(path: Path) -> Target:
+    from .export import load_torchscript
+    _, meta = load_torchscript(path)  # checks it loads before any data is read
+    classes = meta.get("classes")
+    return Target(str(path), lambda device, size: [load_torchscript(path, device)[0]], raw_input=True,
+                  dataset=meta.get("dataset"), image_size=meta.get("image_size"),
+                  num_classes=len(classes) if classes else None)
+
+
+def _genome(data, path: Path, image_size: int) -> Genome:
+    try:
+        return Genome.from_dict(data, image_size)
+    except GenomeError as e:
+        raise EigenError(f"{path} is not a valid genome: {e}") from None
+
+
+def _classes_of(state: dict, path: Path) -> int:
+    """The class count, from the classifier's weight (the only `fc.weight` in a genome's network)."""
+    heads = [v for k, v in state.items() if k.endswith(".fc.weight")]
+    if len(heads) != 1:
+        raise EigenError(f"the weights beside {path} are not those of an eigen network (no single classifier)")
+    return heads[0].shape[0]

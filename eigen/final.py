@@ -1,0 +1,126 @@
+"""The end of `eigen duplicate`: choose, measure once, export, account, report.
+
+The chosen model is the trained candidate with the best validation accuracy; only then is the test
+set touched, once for that model (and once for the --top-k ensemble), and the results are kept in
+the duplication's state so that finishing again (say, with another --top-k) never re-measures a
+model to pick it. `metrics.json` is written last: a final folder with it is complete.
+"""
+from __future__ import annotations
+
+import datetime
+from pathlib import Path
+
+from .errors import EigenError
+from .export import Normalized, SoftmaxEnsemble, export_torchscript, save_weights
+from .individual import load_model
+from .runfolder import RunFolder, read_json, write_json
+from .train import ensemble_accuracy, evaluate
+
+
+def finish(duplication, data, top_k: int, source) -> dict:
+    """Choose, measure, export and write metrics.json; print the comparison; return the metrics."""
+    folder, plan = duplication.folder, duplication.plan
+    ranked = duplication.ranked()
+    if not ranked:
+        statuses = ", ".join(f"{c['id']} {duplication.entry(c)['status']}" for c in duplication.candidates)
+        raise EigenError(f"no candidate finished its training ({statuses}); lower --schedule-scale or the "
+                         f"learning rate, or check the GPU's memory, then run again with --out elsewhere")
+    chosen = ranked[0]
+    model = load_model(duplication.checkpoint(chosen), data.device)
+    test = duplication.measured_once(chosen["id"], lambda: evaluate(model, data, "test"))
+    size = plan["data"]["image_size"]
+    about = {"dataset": plan["data"]["dataset"], "classes": plan["data"]["class_names"], "image_size": size,
+             "input": f"float images (B, 3, {size}, {size}) in [0, 1]; the normalisation is inside"}
+
+    write_json(folder / "genome.json", chosen["genome"])
+    weights = save_weights(model, folder, metadata={"genome_key": chosen["key"], "dataset": about["dataset"]})
+    export_torchscript(Normalized(model, data.mean, data.std), folder / "model.torchscript.pt", size,
+                       {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test})
+
+    ensemble = None
+    ensemble_path = folder / "ensemble.torchscript.pt"
+    members = ranked[:top_k]
+    if len(members) > 1:
+        models = [load_model(duplication.checkpoint(c), data.device) for c in members]
+        ids = [c["id"] for c in members]
+        name = "ensemble:" + "+".join(ids)
+        ensemble = {"k": len(members), "members": ids, "val_accuracy": ensemble_accuracy(models, data, "val"),
+                    "test_accuracy": duplication.measured_once(name, lambda: ensemble_accuracy(models, data, "test")),
+                    "params": sum(c["params"] for c in members), "file": ensemble_path.name}
+        export_torchscript(SoftmaxEnsemble([Normalized(m, data.mean, data.std) for m in models]), ensemble_path,
+                           size, {**about, "output": "probabilities (mean softmax)", "members": ids,
+                                  "test_accuracy": ensemble["test_accuracy"]})
+    else:
+        ensemble_path.unlink(missing_ok=True)  # from an earlier --top-k
+
+    as_found = plan["candidates"][0]
+    metrics = {
+        "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
+                  "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
+                  "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"]},
+        "parent": {"search_id": plan["source"]["id"], "search_val_accuracy": plan["source"]["fitness"],
+                   "search_test_accuracy": plan["source"]["test_accuracy"], "params": as_found["params"],
+                   "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
+        "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
+                        "val_accuracy": duplication.entry(c)["fitness"], "status": duplication.entry(c)["status"],
+                        "gpu_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
+        "ensemble": ensemble,
+        "gpu_seconds": gpu_seconds(duplication, source),
+        **about,
+        "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
+        "files": {"genome": "genome.json", "weights": weights.name, "torchscript": "model.torchscript.pt",
+                  "ensemble": ensemble_path.name if ensemble else None},
+        "mimicry": plan["teacher"] is not None, "teacher": plan["teacher"], "schedule": plan["schedule"],
+        "created": datetime.datetime.now().isoformat(timespec="seconds"),
+    }
+    write_json(folder / "metrics.json", metrics)
+    report_note = _draw(folder, source)
+    _print(metrics, folder, report_note)
+    return metrics
+
+
+def gpu_seconds(duplication, source) -> dict:
+    """Device seconds spent by each phase that led to this model (None where it cannot be known)."""
+    teacher = None
+    if duplication.plan["teacher"]:
+        try:
+            ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
+            teacher = round(sum(m["gpu_seconds"] for m in ensemble["members"]), 1)
+        except EigenError:
+            pass
+    search = None
+    if source.run is not None and RunFolder(source.run).history.exists():
+        search = round(sum(r["seconds"] for r in RunFolder(source.run).read_history()), 1)
+    duplicate = round(sum(duplication.entry(c)["seconds"] for c in duplication.candidates), 1)
+    known = [s for s in (teacher, search, duplicate) if s is not None]
+    return {"teacher": teacher, "search": search, "duplicate": duplicate, "total": round(sum(known), 1)}
+
+
+def _draw(folder: Path, source) -> str:
+    """The duplication's plot: in the run's report when this is the run's final folder, else beside it."""
+    from .report import write_duplicates_plot, write_report
+    try:
+        if source.run is not None and folder.resolve() == (source.run / "final").resolve():
+            write_report(RunFolder(source.run))
+            return f"report: {source.run / 'report' / 'duplicates.png'}"
+        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}"
+    except Exception as e:  # the final folder is complete without the plot
+        return f"the plot could not be drawn ({type(e).__name__}: {e})"
+
+
+def _print(metrics: dict, folder: Path, report_note: str) -> None:
+    from .report import duplicates_table, output_console
+    console = output_console()
+    console.print(duplicates_table(metrics))
+    m, p = metrics["model"], metrics["parent"]
+    console.print(f"chosen: {m['candidate']} ({m['duplication']}), validation {m['val_accuracy']:.2f}%, "
+                  f"test {m['test_accuracy']:.2f}%, {m['params']:,} parameters; the genome as found: "
+                  f"{p['retrained_val_accuracy']:.2f}% validation", highlight=False)
+    if metrics["ensemble"]:
+        e = metrics["ensemble"]
+        console.print(f"ensemble of the best {e['k']} ({', '.join(e['members'])}): validation "
+                      f"{e['val_accuracy']:.2f}%, test {e['test_accuracy']:.2f}%", highlight=False)
+    files = ", ".join(f for f in metrics["files"].values() if f)
+    console.print(f"final model: {folder}/ ({files}, metrics.json)", highlight=False)
+    console.print(report_note, highlight=False)
+    console.print(f"next: eigen eval {folder}", highlight=False)

@@ -1,0 +1,279 @@
+"""`eigen duplicate` and `eigen eval` for real (CPU, synthetic 16x16 data, a 100-iteration schedule):
+the final folder, the exports, resume, and clear errors on bad input."""
+import io
+import json
+import re
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from eigen import Genome, build_model
+from eigen.cli import main
+from eigen.config import DuplicateConfig, EvalConfig
+from eigen.data import load_splits
+from eigen.device_data import DeviceData
+from eigen.duplicate_command import duplicate_command
+from eigen.duplicate_progress import PlainDuplicateProgress
+from eigen.eval_command import eval_command
+from eigen.export import load_weights, save_weights
+from eigen.individual import TorchIndividuals, load_model
+from eigen.progress import PlainProgress
+from eigen.search_command import search_command
+from eigen.train import Schedule, evaluate
+
+from test_duplication import POOL, conv
+from test_genome import chain
+from test_search_run import tiny_config
+
+SIZE = 16
+
+
+def write_best(path: Path, genome_data: dict, **changes) -> Path:
+    """A best.json as `eigen search` writes it, for a genome it never searched (its run folder is gone)."""
+    genome = Genome.from_dict(genome_data, SIZE)
+    splits = load_splits("synthetic", image_size=SIZE)
+    best = {"run": str(path.parent / "gone"), "id": "g3c1", "generation": 3, "fitness": 50.0, "test_accuracy": None,
+            "params": 0, "flops": 0, "weights": None, "genome": genome.to_dict(),
+            "data": {"dataset": "synthetic", "classes": splits.num_classes, "image_size": SIZE,
+                     "fingerprint": splits.fingerprint()}}
+    best.update(changes)
+    path.write_text(json.dumps(best))
+    return path
+
+
+def small_genome() -> dict:
+    return chain(conv(8), POOL, conv(8))  # block 1: n2 (16x16); block 2: pool n3, conv n4 (8x8)
+
+
+def config_for(best: Path, out: Path, **changes) -> DuplicateConfig:
+    return replace(DuplicateConfig(best=str(best), out=str(out), gpu=-1, schedule_scale=0.004, candidates=3,
+                                   max_copies=2), **changes)
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    root = tmp_path_factory.mktemp("duplicate")
+    best = write_best(root / "best.json", small_genome())
+    log = io.StringIO()
+    assert duplicate_command(config_for(best, root / "final", top_k=2), progress=PlainDuplicateProgress(log)) == 0
+    return root / "final", log.getvalue()
+
+
+def test_duplicate_trains_every_candidate_and_exports_the_best(finished):
+    final, log = finished
+    plan = json.loads((final / "plan.json").read_text())
+    assert [c["label"] for c in plan["candidates"]] == ["as found", "block 1 x2", "block 2 x2"]
+    assert [b["nodes"] for b in plan["blocks"]] == [["n2"], ["n3", "n4"]]
+    assert plan["chunk_ends"] == [20, 40, 60, 80, 100] and plan["teacher"] is None
+    entries = json.loads((final / "state.json").read_text())["candidates"]
+    assert all(e["status"] == "ok" and e["step"] == 100 and len(e["curve"]) == 5 for e in entries.values())
+
+    metrics = json.loads((final / "metrics.json").read_text())
+    best_val = max(e["fitness"] for e in entries.values())
+    chosen = metrics["model"]["candidate"]
+    assert entries[chosen]["fitness"] == best_val == metrics["model"]["val_accuracy"]
+    assert chosen == next(c["id"] for c in plan["candidates"] if entries[c["id"]]["fitness"] == best_val)
+    assert 0 <= metrics["model"]["test_accuracy"] <= 100
+    assert metrics["parent"]["retrained_val_accuracy"] == entries["c0"]["fitness"]
+    assert metrics["ensemble"]["k"] == 2 and len(metrics["ensemble"]["members"]) == 2
+    assert metrics["gpu_seconds"]["duplicate"] > 0 and metrics["gpu_seconds"]["search"] is None
+    assert metrics["classes"] == list(load_splits("synthetic", image_size=SIZE).classes)
+
+    # genome.json + model.safetensors rebuild the chosen network, which scores its recorded accuracy.
+    genome = Genome.from_dict(json.loads((final / "genome.json").read_text()), SIZE)
+    assert genome.key() == metrics["model"]["key"]
+    model = build_model(genome, 8, SIZE)
+    model.load_state_dict(load_weights(final / "model.safetensors"))
+    data = DeviceData(load_splits("synthetic", image_size=SIZE), "cpu", with_test=True)
+    assert evaluate(model, data, "val") == metrics["model"]["val_accuracy"]
+    assert evaluate(model, data, "test") == metrics["model"]["test_accuracy"]
+    assert re.search(r"c2 \(block 2 x2, [\d.]+k params\) 100/100 it, validation", log)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
+def test_torchscript_export_gives_the_eager_logits_without_eigen(finished):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    mean = torch.tensor(metrics["normalization"]["mean"]).view(1, 3, 1, 1)
+    std = torch.tensor(metrics["normalization"]["std"]).view(1, 3, 1, 1)
+    model = load_model(final / "candidates" / f"{metrics['model']['candidate']}.pt").eval()
+    scripted = torch.jit.load(str(final / "model.torchscript.pt"))
+    images = torch.rand(5, 3, SIZE, SIZE)  # another batch size than the trace's
+    with torch.no_grad():
+        assert torch.allclose(scripted(images), model((images - mean) / std), atol=1e-5)
+        probabilities = torch.jit.load(str(final / "ensemble.torchscript.pt"))(images)
+    assert torch.allclose(probabilities.sum(dim=1), torch.ones(5), atol=1e-5)
+    # A bare interpreter with eigen made unimportable loads and runs the export.
+    code = ("import sys; sys.modules['eigen'] = None; import torch; "
+            f"m = torch.jit.load({str(final / 'model.torchscript.pt')!r}); "
+            f"print(tuple(m(torch.rand(3, 3, {SIZE}, {SIZE})).shape))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "(3, 8)"
+
+
+def test_eval_reads_every_form_of_a_model(finished, capsys):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    chosen = metrics["model"]["candidate"]
+
+    def accuracy(path, **changes):
+        assert eval_command(replace(EvalConfig(path=str(path), gpu=-1), **changes)) == 0
+        return float(re.search(r"test accuracy ([\d.]+)%", capsys.readouterr().out).group(1))
+
+    test = round(metrics["model"]["test_accuracy"], 2)
+    assert accuracy(final) == test
+    assert accuracy(final / "genome.json") == test
+    assert accuracy(final / "model.torchscript.pt") == test
+    assert accuracy(final / "candidates" / f"{chosen}.pt") == test
+    assert accuracy(final, top_k=2) == round(metrics["ensemble"]["test_accuracy"], 2)
+    assert accuracy(final / "ensemble.torchscript.pt") == round(metrics["ensemble"]["test_accuracy"], 2)
+
+
+def test_weights_fall_back_to_a_state_dict_without_safetensors(monkeypatch, tmp_path):
+    from eigen import export
+    model = build_model(Genome.from_dict(small_genome(), SIZE), 8, SIZE)
+    monkeypatch.setattr(export, "safetensors_available", lambda: False)
+    path = save_weights(model, tmp_path)
+    assert path.name == "model.pt" and not list(tmp_path.glob(".*tmp"))
+    loaded = load_weights(path)
+    assert all(torch.equal(loaded[k], v) for k, v in model.state_dict().items())
+
+
+class KilledAfter:
+    """Trains like `inner` until `calls` trainings are done, then dies as a kill -9 would: mid-training.
+    Counts the iterations it trained, so a test can see that no finished chunk is trained twice."""
+
+    def __init__(self, inner, calls):
+        self.inner, self.left, self.iterations = inner, calls, 0
+
+    def train(self, genome, **kwargs):
+        if self.left == 0:
+            raise KeyboardInterrupt
+        self.left -= 1
+        result = self.inner.train(genome, **kwargs)
+        self.iterations += result.iterations
+        return result
+
+    def test_accuracy(self, checkpoint):
+        return self.inner.test_accuracy(checkpoint)
+
+
+def test_a_killed_duplication_continues_to_the_same_models(finished, tmp_path):
+    reference, _ = finished
+    best = write_best(tmp_path / "best.json", small_genome())
+    config = config_for(best, tmp_path / "final", top_k=2)
+    data = DeviceData(load_splits("synthetic", image_size=SIZE), "cpu", with_test=True)
+    real = TorchIndividuals(data, Schedule().scaled(0.004))
+    sittings = [KilledAfter(real, 3), KilledAfter(real, 7)]  # killed in c0's fourth chunk, then in c1's third
+    for sitting in sittings:
+        with pytest.raises(KeyboardInterrupt):
+            duplicate_command(config, individuals=sitting)
+        assert not (tmp_path / "final" / "metrics.json").exists()
+    assert duplicate_command(replace(config, time_budget=1e-9)) == 0  # out of time at once: nothing trained
+    sittings.append(KilledAfter(real, 100))
+    assert duplicate_command(config, individuals=sittings[-1]) == 0
+    assert sum(s.iterations for s in sittings) == 3 * 100  # every chunk trained once, across four sittings
+    same = json.loads((reference / "state.json").read_text())["candidates"]
+    resumed = json.loads((tmp_path / "final" / "state.json").read_text())["candidates"]
+    assert {k: (e["step"], e["fitness"], e["curve"]) for k, e in resumed.items()} == {
+        k: (e["step"], e["fitness"], e["curve"]) for k, e in same.items()}
+    for name in ("c0", "c1", "c2"):
+        a = torch.load(reference / "candidates" / f"{name}.pt", weights_only=True)["trainer"]["model"]
+        b = torch.load(tmp_path / "final" / "candidates" / f"{name}.pt", weights_only=True)["trainer"]["model"]
+        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert load_weights(reference / "model.safetensors").keys() == load_weights(tmp_path / "final" / "model.safetensors").keys()
+
+
+def test_the_genome_as_found_retrains_to_the_search_parent_bit_for_bit(tmp_path):
+    """Same seed, same schedule: candidate c0 is the search's parent again (the seeding contract)."""
+    assert search_command(tiny_config(tmp_path / "run", population=2, p=1, max_generations=1),
+                          progress=PlainProgress(io.StringIO())) == 0
+    best = tmp_path / "run" / "best.json"
+    assert duplicate_command(replace(config_for(best, None), out=None, candidates=1)) == 0
+    metrics = json.loads((tmp_path / "run" / "final" / "metrics.json").read_text())
+    parent = torch.load(tmp_path / "run" / "parent.pt", weights_only=True)["trainer"]["model"]
+    retrained = torch.load(tmp_path / "run" / "final" / "candidates" / "c0.pt", weights_only=True)["trainer"]["model"]
+    assert all(torch.equal(parent[k], retrained[k]) for k in parent)
+    assert metrics["parent"]["retrained_val_accuracy"] == metrics["parent"]["search_val_accuracy"]
+    assert metrics["gpu_seconds"]["search"] > 0
+    assert (tmp_path / "run" / "report" / "duplicates.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input_gets_one_clear_sentence_and_writes_nothing(tmp_path, capsys):
+    good = small_genome()
+    broken = {**good, "nodes": good["nodes"][:-1]}  # no output node
+    (tmp_path / "notjson.json").write_text("{not json")
+    out = ["--out", str(tmp_path / "final")]
+    cases = [
+        (["duplicate", str(tmp_path / "notjson.json"), *out], "is not valid JSON"),
+        (["duplicate", str(write_best(tmp_path / "nogenome.json", good, genome=None)), *out], "holds no genome"),
+        (["duplicate", str(write_best(tmp_path / "broken.json", good, genome=broken)), *out],
+         "the genome in .* is not valid: a genome needs exactly one 'output' node"),
+        (["duplicate", str(write_best(tmp_path / "c100.json", good)), "--dataset", "cifar100", *out],
+         "comes from a search on synthetic, not cifar100"),
+        (["duplicate", str(write_best(tmp_path / "otherdata.json", good, data={
+            "dataset": "synthetic", "classes": 8, "image_size": SIZE, "fingerprint": "0123456789abcdef"})), *out],
+         "is not the data .* was searched on"),
+        (["duplicate", str(write_best(tmp_path / "nodata.json", good, data=None)), *out], "does not say which dataset"),
+        (["duplicate", str(write_best(tmp_path / "big.json", good)), "--max-params", "10", *out],
+         "above --max-params 10; raise the limit"),
+        (["duplicate", str(write_best(tmp_path / "norun.json", good))], "the run folder of .* is gone; pass --out"),
+        (["eval", str(tmp_path / "nowhere")], "does not exist"),
+        (["eval", str(tmp_path / "notjson.json")], "is not valid JSON"),
+        (["eval", str(tmp_path / "notjson.json"), "--top-k", "2"], "--top-k 2 needs a final folder"),
+        (["eval", str(tmp_path)], "holds no metrics.json, so it is not a finished final folder"),
+    ]
+    for args, message in cases:
+        before = sorted(p.name for p in tmp_path.rglob("*"))
+        code = main([*args, "--gpu", "-1"])
+        err = capsys.readouterr().err
+        assert code == 2, (args, err)
+        assert len(err.strip().splitlines()) == 1 and re.search(message, err), (args, err)
+        assert sorted(p.name for p in tmp_path.rglob("*")) == before, args
+
+
+def test_a_final_folder_continues_only_what_it_began(finished, tmp_path, capsys):
+    final, _ = finished
+    best = json.loads((final / "plan.json").read_text())["best"]
+    code = main(["duplicate", best, "--out", str(final), "--gpu", "-1", "--schedule-scale", "0.004",
+                 "--candidates", "3", "--max-copies", "3"])
+    assert code == 2
+    assert "was started with --max-copies 2; give the same to continue it" in capsys.readouterr().err
+
+
+def test_eval_refuses_a_model_for_other_classes(finished, tmp_path, capsys):
+    final, _ = finished
+    import numpy as np
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 300), ("test", 50)):
+        np.savez(tmp_path / f"cifar10_{split}.npz", x=rng.integers(0, 255, (n, SIZE, SIZE, 3), dtype=np.uint8),
+                 y=np.arange(n) % 10)
+    assert main(["eval", str(final), "--dataset", "cifar10", "--data-dir", str(tmp_path), "--gpu", "-1"]) == 2
+    assert "predicts 8 classes, cifar10 has 10" in capsys.readouterr().err
+
+
+def test_the_live_table_shows_every_candidate(finished):
+    from rich.console import Console
+
+    from eigen.duplicate_command import Duplication
+    from eigen.duplicate_progress import LiveDuplicateProgress
+    final, _ = finished
+    plan = json.loads((final / "plan.json").read_text())
+    run = Duplication(final, plan, individuals=None, time_budget=60)
+    screen = io.StringIO()
+    progress = LiveDuplicateProgress(Console(file=screen, force_terminal=True, width=150))
+    progress.started(run)
+    progress.chunk_started(run, plan["candidates"][1], 100)
+    shown = Console(file=io.StringIO(), width=150)
+    with shown.capture() as capture:
+        shown.print(progress._render())
+    progress.close()
+    text = capture.get()
+    for c in plan["candidates"]:
+        assert c["id"] in text and c["label"] in text
+    assert "training" in text and "done" in text and "budget left" in text
