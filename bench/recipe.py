@@ -8,7 +8,6 @@ Validation accuracy is what a search would see; test accuracy is measured once, 
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import sys
 import time
@@ -22,6 +21,7 @@ from eigen.data import load_splits  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.device_data import DeviceData  # noqa: E402
 from eigen.train import Schedule, Trainer  # noqa: E402
+from record import bench_record, save_record  # noqa: E402
 
 
 def main():
@@ -48,16 +48,13 @@ def main():
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    record = dict(command=" ".join(sys.argv), date=datetime.date.today().isoformat(), torch=torch.__version__,
-                  device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                  genome=path.stem, params=cost(genome, splits.image_size, splits.num_classes).params,
+    record = bench_record(device, genome=path.stem, params=cost(genome, splits.image_size, splits.num_classes).params,
                   iterations=schedule.total, status=result.status, graphed=result.graphed,
                   graph_error=trainer.graph_error, train_seconds=round(seconds, 1),
                   images_per_s=round(schedule.total * schedule.batch_size / seconds),
                   val_accuracy=trainer.evaluate("val"), test_accuracy=trainer.evaluate("test"))
     print(json.dumps(record, indent=1))
-    if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=1))
+    save_record(record, args.out)
 
 
 if __name__ == "__main__":

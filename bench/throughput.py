@@ -15,8 +15,6 @@ Prints one line per genome and writes a JSON record (with torch version, device 
 from __future__ import annotations
 
 import argparse
-import datetime
-import json
 import os
 import sys
 import time
@@ -32,6 +30,7 @@ from eigen.data import load_splits  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.device_data import DeviceData  # noqa: E402
 from eigen.train import Schedule, Trainer  # noqa: E402
+from record import bench_record, save_record  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"
 
@@ -120,11 +119,7 @@ def main():
                          ratio=round(fast / plain, 2), graphed=graphed, graph_error=graph_error))
         print(f"{name:16s} {params / 1e6:6.3f}M params   plain {plain:9.0f} img/s   eigen {fast:9.0f} img/s   "
               f"x{fast / plain:5.2f}   graphed={graphed}" + (f" ({graph_error})" if graph_error else ""), flush=True)
-    record = dict(command=" ".join(sys.argv), date=datetime.date.today().isoformat(), torch=torch.__version__,
-                  device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-                  batch_size=args.batch_size, iterations=args.iterations, results=rows)
-    if args.out:
-        Path(args.out).write_text(json.dumps(record, indent=1))
+    save_record(bench_record(device, batch_size=args.batch_size, iterations=args.iterations, results=rows), args.out)
 
 
 if __name__ == "__main__":

@@ -116,7 +116,10 @@ class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
                                    type=positive_int)
     max_flops: int | None = opt(None, "reject children with more forward FLOPs per image than this (default: no limit)",
                                 type=positive_int)
-    inherit_weights: bool = opt(False, "children start from their parent's matching weights (ablation)")
+    inherit_weights: bool = opt(False, "eigen: children start from their parent's matching weights (an ablation; "
+                                       "large-scale and random always inherit, as in the paper)")
+    child_steps: int = opt(25_600, "large-scale, random: iterations each individual trains (the paper's 25,600 "
+                                   "at batch 50)", type=positive_int)
 
     def resolved_population(self) -> int:
         return self.population or DEFAULT_POPULATION[self.strategy]

@@ -21,6 +21,7 @@ from typing import Protocol
 import torch
 
 from .genome import Genome
+from .inheritance import inherit
 from .model import build_model
 from .runfolder import write_torch
 from .train import Mimicry, Trainer, evaluate
@@ -33,6 +34,7 @@ class StageResult:
     step: int  # iterations trained in total after this call
     iterations: int  # iterations this call trained
     seconds: float  # wall time of this call: build, load, train, evaluate, save
+    inherited: int = 0  # tensors taken from the parent's weights (weight inheritance), 0 without it
 
     @property
     def ok(self) -> bool:
@@ -41,8 +43,9 @@ class StageResult:
 
 class IndividualTrainer(Protocol):
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path) -> StageResult:
-        """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch)."""
+              save_to: Path, inherit_from: Path | None = None) -> StageResult:
+        """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch,
+        starting from the matching weights of the checkpoint `inherit_from` if one is given)."""
 
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
@@ -58,10 +61,13 @@ def training_seed(run_seed: int, genome: Genome) -> int:
 class TorchIndividuals:
     """The real thing: `eigen.train.Trainer` on data that lives on the device."""
 
-    def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True):
+    def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True,
+                 keep_optimizer: bool = True):
         self.data, self.schedule = data, schedule
         self.teacher_logits, self.mimicry = teacher_logits, mimicry or Mimicry()
         self.use_graph = use_graph
+        # A checkpoint that will only be inherited from, never continued, needs no momentum buffers.
+        self.keep_optimizer = keep_optimizer
 
     def _build(self, genome: Genome, seed: int):
         torch.manual_seed(seed)
@@ -71,19 +77,26 @@ class TorchIndividuals:
                        mimicry=self.mimicry, use_graph=self.use_graph)
 
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path) -> StageResult:
+              save_to: Path, inherit_from: Path | None = None) -> StageResult:
         started = time.perf_counter()
         trainer = None
+        inherited = 0
         try:
             trainer = self._build(genome, seed)
             if start_from is not None:
                 trainer.load_state_dict(torch.load(start_from, map_location=self.data.device,
                                                    weights_only=True)["trainer"])
+            elif inherit_from is not None:
+                parent = torch.load(inherit_from, map_location=self.data.device, weights_only=True)
+                inherited = len(inherit(trainer.model, parent["trainer"]["model"]))
             first = trainer.step
             result = trainer.train(until=until)
             fitness = trainer.evaluate("val") if result.ok else 0.0
             if result.ok:
-                write_torch(save_to, checkpoint(genome, self.data, trainer.state_dict()))
+                state = trainer.state_dict()
+                if not self.keep_optimizer:
+                    del state["optimizer"]
+                write_torch(save_to, checkpoint(genome, self.data, state))
             status, step, iterations = result.status, result.step, result.step - first
         except torch.cuda.OutOfMemoryError:
             status, fitness, step, iterations = "failed: oom", 0.0, 0, 0
@@ -92,7 +105,7 @@ class TorchIndividuals:
             gc.collect()
             if self.data.device.type == "cuda":
                 torch.cuda.empty_cache()
-        return StageResult(status, fitness, step, iterations, time.perf_counter() - started)
+        return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited)
 
     def test_accuracy(self, checkpoint_path: Path) -> float:
         model = load_model(checkpoint_path, self.data.device)

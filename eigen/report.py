@@ -4,8 +4,9 @@ Everything here reads `history.jsonl` and `state.json`, so `eigen report` works 
 a killed one, or one still going, and draws the same plots the search drew at its end.
 
     report/fitness.png    best fitness per generation, the primary -> secondary switch, and every
-                          individual's parameter count as dots (like EIGEN Fig. 4)
-    report/survivors.png  children trained at each stage of each generation (what extinction left)
+                          individual's parameter count as dots (like EIGEN Fig. 4); for large-scale
+                          and random, every individual's fitness and the best so far (LS Fig. 1)
+    report/survivors.png  EIGEN: children trained at each stage of each generation (what extinction left)
     report/cost.png       best validation accuracy against GPU-hours spent training and evaluating
     report/duplicates.png once `eigen duplicate` has run: the genome as found against its duplicates,
                           validation accuracy against parameters, the chosen one marked
@@ -36,10 +37,15 @@ def write_report(folder: RunFolder) -> list[Path]:
     import matplotlib.pyplot as plt
 
     records, state = load_run(folder)
+    strategy = read_json(folder.config, "the run's settings")["settings"].get("strategy", "eigen")
     folder.report.mkdir(exist_ok=True)
     name = folder.path.name
     paths = []
-    for draw, filename in ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png")):
+    if strategy == "eigen":
+        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png"))
+    else:  # steady state: no stages to survive
+        plots = ((_evolution_fitness, "fitness.png"), (_cost, "cost.png"))
+    for draw, filename in plots:
         fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
         draw(ax, records, state)
         ax.set_title(f"{name}: {ax.get_title()}", fontsize=10)
@@ -141,21 +147,42 @@ def _survivors(ax, records: list[dict], state: dict) -> None:
     ax.legend(fontsize=8)
 
 
+def _evolution_fitness(ax, records: list[dict], state: dict) -> None:
+    """Every individual's fitness in the order trained and the best so far (like LS Fig. 1)."""
+    xs, ys, best, running = [], [], [], 0.0
+    for n, r in enumerate(records, start=1):
+        value = r["fitness"]["train"] if r["status"] == "ok" else 0.0
+        xs.append(n)
+        ys.append(value)
+        running = max(running, value)
+        best.append(running)
+    ax.scatter(xs, ys, s=7, color="0.6", alpha=0.7, label="individuals")
+    ax.step(xs, best, where="post", color="tab:blue", label="best so far")
+    population = len([r for r in records if r.get("event") == 0])
+    if population and population < len(records):
+        ax.axvline(population + 0.5, color="tab:red", label="starting population trained")
+    ax.set_xlabel("individuals trained")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.set_title("fitness of every individual")
+    ax.legend(loc="lower right", fontsize=8)
+
+
 def _cost(ax, records: list[dict], state: dict) -> None:
     hours, best, spent, running = [], [], 0.0, None
     finals_x, finals_y = [], []
     for r in records:
         spent += r["seconds"] / 3600
-        if r["stage"] == "T3" and r["status"] == "ok":
+        stage = "T3" if "event" not in r else "train"  # the last stage: EIGEN's T3, or steady state's one
+        if r["stage"] == stage and r["status"] == "ok":
             finals_x.append(spent)
-            finals_y.append(r["fitness"]["T3"])
-            running = max(running or 0.0, r["fitness"]["T3"])
+            finals_y.append(r["fitness"][stage])
+            running = max(running or 0.0, r["fitness"][stage])
         if running is not None:
             hours.append(spent)
             best.append(running)
     if hours:
         ax.step(hours, best, where="post", color="tab:blue", label="best validation accuracy")
-    ax.scatter(finals_x, finals_y, s=9, color="0.6", label="children trained to T3")
+    ax.scatter(finals_x, finals_y, s=9, color="0.6", label="individuals fully trained")
     ax.set_xlabel("GPU-hours (training and evaluation of every individual)")
     ax.set_ylabel("validation accuracy (%)")
     ax.set_title("accuracy vs compute")
@@ -182,6 +209,17 @@ def summary_table(state: dict) -> Table:
     return table
 
 
+def evolution_table(state: dict) -> Table:
+    """One row per generation of a large-scale or random search (a generation: `population` events)."""
+    table = Table(title="generations (population-sized rounds of events)", header_style="bold")
+    for column in ("gen", "events", "alive", "mean", "population best", "best ever", "params"):
+        table.add_column(column, justify="left" if column == "best ever" else "right", no_wrap=True)
+    for g in state["generations"]:
+        table.add_row(str(g["generation"]), str(g["events"]), str(g["alive"]), f"{g['population_mean']:.2f}",
+                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", f"{g['best_params']:,}")
+    return table
+
+
 def duplicates_table(metrics: dict) -> Table:
     """One row per duplication candidate; the chosen one starred."""
     table = Table(title="gene duplication (* chosen by validation accuracy)", header_style="bold")
@@ -202,7 +240,7 @@ def report_command(config) -> int:
     console = output_console()
     _, state = load_run(folder)
     if state["generations"]:
-        console.print(summary_table(state))
+        console.print((evolution_table if "events" in state else summary_table)(state))
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
     return 0

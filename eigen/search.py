@@ -56,6 +56,7 @@ class EigenSettings:
     num_classes: int = 10
     batch_size: int = 128  # images per iteration, for the FLOPs-spent accounting
     num_val: int = 5_000  # validation images, for the FLOPs-spent accounting
+    inherit_weights: bool = False  # children start from the parent's matching weights (LS §3.6; an ablation)
 
     def step_size(self, phase: str) -> int:
         return self.primary_step if phase == "primary" else self.secondary_step
@@ -252,7 +253,7 @@ class EigenSearch:
             if self.out_of_time():
                 raise BudgetSpent
             self.progress.child_started(self, generation, child, stage)
-            earlier = self.memo.get((child.key, until))
+            earlier = self.memo.get(self._memo_key(child.key, until, child.parent))
             if earlier is not None:
                 self._apply(child, stage, earlier)
                 record = self._record(generation, child, stage, until, seconds=0.0, iterations=0,
@@ -262,7 +263,7 @@ class EigenSearch:
                 child.status, child.fitness[stage], child.step = result.status, result.fitness, result.step
                 child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
                 record = self._record(generation, child, stage, until, seconds=result.seconds,
-                                      iterations=result.iterations)
+                                      iterations=result.iterations, inherited=result.inherited)
             self.folder.append_history(record)
             self.history_count += 1
             self._remember(record)
@@ -314,9 +315,17 @@ class EigenSearch:
         start = self.folder.path / child.checkpoint if child.checkpoint else None
         if start is not None and not start.exists():
             start = None  # a reused result whose weights are gone: train from scratch (same seed, same run)
+        inherit_from = None
+        if start is None and self.settings.inherit_weights and self.state.parent.checkpoint:
+            inherit_from = self.folder.parent_weights  # the parent of this generation, trained
         return self.individuals.train(child.genome, seed=training_seed(self.settings.seed, child.genome),
-                                      until=until, start_from=start,
+                                      until=until, start_from=start, inherit_from=inherit_from,
                                       save_to=self.folder.path / self._checkpoint_name(child, stage))
+
+    def _memo_key(self, key: str, until: int, parent: str | None) -> tuple:
+        """What decides a training's result: the genome and its length, and with weight inheritance
+        also the parent whose weights it starts from."""
+        return (key, until, parent if self.settings.inherit_weights else None)
 
     def _checkpoint_name(self, child: Individual, stage: str) -> str:
         return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"
@@ -330,7 +339,7 @@ class EigenSearch:
             child.step = record["until"]
 
     def _record(self, generation: Generation, child: Individual, stage: str, until: int, *, seconds: float,
-                iterations: int, reused_from: str | None = None) -> dict:
+                iterations: int, reused_from: str | None = None, inherited: int = 0) -> dict:
         """One line of history.jsonl: everything about this individual after this stage."""
         s = self.settings
         # LS-Evolution §3.5 accounting: forward + backward ~ 3 forward passes per training image,
@@ -343,6 +352,7 @@ class EigenSearch:
             "fitness": dict(child.fitness), "status": child.status, "iterations": iterations,
             "seconds": round(seconds, 3),
             "flops_spent": flops_spent, "reused_from": reused_from, "checkpoint": child.checkpoint,
+            "inherited": inherited,
         }
         if stage == "T1":
             record["genome"] = child.genome.to_dict()
@@ -350,7 +360,7 @@ class EigenSearch:
 
     def _remember(self, record: dict) -> None:
         if record["status"] in REUSABLE and not record.get("reused_from"):
-            self.memo[(record["key"], record["until"])] = record
+            self.memo[self._memo_key(record["key"], record["until"], record["parent"])] = record
 
     def _close_stage(self, generation: Generation, k: int) -> None:
         """A stage boundary: save the state, then drop checkpoints nobody will read again."""

@@ -78,10 +78,10 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     else:
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
-    if config.strategy != "eigen":
-        raise EigenError(f"--strategy {config.strategy} lands with issue #7; use --strategy eigen")
-    if config.inherit_weights:
-        raise EigenError("--inherit-weights lands with issue #7; run without it")
+    evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
+    if evolving and config.resolved_population() < 2:
+        raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
+                         f"a tournament needs two individuals")
 
     import torch
 
@@ -94,7 +94,11 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
 
     device = resolve_device(config.gpu)
     splits = load_splits(config.dataset, config.data_dir, config.image_size)
-    schedule = Schedule().scaled(config.schedule_scale)
+    if evolving:
+        from .evolution import child_schedule
+        schedule = child_schedule(config.child_steps, config.schedule_scale)
+    else:
+        schedule = Schedule().scaled(config.schedule_scale)
     if len(splits.train) < schedule.batch_size:
         raise DataError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch "
                         f"({schedule.batch_size}); add images")
@@ -102,7 +106,11 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         raise DataError(f"the data in {config.data_dir} is not the data {folder.path} was searched on "
                         f"(fingerprint {splits.fingerprint()} vs {saved['data']['fingerprint']}); "
                         f"pass the original --data-dir")
-    teacher, mimicry_note = find_teacher(config, splits.name)
+    if evolving:
+        teacher, mimicry_note = None, (f"{config.strategy}: every individual learns from the labels alone, as in "
+                                       f"Large-Scale Evolution (no mimicry), and inherits its parent's weights")
+    else:
+        teacher, mimicry_note = find_teacher(config, splits.name)
     notes.append(mimicry_note)
     data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
     teacher_logits = None
@@ -115,7 +123,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         write_json(folder.config, {
             "command": "search",
             "settings": dataclasses.asdict(config),
-            "resolved": {"population": config.resolved_population(), "stage_ends": stage_ends(config),
+            "resolved": {"population": config.resolved_population(),
+                         "stage_ends": None if evolving else stage_ends(config),
+                         "child_steps": schedule.total if evolving else None,
                          "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
                          "mimicry_note": mimicry_note,
                          "teacher": str(teacher.resolve()) if teacher is not None else None},
@@ -127,20 +137,33 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         })
 
-    settings = EigenSettings(
-        population=config.resolved_population(), primary_step=config.primary_step,
-        secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p, q=config.q,
-        plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
-        max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
-        time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
-        num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val))
     if individuals is None:
-        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
-    progress = progress or make_progress()
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving)
+    if evolving:
+        from .evolution import Evolution, EvolutionSettings
+        from .evolution_progress import make_evolution_progress
+        settings = EvolutionSettings(
+            strategy=config.strategy, population=config.resolved_population(), child_steps=schedule.total,
+            max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
+            time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
+            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val))
+        progress = progress or make_evolution_progress()
+        make_search = lambda: Evolution(settings, individuals, folder, progress)
+    else:
+        settings = EigenSettings(
+            population=config.resolved_population(), primary_step=config.primary_step,
+            secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p, q=config.q,
+            plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
+            max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
+            time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
+            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
+            inherit_weights=config.inherit_weights)
+        progress = progress or make_progress()
+        make_search = lambda: EigenSearch(settings, individuals, folder, progress)
     try:
         for note in notes:
             progress.note(note)
-        search = EigenSearch(settings, individuals, folder, progress)
+        search = make_search()
         reason = search.run()
         search.measure_test()
         # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
@@ -166,13 +189,16 @@ def _try_report(folder: RunFolder) -> str:
 
 
 def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder) -> None:
-    from .report import output_console, summary_table
+    from .report import evolution_table, output_console, summary_table
+    from .search import EigenSearch
     console = output_console()
     state = search.state
+    eigen = isinstance(search, EigenSearch)
     if state.generations:
-        console.print(summary_table(state.to_dict()))
+        console.print((summary_table if eigen else evolution_table)(state.to_dict()))
     test = f", test {best['test_accuracy']:.2f}%" if best["test_accuracy"] is not None else ""
-    console.print(f"search stopped ({reason}) after {len(state.generations)} generation(s); best: {best['id']} "
+    done = f"{len(state.generations)} generation(s)" if eigen else f"{state.born} starting individuals and {state.events} events"
+    console.print(f"search stopped ({reason}) after {done}; best: {best['id']} "
                   f"validation {best['fitness']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
     console.print(report_note, highlight=False)
     if reason != "converged":

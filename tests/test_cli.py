@@ -125,7 +125,8 @@ def test_user_errors_exit_2_with_one_line(monkeypatch, capsys):
 
 @pytest.mark.parametrize("args, message", [
     (["search", "--dataset", "mnist", "--gpu", "-1"], "unknown dataset 'mnist'"),
-    (["search", "--strategy", "large-scale", "--gpu", "-1"], "--strategy large-scale lands with issue #7"),
+    (["search", "--strategy", "large-scale", "--population", "1", "--gpu", "-1"],
+     "--population 1 is too small for --strategy large-scale"),
     (["search", "--resume", "runs/nowhere", "--gpu", "-1"], "runs/nowhere is not a folder"),
     (["search", "--dataset", "synthetic", "--teacher", "teachers/none", "--gpu", "-1"], "is not a teacher folder"),
     (["report", "runs/nowhere"], "runs/nowhere is not a folder"),
