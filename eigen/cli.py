@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import __version__
 from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
-from .errors import EigenError
+from .errors import EigenError, describe_os_error
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:
@@ -35,6 +35,13 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
     "report": (ReportConfig, _lazy("report", "report_command"), "redraw the plots of a run folder"),
     "eval": (EvalConfig, _lazy("eval_command", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
 }
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one sentence (no usage dump), like every other user error."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")
 
 
 class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -67,7 +74,7 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -
 
 
 def make_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="eigen", description="Search image-classifier architectures from scratch on one GPU "
                                   "(EIGEN and Large-Scale Evolution).")
     parser.add_argument("--version", action="version", version=f"eigen {__version__}")
@@ -87,6 +94,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(config) or 0
     except EigenError as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a full disk, a read-only folder: the user's to fix, said in one sentence
+        print(f"eigen {args.command}: {describe_os_error(e, args.command)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"eigen {args.command}: interrupted", file=sys.stderr)

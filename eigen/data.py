@@ -145,8 +145,8 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet,
             raise DataError(f"image folder {root} needs a '{split}/' subfolder with one folder per class")
         try:
             found = ImageFolder(str(folder))
-        except (FileNotFoundError, RuntimeError) as e:
-            raise DataError(f"{folder} holds no images in class folders ({e})") from None
+        except (FileNotFoundError, RuntimeError):
+            raise DataError(f"{folder} holds no images in class folders (one folder of images per class)") from None
         if classes is not None and found.classes != classes:
             raise DataError(f"{root}: train/ and test/ have different class folders "
                             f"({len(classes)} vs {len(found.classes)})")

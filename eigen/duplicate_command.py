@@ -28,7 +28,7 @@ from pathlib import Path
 from .config import DuplicateConfig
 from .errors import DataError, EigenError
 from .genome import Genome, GenomeError
-from .runfolder import git_commit, read_json, versions, write_json
+from .runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
 
 PLAN_VERSION = 1
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
@@ -89,7 +89,9 @@ class Duplication:
     def __init__(self, folder: Path, plan: dict, individuals, progress=None, time_budget: float | None = None):
         from .duplicate_progress import DuplicateProgress
         self.folder, self.plan, self.individuals = Path(folder), plan, individuals
+        from .individual import FailureWatch
         self.progress = progress or DuplicateProgress()
+        self.failures = FailureWatch(self.progress.note)
         self.time_budget = time_budget
         self.started = time.monotonic()
         self.candidates = plan["candidates"]
@@ -146,6 +148,7 @@ class Duplication:
                     entry["fitness"] = 0.0
                 self.save()
                 self.progress.chunk_finished(self, candidate, entry, result.seconds)
+                self.failures.saw(candidate["id"], result.status)
         return "done"
 
     def ranked(self) -> list[dict]:
@@ -217,6 +220,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     folder = final_folder(config, source)
     plan_path = folder / "plan.json"
     saved_plan = read_json(plan_path, "the duplication's plan") if plan_path.exists() else None
+    if saved_plan is not None:
+        sweep_temporaries(folder)  # left by a kill mid-write
     notes = []
     if saved_plan is not None and (config.no_mimicry or config.teacher):
         notes.append("continuing: the final folder keeps the mimicry it began with (--teacher / --no-mimicry ignored)")

@@ -14,3 +14,20 @@ class DataError(EigenError):
 
 class DeviceError(EigenError):
     """A requested device that does not exist or cannot be used."""
+
+
+def describe_os_error(error: OSError, command: str) -> str:
+    """One sentence for a failed read or write (full disk, no permission, ...), saying what to do.
+
+    Every file eigen writes goes through a temporary file and a rename, so a write that fails leaves
+    the previous version in place: the sentence can promise that nothing already written was lost.
+    """
+    import errno
+    where = f" ({error.filename})" if error.filename else ""
+    again = ("run `eigen search --resume RUN_DIR` to continue" if command == "search"
+             else f"run the same `eigen {command}` command again to continue")
+    if error.errno == errno.ENOSPC:
+        return f"the disk is full{where}; free some space, then {again} (nothing already written was lost)"
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"no permission to write{where}; choose a writable --out or fix the permissions"
+    return f"{error.strerror or error}{where}; check the path and the disk, then {again}"

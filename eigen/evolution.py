@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from .cost import cost
 from .errors import EigenError
 from .genome import initial_genome
-from .individual import IndividualTrainer
+from .individual import FailureWatch, IndividualTrainer
 from .mutations import mutate
 from .runfolder import RunFolder, copy_atomic, read_json, write_json
 from .search import MAX_DRAWS, BudgetSpent, Individual
@@ -112,6 +112,7 @@ class Evolution:
             self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
         else:
             self.state = EvolutionState()
+        self.failures = FailureWatch(self.progress.note)
         records = folder.read_history()
         self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
         self.history_count = len(records)
@@ -236,6 +237,7 @@ class Evolution:
             }
             self.folder.append_history(record)
             self.history_count += 1
+            self.failures.saw(individual.id, record["status"])
         individual.fitness = dict(record["fitness"])
         individual.status, individual.checkpoint = record["status"], record["checkpoint"]
         individual.step = record["until"] if record["status"] == "ok" else 0

@@ -20,6 +20,7 @@ from typing import Protocol
 
 import torch
 
+from . import faults
 from .genome import Genome
 from .inheritance import inherit
 from .model import build_model
@@ -49,6 +50,25 @@ class IndividualTrainer(Protocol):
 
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
+
+
+class FailureWatch:
+    """Failures are results, but several in a row are news: say so at every third in a row, with
+    what went wrong, so a broken setup (no memory left, a learning rate that always diverges) is
+    never hidden behind a search that keeps going."""
+
+    def __init__(self, say):
+        self.say = say
+        self.streak: list[str] = []
+
+    def saw(self, who: str, status: str) -> None:
+        if status == "ok":
+            self.streak = []
+            return
+        self.streak.append(f"{who} {status}")
+        if len(self.streak) % 3 == 0:
+            self.say(f"warning: {len(self.streak)} trainings in a row failed ({'; '.join(self.streak[-3:])}); "
+                     f"the run goes on, but check the GPU's memory and the learning rates")
 
 
 def training_seed(run_seed: int, genome: Genome) -> int:
@@ -97,9 +117,15 @@ class TorchIndividuals:
                 if not self.keep_optimizer:
                     del state["optimizer"]
                 write_torch(save_to, checkpoint(genome, self.data, state))
+                faults.point("trained")  # weights on disk, result not yet recorded
             status, step, iterations = result.status, result.step, result.step - first
         except torch.cuda.OutOfMemoryError:
             status, fitness, step, iterations = "failed: oom", 0.0, 0, 0
+        except OSError:
+            raise  # a full disk or a lost file is the machine's problem, not this network's: stop the run
+        except Exception as e:  # a network that cannot even be built or loaded is a result, not a crash
+            message = str(e).splitlines()[0] if str(e) else ""
+            status, fitness, step, iterations = f"failed: {type(e).__name__}: {message}"[:300], 0.0, 0, 0
         finally:
             del trainer
             gc.collect()

@@ -20,6 +20,7 @@ from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
+from . import faults
 from .runfolder import RunFolder, read_json
 from .succession import STAGES
 
@@ -51,7 +52,8 @@ def write_report(folder: RunFolder) -> list[Path]:
         ax.set_title(f"{name}: {ax.get_title()}", fontsize=10)
         fig.tight_layout()
         path = folder.report / filename
-        fig.savefig(path)
+        faults.point("report")
+        _save(fig, path)
         plt.close(fig)
         paths.append(path)
     final = folder.path / "final"
@@ -93,9 +95,16 @@ def write_duplicates_plot(final: Path, path: Path) -> Path:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path)
+    _save(fig, path)
     plt.close(fig)
     return path
+
+
+def _save(fig, path: Path) -> None:
+    """Draw into a temporary file and rename it: a killed report never leaves half a PNG."""
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
+    fig.savefig(tmp)
+    tmp.replace(path)
 
 
 def _fitness(ax, records: list[dict], state: dict) -> None:
@@ -190,8 +199,9 @@ def _cost(ax, records: list[dict], state: dict) -> None:
 
 
 def output_console() -> Console:
-    """The console for final output: a terminal's width, or 120 columns in logs and pipes."""
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120)
+    """The console for final output: tables a terminal wide (120 columns in logs and pipes); sentences
+    never wrapped, so a path in them can be copied and grepped whole."""
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120, soft_wrap=True)
 
 
 def summary_table(state: dict) -> Table:

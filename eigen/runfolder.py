@@ -24,6 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
+from . import faults
 from .errors import EigenError
 
 
@@ -37,6 +38,7 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
     try:
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
+            faults.point("write", str(path))  # the reliability tests die or fill the disk here
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -59,6 +61,17 @@ def write_torch(path: Path, obj: Any) -> None:
 def copy_atomic(source: Path, target: Path) -> None:
     """Copy `source` over `target` so that `target` is never half-written."""
     _write_atomic(Path(target), lambda f: shutil.copyfileobj(open(source, "rb"), f), binary=True)
+
+
+def sweep_temporaries(folder: Path) -> int:
+    """Remove the temporary files a killed write leaves behind (`.name.*tmp*`); the files they were
+    to replace are whole. Returns how many were removed."""
+    removed = 0
+    for path in Path(folder).rglob(".*"):
+        if path.is_file() and ".tmp" in path.name:
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
 
 
 def read_json(path: Path, what: str) -> Any:
@@ -139,6 +152,11 @@ class RunFolder:
         """Append one record as one line, on disk before this returns."""
         line = json.dumps(record, separators=(",", ":")) + "\n"
         with open(self.history, "a") as f:
+            action = faults.hit("history-line")
+            if action:  # the reliability tests: die with half a line written
+                f.write(line[: len(line) // 2])
+                f.flush()
+                faults.act(action, str(self.history))
             f.write(line)
             f.flush()
             os.fsync(f.fileno())

@@ -21,10 +21,11 @@ import shutil
 import time
 from dataclasses import asdict, dataclass, field
 
+from . import faults
 from .cost import cost
 from .errors import EigenError
 from .genome import Genome, initial_genome
-from .individual import IndividualTrainer, StageResult, training_seed
+from .individual import FailureWatch, IndividualTrainer, StageResult, training_seed
 from .mutations import mutate, step_count
 from .progress import SearchProgress
 from .runfolder import RunFolder, copy_atomic, read_json, write_json
@@ -174,7 +175,9 @@ class EigenSearch:
         # Results written after the last boundary: children of the stage in flight already trained.
         self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
         self.history_count = len(records)
+        self.failures = FailureWatch(self.progress.note)
         self.memo: dict[tuple[str, int], dict] = {}
+        self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
         for r in records:
             self._remember(r)
 
@@ -268,6 +271,7 @@ class EigenSearch:
             self.history_count += 1
             self._remember(record)
             self.progress.child_finished(self, generation, child, stage, record)
+            self.failures.saw(f"{child.id} at {stage}", child.status)
         if k == 2:
             self._close_stage(generation, k)
 
@@ -279,6 +283,7 @@ class EigenSearch:
         trained = [c for c in generation.children if c.alive]
         bar = threshold([c.fitness[stage] for c in trained], rank, self.state.thresholds[stage])
         generation.thresholds[stage] = bar
+        faults.point("extinction")
         for c in trained:
             c.alive = survives(c.fitness[stage], c.status == "ok", bar)
         self._close_stage(generation, k)
@@ -331,7 +336,14 @@ class EigenSearch:
         return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"
 
     def _apply(self, child: Individual, stage: str, record: dict) -> None:
-        """Take a recorded result (this child's own, or an identical genome's) as the child's `stage`."""
+        """Take a recorded result (this child's own, or an identical genome's) as the child's `stage`.
+
+        An identical genome may name its nodes differently (the key ignores ids), and the weights it
+        left are named after its own nodes; so a child that takes its result takes its genome too,
+        and its later stages continue those weights under the names they carry."""
+        source = record.get("reused_from") or record["id"]
+        if source != child.id and source in self.genome_of:
+            child.genome = Genome.from_dict(self.genome_of[source], self.settings.image_size)
         child.fitness[stage] = record["fitness"][record["stage"]]
         child.status = record["status"]
         child.checkpoint = record["checkpoint"]
@@ -359,6 +371,8 @@ class EigenSearch:
         return record
 
     def _remember(self, record: dict) -> None:
+        if "genome" in record and not record.get("reused_from"):
+            self.genome_of[record["id"]] = record["genome"]
         if record["status"] in REUSABLE and not record.get("reused_from"):
             self.memo[self._memo_key(record["key"], record["until"], record["parent"])] = record
 

@@ -5,6 +5,7 @@ before the run folder is created, so a mistake leaves nothing behind but one sen
 """
 from __future__ import annotations
 
+import collections
 import dataclasses
 import datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 from .config import SearchConfig
 from .errors import DataError, EigenError
 from .progress import SearchProgress, make_progress
-from .runfolder import RunFolder, git_commit, read_json, versions, write_json
+from .runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
@@ -32,6 +33,11 @@ def default_run_dir(config: SearchConfig) -> Path:
 
 def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
     """The run's own settings, plus the sitting's device, data folder, time budget and generations."""
+    known = {f.name for f in dataclasses.fields(SearchConfig)}
+    if not isinstance(saved, dict) or set(saved) - known:
+        unknown = ", ".join(sorted(set(saved) - known)) if isinstance(saved, dict) else "not a mapping"
+        raise EigenError(f"the run's config.json holds settings this eigen does not know ({unknown}); it was "
+                         f"written by another eigen version or edited by hand, so it cannot be resumed here")
     config = SearchConfig(**saved)
     defaults = SearchConfig()
     ignored = []
@@ -70,6 +76,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     if config.resume:
         folder = RunFolder(config.resume)
         folder.require()
+        sweep_temporaries(folder.path)  # left by a kill mid-write
         saved = read_json(folder.config, "the run's settings")
         config = resumed_config(saved["settings"], config, notes.append)
         # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
@@ -200,6 +207,13 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     done = f"{len(state.generations)} generation(s)" if eigen else f"{state.born} starting individuals and {state.events} events"
     console.print(f"search stopped ({reason}) after {done}; best: {best['id']} "
                   f"validation {best['fitness']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
+    # "diverged", "failed: oom", "failed: RuntimeError" (the message itself is in the history)
+    failed = collections.Counter(":".join(r["status"].split(":")[:2]) for r in folder.read_history()
+                                 if r["status"] != "ok")
+    if failed:
+        console.print(f"{sum(failed.values())} training(s) did not finish: "
+                      + ", ".join(f"{n} {status}" for status, n in failed.most_common())
+                      + f" (details in {folder.history})", highlight=False)
     console.print(report_note, highlight=False)
     if reason != "converged":
         console.print(f"continue with: eigen search --resume {folder.path}", highlight=False)

@@ -30,7 +30,7 @@ import torch
 from .densenet import DenseNetBC
 from .device_data import NUM_VIEWS, PAD, DeviceData
 from .errors import EigenError
-from .runfolder import read_json, write_json, write_torch
+from .runfolder import read_json, sweep_temporaries, write_json, write_torch
 
 WEIGHT_DECAY = 1e-4  # DenseNet's CIFAR recipe
 BATCH_SIZE = 128  # images per iteration (the Schedule default)
@@ -72,6 +72,7 @@ def train_teacher_command(config, say=print) -> int:
         raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch ({BATCH_SIZE})")
     data = DeviceData(splits, device, with_test=True)
     folder.mkdir(parents=True, exist_ok=True)
+    sweep_temporaries(folder)  # left by a kill mid-write
     steps_per_epoch = data.num_train // BATCH_SIZE
     schedule = teacher_schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()

@@ -1,0 +1,259 @@
+"""Bad input, every kind SPEC §12 names: one clear sentence on stderr, exit code 2, no traceback, and
+nothing written or lost. The same cases generate docs/errors.md:
+
+    EIGEN_WRITE_DOCS=1 python3 -m pytest tests/test_errors.py     # rewrite docs/errors.md
+
+and `test_docs_errors_md_is_current` fails when the table and the messages drift apart.
+"""
+import json
+import os
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from eigen.cli import main  # noqa: E402
+from test_final import small_genome, write_best  # noqa: E402
+from test_search_run import TINY  # noqa: E402
+
+DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
+
+
+@dataclass
+class Case:
+    what: str  # the bad input, in words
+    args: Callable[[Path, Path], list[str]]  # (scratch folder, a finished tiny run) -> the command line
+    expect: str  # a regular expression the sentence must match
+    prepare: Callable = lambda tmp, monkeypatch: None  # extra setup (files, a machine without CUDA, ...)
+
+
+def genome_with(**changes):
+    return {**small_genome(), **changes}
+
+
+def cyclic():
+    g = small_genome()
+    g["nodes"][1] = {**g["nodes"][1], "inputs": ["n3"]}  # n2 reads n3, which reads n2
+    return g
+
+
+def unknown_kind():
+    g = small_genome()
+    g["nodes"][1] = {**g["nodes"][1], "kind": "attention"}
+    return g
+
+
+def wrong_type():
+    g = small_genome()
+    g["nodes"][1] = {**g["nodes"][1], "channels": "sixteen"}
+    return g
+
+
+def bad_best(name, genome):
+    return lambda tmp, run: ["duplicate", str(write_best(tmp / f"{name}.json", small_genome(), genome=genome)),
+                             "--out", str(tmp / "final"), "--gpu", "-1"]
+
+
+def corrupt_npz(tmp, monkeypatch):
+    (tmp / "data").mkdir()
+    (tmp / "data" / "cifar10_train.npz").write_bytes(b"not a zip file")
+    (tmp / "data" / "cifar10_test.npz").write_bytes(b"not a zip file")
+
+
+def offline(tmp, monkeypatch):
+    import torchvision
+
+    def no_network(*args, **kwargs):
+        raise RuntimeError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_network)
+
+
+def image_folder(classes_with_images):
+    def prepare(tmp, monkeypatch):
+        from PIL import Image
+        for split in ("train", "test"):
+            (tmp / "imgs" / split).mkdir(parents=True)
+            for c in classes_with_images:
+                (tmp / "imgs" / split / c).mkdir()
+                Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp / "imgs" / split / c / "a.png")
+    return prepare
+
+
+def no_cuda(tmp, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+
+
+def one_gpu(tmp, monkeypatch):
+    import torch
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+
+
+def other_teacher(tmp, monkeypatch):
+    (tmp / "teacher").mkdir()
+    (tmp / "teacher" / "ensemble.json").write_text(json.dumps({"architecture": {"num_classes": 100}, "members": []}))
+
+
+def copied_run(tmp, run, edit):
+    import shutil
+    copy = tmp / "run-copy"
+    shutil.copytree(run, copy)
+    edit(copy)
+    return copy
+
+
+def disk_full(tmp, monkeypatch):
+    monkeypatch.setenv("EIGEN_FAULT", "enospc@write#3")
+    from eigen import faults
+    faults._visits.clear()
+
+
+def a_file_in_the_way(tmp, monkeypatch):
+    (tmp / "afile").write_text("not a folder")
+
+
+SEARCH = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1"]
+CASES = [
+    Case("unknown dataset", lambda tmp, run: ["search", "--dataset", "mnist", "--gpu", "-1"], "unknown dataset 'mnist'"),
+    Case("CIFAR files missing, no network", lambda tmp, run: ["search", "--data-dir", str(tmp / "nothing"), "--gpu", "-1"],
+         "could not get cifar10 into .*; on an offline machine put cifar10_train.npz", offline),
+    Case("corrupt data file", lambda tmp, run: ["search", "--data-dir", str(tmp / "data"), "--gpu", "-1"],
+         "cifar10_train.npz is not a readable cifar10 file", corrupt_npz),
+    Case("image folder without images", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}", "--gpu", "-1"],
+         "holds no images in class folders", image_folder([])),
+    Case("image folder with one class", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}", "--gpu", "-1"],
+         "has 1 class folder; a classifier needs at least two", image_folder(["cats"])),
+    Case("--gpu on a machine without CUDA", lambda tmp, run: [*SEARCH[:-2], "--gpu", "0"],
+         "asks for CUDA, but this machine has no usable CUDA GPU", no_cuda),
+    Case("--gpu index that does not exist", lambda tmp, run: [*SEARCH[:-2], "--gpu", "3"],
+         "--gpu 3 does not exist: this machine has 1 CUDA device", one_gpu),
+    Case("zero population", lambda tmp, run: [*SEARCH, "--population", "0"], "--population: must be at least 1, got 0"),
+    Case("negative steps", lambda tmp, run: [*SEARCH, "--t1", "-5"], "--t1: must be at least 1, got -5"),
+    Case("zero steps per child", lambda tmp, run: [*SEARCH, "--child-steps", "0"], "--child-steps: must be at least 1"),
+    Case("zero time budget", lambda tmp, run: [*SEARCH, "--time-budget", "0s"], "must be longer than zero"),
+    Case("negative time budget", lambda tmp, run: [*SEARCH, "--time-budget=-5m"], "'-5m' is not a duration"),
+    Case("malformed time budget", lambda tmp, run: [*SEARCH, "--time-budget", "soon"], "'soon' is not a duration"),
+    Case("zero schedule scale", lambda tmp, run: [*SEARCH, "--schedule-scale", "0"], "must be greater than 0"),
+    Case("zero teacher members", lambda tmp, run: ["train-teacher", "--members", "0"], "--members: must be at least 1"),
+    Case("genome with a cycle", bad_best("cycle", cyclic()), "not valid: the genome has a cycle through node"),
+    Case("genome with an unknown kind", bad_best("kind", unknown_kind()), "has unknown kind 'attention'"),
+    Case("genome with a wrong type", bad_best("type", wrong_type()), "channels must be a positive number, got 'sixteen'"),
+    Case("genome from a future eigen", bad_best("future", genome_with(schema_version=99)),
+         "schema_version 99 is not supported .*; upgrade eigen to read it"),
+    Case("best.json that is not JSON", lambda tmp, run: ["duplicate", str(tmp / "broken.json"), "--gpu", "-1"],
+         "is not valid JSON", lambda tmp, mp: (tmp / "broken.json").write_text("{\"genome\": ")),
+    Case("teacher for another class count", lambda tmp, run: ["search", *TINY, "--teacher", str(tmp / "teacher"), "--out", str(tmp / "run")],
+         "predicts 100 classes, the data has 8", other_teacher),
+    Case("resuming a run made by another eigen", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, lambda c: c.joinpath("config.json").write_text(json.dumps(
+            {**json.loads(c.joinpath("config.json").read_text()),
+             "settings": {**json.loads(c.joinpath("config.json").read_text())["settings"], "fitness": "params"}})))),
+        "--gpu", "-1"], "holds settings this eigen does not know \\(fitness\\)"),
+    Case("resuming with a hand-edited state", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, lambda c: c.joinpath("state.json").write_text(json.dumps(
+            {**json.loads(c.joinpath("state.json").read_text()), "version": 7})))), "--gpu", "-1"],
+        "state.json has version 7, this eigen reads 1"),
+    Case("resuming a folder that is not a run", lambda tmp, run: ["search", "--resume", str(tmp), "--gpu", "-1"],
+         "holds no config.json, so it is not an eigen run folder"),
+    Case("output folder not writable", lambda tmp, run: ["search", *TINY, "--out", str(tmp / "afile" / "run")],
+         "cannot create the run folder .* \\(Not a directory\\); choose a writable --out", a_file_in_the_way),
+    Case("disk full during a write", lambda tmp, run: ["search", *TINY, "--out", str(tmp / "run")],
+         "the disk is full \\(.*\\); free some space, then run `eigen search --resume RUN_DIR` to continue "
+         "\\(nothing already written was lost\\)", disk_full),
+]
+
+
+def snapshot(folder: Path) -> dict:
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def run_case(case: Case, tmp: Path, run: Path, monkeypatch, capsys) -> tuple[list[str], str]:
+    case.prepare(tmp, monkeypatch)
+    args = case.args(tmp, run)
+    before, run_before = snapshot(tmp), snapshot(run)
+    capsys.readouterr()
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse
+        code = e.code
+    err = capsys.readouterr().err
+    assert code == 2, (case.what, err)
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in err, (case.what, err)
+    assert re.search(case.expect, lines[0]), (case.what, lines[0])
+    if case.what != "disk full during a write":
+        assert snapshot(tmp) == before, f"{case.what}: something was written"
+    else:  # the folder was begun; what was written before the full disk is whole
+        assert not list((tmp / "run").glob(".*.tmp")) and json.loads((tmp / "run" / "config.json").read_text())
+    assert snapshot(run) == run_before, f"{case.what}: the finished run changed"
+    return args, for_the_docs(lines[0].replace(str(tmp), "<tmp>").replace(str(run), "<run>"))
+
+
+def for_the_docs(message: str) -> str:
+    """The sentence without what varies by library version: torch's version, a library's own words
+    inside "(SomeError: ...)"."""
+    import torch
+    message = message.replace(torch.__version__, "<torch version>")
+    start = 0
+    while (m := re.compile(r"\((\w+(?:Error|Exception)): ").search(message, start)):
+        depth, end = 0, m.start()
+        for end in range(m.start(), len(message)):
+            depth += {"(": 1, ")": -1}.get(message[end], 0)
+            if depth == 0:
+                break
+        short = f"({m.group(1)}: ...)"
+        message = message[:m.start()] + short + message[end + 1:]
+        start = m.start() + len(short)
+    return message
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    run = tmp_path_factory.mktemp("errors") / "run"
+    assert main(["search", *TINY, "--out", str(run)]) == 0
+    return run
+
+
+RESULTS: dict[str, tuple[str, str]] = {}  # case -> (command, message), for docs/errors.md
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.what for c in CASES])
+def test_bad_input_gets_one_sentence_exit_2_and_loses_nothing(case, finished_run, tmp_path, monkeypatch, capsys):
+    args, message = run_case(case, tmp_path, finished_run, monkeypatch, capsys)
+    command = " ".join(["eigen", *args])
+    RESULTS[case.what] = (command.replace(str(tmp_path), "<tmp>").replace(str(finished_run), "<run>"), message)
+
+
+def test_a_run_stopped_by_a_full_disk_resumes_when_there_is_room(tmp_path, monkeypatch):
+    disk_full(tmp_path, monkeypatch)
+    assert main(["search", *TINY, "--out", str(tmp_path / "run")]) == 2
+    monkeypatch.delenv("EIGEN_FAULT")
+    assert main(["search", "--resume", str(tmp_path / "run"), "--gpu", "-1"]) == 0
+    assert json.loads((tmp_path / "run" / "best.json").read_text())["test_accuracy"] is not None
+
+
+def render() -> str:
+    lines = ["# What eigen says when the input is wrong", "",
+             "Generated from the cases in `tests/test_errors.py` (`EIGEN_WRITE_DOCS=1 python3 -m pytest",
+             "tests/test_errors.py` rewrites it), which check that each is one sentence on stderr with exit",
+             "code 2, no traceback, and that nothing was written or lost. `<tmp>` is a scratch folder, `<run>` a",
+             "finished run folder.", "",
+             "| bad input | command | what eigen says |", "|---|---|---|"]
+    for case in CASES:
+        command, message = RESULTS[case.what]
+        lines.append(f"| {case.what} | `{command}` | {message.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_docs_errors_md_is_current():
+    if len(RESULTS) < len(CASES):
+        pytest.skip("needs every case above to have run in this session")
+    if os.environ.get("EIGEN_WRITE_DOCS"):
+        DOC.write_text(render())
+    assert DOC.exists() and DOC.read_text() == render(), \
+        "docs/errors.md is stale: EIGEN_WRITE_DOCS=1 python3 -m pytest tests/test_errors.py rewrites it"
