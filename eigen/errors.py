@@ -29,5 +29,5 @@ def describe_os_error(error: OSError, command: str) -> str:
     if error.errno == errno.ENOSPC:
         return f"the disk is full{where}; free some space, then {again} (nothing already written was lost)"
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return f"no permission to write{where}; choose a writable --out or fix the permissions"
+        return f"no permission to read or write{where}; choose a writable --out or fix the permissions"
     return f"{error.strerror or error}{where}; check the path and the disk, then {again}"
