@@ -12,11 +12,10 @@ import time
 from typing import IO
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .progress import clock, human
+from .progress import LiveView, clock, human, pct
 
 
 class DuplicateProgress:
@@ -55,8 +54,11 @@ class PlainDuplicateProgress(DuplicateProgress):
         self.pace = _Pace()
         self._step_before: dict[str, int] = {}
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.pace.started
+
     def _say(self, text: str) -> None:
-        print(f"[{clock(time.monotonic() - self.pace.started)}] {text}", file=self.stream, flush=True)
+        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
 
     def started(self, run) -> None:
         done = sum(run.finished(c) for c in run.candidates)
@@ -73,27 +75,19 @@ class PlainDuplicateProgress(DuplicateProgress):
         self.pace.add(entry["step"] - self._step_before.pop(candidate["id"], entry["step"]), seconds)
         status = "" if entry["status"] == "ok" else f" [{entry['status']}]"
         self._say(f"  {candidate['id']} ({candidate['label']}, {human(candidate['params'])} params) "
-                  f"{entry['step']:,}/{run.total:,} it, validation {_pct(entry['fitness'])}{status} "
+                  f"{entry['step']:,}/{run.total:,} it, validation {pct(entry['fitness'])}{status} "
                   f"({seconds:.1f}s; ETA {clock(self.pace.eta(run))})")
 
 
-def _pct(value: float | None) -> str:
-    return "-" if value is None else f"{value:.2f}%"
-
-
-class LiveDuplicateProgress(PlainDuplicateProgress):
+class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
     """A rich live table of every candidate; notes scroll above it."""
 
     def __init__(self, console: Console | None = None):
-        self.console = console or Console()
-        super().__init__(self.console.file)
+        console = console or Console()
+        PlainDuplicateProgress.__init__(self, console.file)
         self.run = None
         self.training: str | None = None
-        self.live = Live(console=self.console, get_renderable=self._render, refresh_per_second=2, transient=True)
-        self.live.start()
-
-    def _say(self, text: str) -> None:
-        self.console.print(f"[dim]{clock(time.monotonic() - self.pace.started)}[/dim] {text}", highlight=False)
+        self._start_live(console)
 
     def started(self, run) -> None:
         self.run = run
@@ -109,12 +103,9 @@ class LiveDuplicateProgress(PlainDuplicateProgress):
         self.training = None
         self.live.refresh()
 
-    def close(self) -> None:
-        self.live.stop()
-
     def _render(self):
         run = self.run
-        elapsed = clock(time.monotonic() - self.pace.started)
+        elapsed = clock(self._elapsed())
         if run is None:
             return Text(f"eigen duplicate  {elapsed} elapsed", style="dim")
         budget = ""
@@ -128,7 +119,7 @@ class LiveDuplicateProgress(PlainDuplicateProgress):
         for c in run.candidates:
             entry = run.entry(c)
             table.add_row(c["id"], c["label"], human(c["params"]), human(c["flops"]),
-                          f"{100 * entry['step'] // run.total}%", _pct(entry["fitness"]), self._state(c, entry, run))
+                          f"{100 * entry['step'] // run.total}%", pct(entry["fitness"]), self._state(c, entry, run))
         return Group(header, table)
 
     def _state(self, candidate, entry, run) -> Text:

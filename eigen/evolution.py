@@ -32,9 +32,8 @@ from .cost import cost
 from .errors import EigenError
 from .genome import initial_genome
 from .individual import FailureWatch, IndividualTrainer
-from .mutations import mutate
 from .runfolder import RunFolder, copy_atomic, read_json, write_json
-from .search import MAX_DRAWS, BudgetSpent, Individual
+from .search import BudgetSpent, Individual, draw_child
 
 STATE_VERSION = 1
 STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
@@ -199,14 +198,7 @@ class Evolution:
         else:  # random search: no selection
             better, worse = (a, b) if rng.random() < 0.5 else (b, a)
         killed = worse.id if len(state.population) >= s.population else None  # S1's set-point
-        for _ in range(MAX_DRAWS):
-            genome, mutations = mutate(better.genome, rng, "large-scale", 1, s.image_size)
-            c = cost(genome, s.image_size, s.num_classes)
-            if (s.max_params is None or c.params <= s.max_params) and (s.max_flops is None or c.flops <= s.max_flops):
-                break
-        else:
-            raise EigenError(f"no child of {better.id} ({better.params:,} parameters) within --max-params "
-                             f"{s.max_params} / --max-flops {s.max_flops} in {MAX_DRAWS} draws; raise the limits")
+        genome, mutations, c, _ = draw_child(better, rng, "large-scale", lambda: 1, s)
         child = Individual(f"c{k}", better.id, genome, mutations, c.params, c.flops)
         return {"event": k, "pair": [a.id, b.id], "parent": better.id, "killed": killed, "child": child.to_dict()}
 

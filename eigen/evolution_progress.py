@@ -13,11 +13,10 @@ import time
 from typing import IO
 
 from rich.console import Console, Group
-from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
-from .progress import clock, human, summarize_mutations
+from .progress import LiveView, clock, human, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 
@@ -43,8 +42,11 @@ class PlainEvolutionProgress(EvolutionProgress):
         self.stream = stream or sys.stdout
         self.started = time.monotonic()
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.started
+
     def _say(self, text: str) -> None:
-        print(f"[{clock(time.monotonic() - self.started)}] {text}", file=self.stream, flush=True)
+        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
 
     def search_started(self, run) -> None:
         s, state = run.settings, run.state
@@ -73,18 +75,14 @@ class PlainEvolutionProgress(EvolutionProgress):
                   f"{summary['best_fitness']:.2f}%")
 
 
-class LiveEvolutionProgress(PlainEvolutionProgress):
+class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
     def __init__(self, console: Console | None = None):
-        self.console = console or Console()
-        super().__init__(self.console.file)
+        console = console or Console()
+        PlainEvolutionProgress.__init__(self, console.file)
         self.run = None
         self.training = None
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
-        self.live = Live(console=self.console, get_renderable=self._render, refresh_per_second=2, transient=True)
-        self.live.start()
-
-    def _say(self, text: str) -> None:
-        self.console.print(f"[dim]{clock(time.monotonic() - self.started)}[/dim] {text}", highlight=False)
+        self._start_live(console)
 
     def search_started(self, run) -> None:
         self.run = run
@@ -99,12 +97,9 @@ class LiveEvolutionProgress(PlainEvolutionProgress):
         self.recent.append((child, record))
         self.live.refresh()
 
-    def close(self) -> None:
-        self.live.stop()
-
     def _render(self):
         run = self.run
-        elapsed = clock(time.monotonic() - self.started)
+        elapsed = clock(self._elapsed())
         if run is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         s, state = run.settings, run.state

@@ -101,8 +101,11 @@ class PlainProgress(SearchProgress):
         self.stream = stream or sys.stdout
         self.pace = _Pace()
 
+    def _elapsed(self) -> float:
+        return time.monotonic() - self.pace.started
+
     def _say(self, text: str) -> None:
-        print(f"[{clock(time.monotonic() - self.pace.started)}] {text}", file=self.stream, flush=True)
+        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
 
     def search_started(self, search) -> None:
         state = search.state
@@ -135,27 +138,39 @@ class PlainProgress(SearchProgress):
                   "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
         verdict = "new parent" if summary["improved"] else "parent kept"
         self._say(f"generation {generation.number} done: best child {summary['best_child'] or '-'} "
-                  f"{_pct(summary['best_child_fitness'])}; {verdict} {summary['parent']} "
+                  f"{pct(summary['best_child_fitness'])}; {verdict} {summary['parent']} "
                   f"{summary['parent_fitness']:.2f}%{change}")
 
 
-def _pct(value: float | None) -> str:
+def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-class LiveProgress(PlainProgress):
-    """A rich live table of the generation in flight; event lines scroll above it."""
+class LiveView:
+    """What every live view shares: a rich Live redrawing `_render()` twice a second, with event
+    lines printed above it, stamped with the time since the sitting began (`_elapsed()`)."""
 
-    def __init__(self, console: Console | None = None):
-        self.console = console or Console()
-        super().__init__(self.console.file)
-        self.search = self.generation = None
-        self.training: tuple[str, str] | None = None
-        self.live = Live(console=self.console, get_renderable=self._render, refresh_per_second=2, transient=True)
+    def _start_live(self, console: Console) -> None:
+        self.console = console
+        self.live = Live(console=console, get_renderable=self._render, refresh_per_second=2, transient=True)
         self.live.start()
 
     def _say(self, text: str) -> None:
-        self.console.print(f"[dim]{clock(time.monotonic() - self.pace.started)}[/dim] {text}", highlight=False)
+        self.console.print(f"[dim]{clock(self._elapsed())}[/dim] {text}", highlight=False)
+
+    def close(self) -> None:
+        self.live.stop()
+
+
+class LiveProgress(LiveView, PlainProgress):
+    """A rich live table of the generation in flight; event lines scroll above it."""
+
+    def __init__(self, console: Console | None = None):
+        console = console or Console()
+        PlainProgress.__init__(self, console.file)
+        self.search = self.generation = None
+        self.training: tuple[str, str] | None = None
+        self._start_live(console)
 
     def search_started(self, search) -> None:
         self.search = search
@@ -182,12 +197,9 @@ class LiveProgress(PlainProgress):
         super().generation_finished(search, generation, summary)
         self.generation = None
 
-    def close(self) -> None:
-        self.live.stop()
-
     def _render(self):
         search, generation = self.search, self.generation
-        elapsed = clock(time.monotonic() - self.pace.started)
+        elapsed = clock(self._elapsed())
         if search is None or generation is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         state, s = search.state, search.settings

@@ -155,6 +155,19 @@ class SearchState:
                    parent_test=d.get("parent_test"))
 
 
+def draw_child(parent: Individual, rng: random.Random, ops: str, steps, settings) -> tuple:
+    """A mutated copy of `parent` within the settings' --max-params / --max-flops, redrawn while it
+    breaks them (at most MAX_DRAWS times): (genome, mutations, cost, how many draws were rejected)."""
+    s = settings
+    for rejected in range(MAX_DRAWS):
+        genome, mutations = mutate(parent.genome, rng, ops, steps(), s.image_size)
+        c = cost(genome, s.image_size, s.num_classes)
+        if (s.max_params is None or c.params <= s.max_params) and (s.max_flops is None or c.flops <= s.max_flops):
+            return genome, mutations, c, rejected
+    raise EigenError(f"no child of {parent.id} ({parent.params:,} parameters) within --max-params {s.max_params} / "
+                     f"--max-flops {s.max_flops} in {MAX_DRAWS} draws; raise the limits")
+
+
 class BudgetSpent(Exception):
     """The sitting's --time-budget ran out; stop at the next safe point."""
 
@@ -225,16 +238,8 @@ class EigenSearch:
         rng = random.Random(f"eigen:{s.seed}:generation:{number}")
         children, rejected = [], 0
         for slot in range(s.population):
-            for _ in range(MAX_DRAWS):
-                genome, mutations = mutate(state.parent.genome, rng, "eigen", step_count(rng, m), s.image_size)
-                c = cost(genome, s.image_size, s.num_classes)
-                if (s.max_params is None or c.params <= s.max_params) and (s.max_flops is None or c.flops <= s.max_flops):
-                    break
-                rejected += 1
-            else:
-                raise EigenError(f"no child of parent {state.parent.id} ({state.parent.params:,} parameters) "
-                                 f"within --max-params {s.max_params} / --max-flops {s.max_flops} in {MAX_DRAWS} "
-                                 f"draws; raise the limits")
+            genome, mutations, c, redrawn = draw_child(state.parent, rng, "eigen", lambda: step_count(rng, m), s)
+            rejected += redrawn
             children.append(Individual(f"g{number}c{slot}", state.parent.id, genome, mutations, c.params, c.flops))
         generation = Generation(number, phase, m, children, rejected=rejected)
         state.generation = generation

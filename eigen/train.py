@@ -241,24 +241,14 @@ class Trainer:
 @torch.no_grad()
 def evaluate(model: torch.nn.Module, data: DeviceData, split: str = "val") -> float:
     """Accuracy in percent of `model` on `split` ("val" or "test"), unaugmented."""
-    was_training = model.training
-    model.eval()
-    on_gpu = data.device.type == "cuda"
-    correct = total = 0
-    for x, y in data.eval_batches(split):
-        if on_gpu:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
-            logits = model(x)
-        correct += (logits.argmax(dim=1) == y).sum().item()
-        total += len(y)
-    model.train(was_training)
-    return 100.0 * correct / total
+    return ensemble_accuracy([model], data, split)
 
 
 @torch.no_grad()
 def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: str = "val") -> float:
-    """Accuracy in percent of the mean of the models' softmax outputs (Large-Scale Evolution's ensemble)."""
+    """Accuracy in percent of the mean of the models' softmax outputs (Large-Scale Evolution's
+    ensemble; for one model, its own accuracy). Models are put in eval mode and left as they were."""
+    modes = [m.training for m in models]
     for model in models:
         model.eval()
     on_gpu = data.device.type == "cuda"
@@ -267,7 +257,12 @@ def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: st
         if on_gpu:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
-            probabilities = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
-        correct += (probabilities.argmax(dim=1) == y).sum().item()
+            if len(models) == 1:
+                scores = models[0](x)
+            else:
+                scores = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
+        correct += (scores.argmax(dim=1) == y).sum().item()
         total += len(y)
+    for model, mode in zip(models, modes):
+        model.train(mode)
     return 100.0 * correct / total
