@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +28,7 @@ from .config import DuplicateConfig
 from .errors import DataError, EigenError
 from .genome import Genome, GenomeError
 from .runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
+from .sitting import Sitting
 
 PLAN_VERSION = 1
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
@@ -92,8 +92,7 @@ class Duplication:
         from .individual import FailureWatch
         self.progress = progress or DuplicateProgress()
         self.failures = FailureWatch(self.progress.note)
-        self.time_budget = time_budget
-        self.started = time.monotonic()
+        self.sitting = Sitting(time_budget)
         self.candidates = plan["candidates"]
         self.total = plan["schedule"]["total"]
         self.chunk_ends = plan["chunk_ends"]
@@ -132,7 +131,7 @@ class Duplication:
             genome = Genome.from_dict(candidate["genome"], self.image_size)
             entry, path = self.entry(candidate), self.checkpoint(candidate)
             while not self.finished(candidate):
-                if self.time_budget is not None and time.monotonic() - self.started >= self.time_budget:
+                if self.sitting.spent():
                     return "time budget"
                 if entry["step"] and not path.exists():  # weights gone: start this candidate again
                     entry.update(step=0, fitness=None, curve=[])
@@ -196,16 +195,16 @@ def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher
     }
 
 
-def check_same_plan(plan: dict, fresh: dict, folder: Path) -> None:
+def check_same_plan(plan: dict, config: DuplicateConfig, source: Source, folder: Path) -> None:
     """A final folder continues only the duplication it was started with."""
     if plan.get("version") != PLAN_VERSION:
         raise EigenError(f"{folder}/plan.json has version {plan.get('version')}, this eigen reads {PLAN_VERSION}; "
                          f"pass --out to start afresh elsewhere")
-    if plan["source_key"] != fresh["source_key"]:
+    if plan["source_key"] != source.genome.key():
         raise EigenError(f"{folder} holds the duplication of another genome ({plan['source']['id']} of "
                          f"{plan['source']['run']}); pass --out to write this one elsewhere")
     differing = [f"--{name.replace('_', '-')} {plan['settings'][name]}" for name in PLAN_SETTINGS
-                 if plan["settings"][name] != fresh["settings"][name]]
+                 if plan["settings"][name] != getattr(config, name)]
     if differing:
         raise EigenError(f"{folder} was started with {', '.join(differing)}; give the same to continue it, "
                          f"or pass --out to start afresh elsewhere")
@@ -221,6 +220,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     plan_path = folder / "plan.json"
     saved_plan = read_json(plan_path, "the duplication's plan") if plan_path.exists() else None
     if saved_plan is not None:
+        check_same_plan(saved_plan, config, source, folder)  # before any data is read
         sweep_temporaries(folder)  # left by a kill mid-write
     notes = []
     if saved_plan is not None and (config.no_mimicry or config.teacher):
@@ -247,10 +247,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
                         f"({schedule.batch_size}); add images")
     teacher, mimicry_note = find_teacher(config, splits.name)
     notes.append(mimicry_note)
-    plan = make_plan(config, source, splits, schedule, teacher, mimicry_note)
-    if saved_plan is not None:
-        check_same_plan(saved_plan, plan, folder)
-        plan = saved_plan
+    plan = saved_plan if saved_plan is not None else make_plan(config, source, splits, schedule, teacher, mimicry_note)
     done = (folder / "metrics.json").exists()
 
     data = DeviceData(splits, device, with_test=True)

@@ -8,14 +8,13 @@ header with the elapsed time, an ETA and what is left of the time budget.
 from __future__ import annotations
 
 import sys
-import time
 from typing import IO
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .progress import LiveView, clock, human, pct
+from .progress import LiveView, Pace, PlainLines, budget_left, clock, human, pct
 
 
 class DuplicateProgress:
@@ -28,37 +27,13 @@ class DuplicateProgress:
     def close(self) -> None: ...
 
 
-class _Pace:
-    """Iterations per second of this sitting, for the ETA of the candidates still to train."""
-
-    def __init__(self):
-        self.started = time.monotonic()
-        self.iterations = 0
-        self.seconds = 0.0
-
-    def add(self, iterations: int, seconds: float) -> None:
-        self.iterations += iterations
-        self.seconds += seconds
-
-    def eta(self, run) -> float | None:
-        if self.iterations == 0:
-            return None
-        return run.iterations_left() * self.seconds / self.iterations
-
-
-class PlainDuplicateProgress(DuplicateProgress):
+class PlainDuplicateProgress(PlainLines, DuplicateProgress):
     """One line per chunk of training, with the time since the sitting began."""
 
     def __init__(self, stream: IO[str] | None = None):
-        self.stream = stream or sys.stdout
-        self.pace = _Pace()
+        super().__init__(stream)
+        self.pace = Pace()
         self._step_before: dict[str, int] = {}
-
-    def _elapsed(self) -> float:
-        return time.monotonic() - self.pace.started
-
-    def _say(self, text: str) -> None:
-        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
 
     def started(self, run) -> None:
         done = sum(run.finished(c) for c in run.candidates)
@@ -76,7 +51,7 @@ class PlainDuplicateProgress(DuplicateProgress):
         status = "" if entry["status"] == "ok" else f" [{entry['status']}]"
         self._say(f"  {candidate['id']} ({candidate['label']}, {human(candidate['params'])} params) "
                   f"{entry['step']:,}/{run.total:,} it, validation {pct(entry['fitness'])}{status} "
-                  f"({seconds:.1f}s; ETA {clock(self.pace.eta(run))})")
+                  f"({seconds:.1f}s; ETA {clock(self.pace.seconds_for(run.iterations_left()))})")
 
 
 class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
@@ -108,11 +83,9 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
         elapsed = clock(self._elapsed())
         if run is None:
             return Text(f"eigen duplicate  {elapsed} elapsed", style="dim")
-        budget = ""
-        if run.time_budget is not None:
-            budget = f"  budget left {clock(max(0.0, run.time_budget - (time.monotonic() - run.started)))}"
+        budget = budget_left(run.sitting)
         header = Text.from_markup(f"[bold]gene duplication[/bold] of {run.plan['source']['id']}  "
-                                  f"{elapsed} elapsed  ETA {clock(self.pace.eta(run))}{budget}")
+                                  f"{elapsed} elapsed  ETA {clock(self.pace.seconds_for(run.iterations_left()))}{budget}")
         table = Table(expand=False, header_style="bold")
         for name in ("candidate", "duplication", "params", "FLOPs", "trained", "validation", "state"):
             table.add_column(name, justify="right" if name in ("params", "FLOPs", "trained", "validation") else "left")

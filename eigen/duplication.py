@@ -206,8 +206,8 @@ def candidates(genome: Genome, *, max_copies: int = 3, max_params: int | None = 
         for params, _, copies, child, flops in sorted(level, key=lambda t: t[:2]):
             if len(chosen) == limit:
                 return chosen
-            if child.key() not in seen:
-                seen.add(child.key())
+            if (key := child.key()) not in seen:
+                seen.add(key)
                 chosen.append(Candidate(f"c{len(chosen)}", copies, child, params, flops))
     return chosen
 

@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import time
 from dataclasses import dataclass, field
 
 from .cost import cost
@@ -34,6 +33,7 @@ from .genome import initial_genome
 from .individual import FailureWatch, IndividualTrainer
 from .runfolder import RunFolder, copy_atomic, read_json, write_json
 from .search import BudgetSpent, Individual, draw_child
+from .sitting import Sitting
 
 STATE_VERSION = 1
 STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
@@ -106,7 +106,7 @@ class Evolution:
         from .evolution_progress import EvolutionProgress
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.progress = progress or EvolutionProgress()
-        self.started = time.monotonic()
+        self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
             self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
         else:
@@ -141,13 +141,9 @@ class Evolution:
         s = self.settings
         if s.max_generations is not None and self.state.events >= s.max_generations * s.population:
             return "max generations"
-        if self.out_of_time():
+        if self.sitting.spent():
             return "time budget"
         return None
-
-    def out_of_time(self) -> bool:
-        budget = self.settings.time_budget
-        return budget is not None and time.monotonic() - self.started >= budget
 
     def train_initial(self) -> None:
         """One more individual of the starting population: the trivial genome, trained from scratch."""
@@ -209,7 +205,7 @@ class Evolution:
         if recorded is not None:  # trained before a kill; its weights are on disk
             record = recorded
         else:
-            if self.out_of_time():
+            if self.sitting.spent():
                 raise BudgetSpent
             if event == 0:
                 self.progress.child_started(self, individual, None)

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import collections
 import sys
-import time
 from typing import IO
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .progress import LiveView, clock, human, summarize_mutations
+from .progress import LiveView, PlainLines, budget_left, clock, human, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 
@@ -37,16 +36,8 @@ def _fitness(child) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-class PlainEvolutionProgress(EvolutionProgress):
-    def __init__(self, stream: IO[str] | None = None):
-        self.stream = stream or sys.stdout
-        self.started = time.monotonic()
-
-    def _elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def _say(self, text: str) -> None:
-        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
+class PlainEvolutionProgress(PlainLines, EvolutionProgress):
+    """One line per individual trained and one per generation."""
 
     def search_started(self, run) -> None:
         s, state = run.settings, run.state
@@ -103,9 +94,7 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         if run is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         s, state = run.settings, run.state
-        budget = ""
-        if s.time_budget is not None:
-            budget = f"  budget left {clock(max(0.0, s.time_budget - (time.monotonic() - run.started)))}"
+        budget = budget_left(run.sitting)
         best = f"{state.best.id} {_fitness(state.best)} ({human(state.best.params)} params)" if state.best else "-"
         header = Text.from_markup(
             f"[bold]{s.strategy}[/bold]  generation {state.events // s.population + 1}, event {state.events}  "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import collections
 import sys
-import time
 from typing import IO
 
 from rich.console import Console, Group
@@ -17,6 +16,7 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from .sitting import Sitting
 from .succession import STAGES
 
 SHORT_OPS = {
@@ -63,49 +63,65 @@ class SearchProgress:
     def close(self) -> None: ...
 
 
-class _Pace:
-    """Iterations per second of this sitting's training, for the ETA of the generation in flight."""
+class Pace:
+    """Seconds per training iteration in this sitting, measured as it goes, for ETAs."""
 
     def __init__(self):
-        self.started = time.monotonic()
         self.iterations = 0
         self.seconds = 0.0
 
-    def add(self, record: dict) -> None:
-        self.iterations += record.get("iterations", 0)
-        self.seconds += record["seconds"]
+    def add(self, iterations: int, seconds: float) -> None:
+        self.iterations += iterations
+        self.seconds += seconds
 
-    def generation_eta(self, search, generation) -> float | None:
-        """Seconds left in this generation, assuming p and q survivors where not yet known."""
-        if self.iterations == 0:
-            return None
-        s = search.settings
-        ends = (0,) + tuple(s.stage_ends)
-        expected = (len(generation.children), min(s.p, s.population), min(s.q, s.population))
-        left = 0
-        for k, stage in enumerate(STAGES):
-            if generation.stages_done > k:
-                continue
-            if generation.stages_done == k:  # this stage: the living children not yet through it
-                todo = sum(c.alive and stage not in c.fitness for c in generation.children)
-            else:
-                todo = expected[k]
-            left += todo * (ends[k + 1] - ends[k])
-        return left * self.seconds / self.iterations
+    def seconds_for(self, iterations: int) -> float | None:
+        """How long `iterations` more would take at this pace (None before anything was timed)."""
+        return iterations * self.seconds / self.iterations if self.iterations else None
 
 
-class PlainProgress(SearchProgress):
-    """One line per event, with the time since the sitting began; for logs and pipes."""
+def budget_left(sitting) -> str:
+    """'  budget left 0:42' for a header, or nothing without a --time-budget."""
+    left = sitting.left()
+    return "" if left is None else f"  budget left {clock(left)}"
+
+
+def generation_iterations_left(search, generation) -> int:
+    """Training iterations left in this generation, assuming p and q survivors where not yet known."""
+    s = search.settings
+    ends = (0,) + tuple(s.stage_ends)
+    expected = (len(generation.children), min(s.p, s.population), min(s.q, s.population))
+    left = 0
+    for k, stage in enumerate(STAGES):
+        if generation.stages_done > k:
+            continue
+        if generation.stages_done == k:  # this stage: the living children not yet through it
+            todo = sum(c.alive and stage not in c.fitness for c in generation.children)
+        else:
+            todo = expected[k]
+        left += todo * (ends[k + 1] - ends[k])
+    return left
+
+
+class PlainLines:
+    """What every plain view shares: lines on a stream, stamped with the time since the sitting began."""
 
     def __init__(self, stream: IO[str] | None = None):
         self.stream = stream or sys.stdout
-        self.pace = _Pace()
+        self._since = Sitting()
 
     def _elapsed(self) -> float:
-        return time.monotonic() - self.pace.started
+        return self._since.elapsed()
 
     def _say(self, text: str) -> None:
         print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
+
+
+class PlainProgress(PlainLines, SearchProgress):
+    """One line per event, with the time since the sitting began; for logs and pipes."""
+
+    def __init__(self, stream: IO[str] | None = None):
+        super().__init__(stream)
+        self.pace = Pace()
 
     def search_started(self, search) -> None:
         state = search.state
@@ -122,10 +138,10 @@ class PlainProgress(SearchProgress):
                   f"{generation.step_size}): {len(generation.children)} children of {search.state.parent.id}")
 
     def child_finished(self, search, generation, child, stage, record) -> None:
-        self.pace.add(record)
+        self.pace.add(record.get("iterations", 0), record["seconds"])
         how = f"reused {record['reused_from']}" if record["reused_from"] else f"{record['seconds']:.1f}s"
         status = "" if child.status == "ok" else f" [{child.status}]"
-        eta = self.pace.generation_eta(search, generation)
+        eta = self.pace.seconds_for(generation_iterations_left(search, generation))
         self._say(f"  {child.id} {stage} {child.fitness[stage]:6.2f}%{status}  {human(child.params)} params  "
                   f"{summarize_mutations(child.mutations)}  ({how}; generation ETA {clock(eta)})")
 
@@ -186,7 +202,7 @@ class LiveProgress(LiveView, PlainProgress):
 
     def child_finished(self, search, generation, child, stage, record) -> None:
         self.training = None
-        self.pace.add(record)  # no line per child: the table shows it
+        self.pace.add(record.get("iterations", 0), record["seconds"])  # no line per child: the table shows it
         self.live.refresh()
 
     def extinction(self, search, generation, stage, bar) -> None:
@@ -202,11 +218,9 @@ class LiveProgress(LiveView, PlainProgress):
         elapsed = clock(self._elapsed())
         if search is None or generation is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
-        state, s = search.state, search.settings
-        eta = clock(self.pace.generation_eta(search, generation))
-        budget = ""
-        if s.time_budget is not None:
-            budget = f"  budget left {clock(max(0.0, s.time_budget - (time.monotonic() - search.started)))}"
+        state = search.state
+        eta = clock(self.pace.seconds_for(generation_iterations_left(search, generation)))
+        budget = budget_left(search.sitting)
         header = Text.from_markup(
             f"[bold]generation {generation.number}[/bold]  {generation.phase} succession, m = {generation.step_size}  "
             f"parent {state.parent.id} {state.parent_fitness:.2f}% ({human(state.parent.params)} params)  "

@@ -18,7 +18,6 @@ from __future__ import annotations
 import dataclasses
 import random
 import shutil
-import time
 from dataclasses import asdict, dataclass, field
 
 from . import faults
@@ -29,6 +28,7 @@ from .individual import FailureWatch, IndividualTrainer, StageResult, training_s
 from .mutations import mutate, step_count
 from .progress import SearchProgress
 from .runfolder import RunFolder, copy_atomic, read_json, write_json
+from .sitting import Sitting
 from .succession import STAGES, Succession, survives, threshold
 
 STATE_VERSION = 1
@@ -179,7 +179,7 @@ class EigenSearch:
                  progress: SearchProgress | None = None):
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.progress = progress or SearchProgress()
-        self.started = time.monotonic()
+        self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
             self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
         else:
@@ -220,13 +220,9 @@ class EigenSearch:
             return "converged"
         if s.max_generations is not None and len(self.state.generations) >= s.max_generations:
             return "max generations"
-        if self.out_of_time():
+        if self.sitting.spent():
             return "time budget"
         return None
-
-    def out_of_time(self) -> bool:
-        budget = self.settings.time_budget
-        return budget is not None and time.monotonic() - self.started >= budget
 
     # -- one generation ------------------------------------------------------------------------------
     def begin_generation(self) -> Generation:
@@ -258,7 +254,7 @@ class EigenSearch:
             if recorded is not None:  # trained before a kill; its checkpoint is on disk
                 self._apply(child, stage, recorded)
                 continue
-            if self.out_of_time():
+            if self.sitting.spent():
                 raise BudgetSpent
             self.progress.child_started(self, generation, child, stage)
             earlier = self.memo.get(self._memo_key(child.key, until, child.parent))
