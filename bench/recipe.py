@@ -16,12 +16,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eigen import Genome, build_model, cost  # noqa: E402
-from eigen.data import load_splits  # noqa: E402
-from eigen.device import resolve_device  # noqa: E402
-from eigen.device_data import DeviceData  # noqa: E402
-from eigen.train import Schedule, Trainer  # noqa: E402
 from record import bench_record, save_record  # noqa: E402
+
+from eigen import Genome, build_model, cost  # noqa: E402
+from eigen.data.datasets import load_splits  # noqa: E402
+from eigen.data.device_data import DeviceData  # noqa: E402
+from eigen.device import resolve_device  # noqa: E402
+from eigen.training.trainer import Schedule, Trainer  # noqa: E402
 
 
 def main():

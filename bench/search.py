@@ -22,11 +22,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from record import bench_record, save_record  # noqa: E402
+
+from eigen.commands.search import search_command  # noqa: E402
 from eigen.config import SearchConfig, parse_duration  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.runfolder import RunFolder, read_json  # noqa: E402
-from eigen.search_command import search_command  # noqa: E402
-from record import bench_record, save_record  # noqa: E402
 
 STRATEGIES = ("eigen", "large-scale", "random")
 
@@ -62,9 +63,9 @@ def run_strategy(strategy: str, args, out: Path) -> dict:
 def _quiet(strategy: str, log):
     """Plain progress into the strategy's log (OUT/<strategy>.log): the bench prints its own table."""
     if strategy == "eigen":
-        from eigen.progress import PlainProgress
+        from eigen.views.search_progress import PlainProgress
         return PlainProgress(log)
-    from eigen.evolution_progress import PlainEvolutionProgress
+    from eigen.views.evolution_progress import PlainEvolutionProgress
     return PlainEvolutionProgress(log)
 
 

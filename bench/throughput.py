@@ -7,7 +7,7 @@
     does per image (PIL image, RandomCrop(32, padding=4), RandomHorizontalFlip, ToTensor,
     Normalize), a DataLoader with CPU workers, fp32, eager, SGD. torchvision's own CIFAR10 class
     cannot read the offline .npz layout, hence the array-backed Dataset; the per-image work is the same.
-(b) eigen: `eigen.train.Trainer` (data on the device, augmentation gathered there, bf16 +
+(b) eigen: `eigen.training.trainer.Trainer` (data on the device, augmentation gathered there, bf16 +
     channels_last, CUDA graph on a GPU).
 
 Prints one line per genome and writes a JSON record (with torch version, device and date) to --out.
@@ -25,12 +25,13 @@ import torchvision.transforms as T
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from eigen import Genome, build_model  # noqa: E402
-from eigen.data import load_splits  # noqa: E402
-from eigen.device import resolve_device  # noqa: E402
-from eigen.device_data import DeviceData  # noqa: E402
-from eigen.train import Schedule, Trainer  # noqa: E402
 from record import bench_record, save_record  # noqa: E402
+
+from eigen import Genome, build_model  # noqa: E402
+from eigen.data.datasets import load_splits  # noqa: E402
+from eigen.data.device_data import DeviceData  # noqa: E402
+from eigen.device import resolve_device  # noqa: E402
+from eigen.training.trainer import Schedule, Trainer  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"
 

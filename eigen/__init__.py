@@ -4,9 +4,9 @@ The public API: the genome and its JSON form, the two mutation sets, the builder
 """
 __version__ = "0.1.0"
 
-from .cost import Cost, cost
-from .genome import Genome, GenomeError, Node, initial_genome
-from .mutations import MUTATION_SETS, mutate, step_count
+from .genome.cost import Cost, cost
+from .genome.dna import Genome, GenomeError, Node, initial_genome
+from .genome.mutations import MUTATION_SETS, mutate, step_count
 
 __all__ = ["Cost", "Genome", "GenomeError", "MUTATION_SETS", "Node", "build_model", "cost",
            "initial_genome", "mutate", "step_count"]
@@ -15,6 +15,6 @@ __all__ = ["Cost", "Genome", "GenomeError", "MUTATION_SETS", "Node", "build_mode
 def __getattr__(name):
     # The builder needs torch; importing it lazily keeps `eigen --help` and the genome tools fast.
     if name == "build_model":
-        from .model import build_model
+        from .genome.model import build_model
         return build_model
     raise AttributeError(f"module 'eigen' has no attribute {name!r}")

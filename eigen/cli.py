@@ -26,14 +26,14 @@ def _lazy(module: str, function: str) -> Callable[[object], int]:
 
 # name -> (config class, function, one-line description)
 COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
-    "search": (SearchConfig, _lazy("search_command", "search_command"),
+    "search": (SearchConfig, _lazy("commands.search", "search_command"),
                "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
-    "train-teacher": (TeacherConfig, _lazy("teacher", "train_teacher_command"),
+    "train-teacher": (TeacherConfig, _lazy("commands.train_teacher", "train_teacher_command"),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
-    "duplicate": (DuplicateConfig, _lazy("duplicate_command", "duplicate_command"),
+    "duplicate": (DuplicateConfig, _lazy("commands.duplicate", "duplicate_command"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
-    "report": (ReportConfig, _lazy("report", "report_command"), "redraw the plots of a run folder"),
-    "eval": (EvalConfig, _lazy("eval_command", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
+    "report": (ReportConfig, _lazy("commands.report", "report_command"), "redraw the plots of a run folder"),
+    "eval": (EvalConfig, _lazy("commands.eval", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
 }
 
 

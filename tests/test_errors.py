@@ -8,17 +8,15 @@ and `test_docs_errors_md_is_current` fails when the table and the messages drift
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from eigen.cli import main  # noqa: E402
-from test_final import small_genome, write_best  # noqa: E402
-from test_search_run import TINY  # noqa: E402
+from eigen.cli import main
+from tests.commands.test_final import small_genome, write_best
+from tests.search.test_search_run import TINY
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "errors.md"
 

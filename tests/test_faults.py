@@ -6,16 +6,15 @@ import json
 
 import torch
 
-from eigen import individual
-from eigen.data import load_splits
-from eigen.device_data import DeviceData
-from eigen.individual import FailureWatch, TorchIndividuals
-from eigen.progress import PlainProgress
+from eigen.commands.search import search_command
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import DeviceData
 from eigen.runfolder import RunFolder
-from eigen.search_command import search_command
-from eigen.train import Schedule
-
-from test_search_run import tiny_config
+from eigen.training import individual
+from eigen.training.individual import FailureWatch, TorchIndividuals
+from eigen.training.trainer import Schedule
+from eigen.views.search_progress import PlainProgress
+from tests.search.test_search_run import tiny_config
 
 
 class Faulty:

@@ -7,11 +7,10 @@ import pytest
 import torch
 
 from eigen import Genome, build_model
-from eigen.data import load_splits
-from eigen.device_data import DeviceData
-from eigen.train import Schedule, Trainer
-
-from test_genome import CONV, chain
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import DeviceData
+from eigen.training.trainer import Schedule, Trainer
+from tests.genome.test_genome import CONV, chain
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 

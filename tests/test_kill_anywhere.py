@@ -3,7 +3,7 @@ SIGKILLed again and again at random moments in every phase, resumed each time, a
 where an uninterrupted run ends, with every file parseable after every kill.
 
 Each sitting is a forked process (torch already imported, so a sitting costs its work, not an
-interpreter start); `tests/test_search_run.py` kills a real `python -m eigen` subprocess too.
+interpreter start); `tests/search/test_search_run.py` kills a real `python -m eigen` subprocess too.
 The moments come from eigen's fault points (`eigen/faults.py`): EIGEN_FAULT="kill@write#3" SIGKILLs
 the process at its third atomic file write. The phases: "write" (any file: state, checkpoints,
 config, best.json, teacher members, final exports), "history-line" (half a history line on disk),
@@ -26,9 +26,8 @@ import torch
 from eigen import faults
 from eigen.cli import main
 from eigen.runfolder import RunFolder
-
-from test_final import small_genome, write_best
-from test_search_run import TINY
+from tests.commands.test_final import small_genome, write_best
+from tests.search.test_search_run import TINY
 
 SEARCH_POINTS = ["write"] * 4 + ["history-line", "trained", "extinction", "report"]
 

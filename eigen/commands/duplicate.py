@@ -24,11 +24,11 @@ import datetime
 from dataclasses import dataclass
 from pathlib import Path
 
-from .config import DuplicateConfig
-from .errors import DataError, EigenError
-from .genome import Genome, GenomeError
-from .runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
-from .sitting import Sitting
+from ..config import DuplicateConfig
+from ..errors import DataError, EigenError
+from ..genome.dna import Genome, GenomeError
+from ..runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
+from ..search.sitting import Sitting
 
 PLAN_VERSION = 1
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
@@ -87,9 +87,9 @@ class Duplication:
     """Trains the planned candidates, chunk by chunk, in a final folder; see the module docstring."""
 
     def __init__(self, folder: Path, plan: dict, individuals, progress=None, time_budget: float | None = None):
-        from .duplicate_progress import DuplicateProgress
+        from ..views.duplicate_progress import DuplicateProgress
         self.folder, self.plan, self.individuals = Path(folder), plan, individuals
-        from .individual import FailureWatch
+        from ..training.individual import FailureWatch
         self.progress = progress or DuplicateProgress()
         self.failures = FailureWatch(self.progress.note)
         self.sitting = Sitting(time_budget)
@@ -124,7 +124,7 @@ class Duplication:
 
     def run(self) -> str:
         """Train every candidate to the end of the schedule; 'done', or 'time budget' if it ran out."""
-        from .individual import training_seed
+        from ..training.individual import training_seed
         self.progress.started(self)
         seed = self.plan["settings"]["seed"]
         for candidate in self.candidates:
@@ -171,8 +171,8 @@ def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher
               mimicry_note: str) -> dict:
     from dataclasses import asdict
 
-    from .cost import cost
-    from .duplication import candidates, find_blocks
+    from ..genome.cost import cost
+    from ..genome.duplication import candidates, find_blocks
     size, classes = splits.image_size, splits.num_classes
     blocks = find_blocks(source.genome, size, classes)
     chosen = candidates(source.genome, max_copies=config.max_copies, max_params=config.max_params,
@@ -212,8 +212,8 @@ def check_same_plan(plan: dict, config: DuplicateConfig, source: Source, folder:
 
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
     """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
-    from .duplicate_progress import make_duplicate_progress
-    from .search_command import find_teacher
+    from ..views.duplicate_progress import make_duplicate_progress
+    from .search import find_teacher
 
     source = read_source(config.best, config.dataset)
     folder = final_folder(config, source)
@@ -230,11 +230,11 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
 
     import torch
 
-    from .data import load_splits
-    from .device import resolve_device
-    from .device_data import DeviceData
-    from .individual import TorchIndividuals
-    from .train import Schedule
+    from ..data.datasets import load_splits
+    from ..data.device_data import DeviceData
+    from ..device import resolve_device
+    from ..training.individual import TorchIndividuals
+    from ..training.trainer import Schedule
 
     device = resolve_device(config.gpu)
     splits = load_splits(source.data["dataset"], config.data_dir, source.data["image_size"])
@@ -253,7 +253,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     data = DeviceData(splits, device, with_test=True)
     teacher_logits = None
     if teacher is not None and not done:
-        from .teacher import teacher_logits as load_teacher_logits
+        from ..training.teacher import teacher_logits as load_teacher_logits
         teacher_logits = load_teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
     if saved_plan is None:
         try:

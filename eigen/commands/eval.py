@@ -19,9 +19,9 @@ from typing import Callable
 
 import torch
 
-from .errors import EigenError
-from .genome import Genome, GenomeError
-from .runfolder import read_json
+from ..errors import EigenError
+from ..genome.dna import Genome, GenomeError
+from ..runfolder import read_json
 
 
 @dataclass
@@ -38,9 +38,9 @@ class Target:
 
 
 def eval_command(config) -> int:
-    from .data import load_splits
-    from .device import resolve_device
-    from .device_data import DeviceData
+    from ..data.datasets import load_splits
+    from ..data.device_data import DeviceData
+    from ..device import resolve_device
 
     target = find_target(Path(config.path), config.top_k)
     dataset = config.dataset or target.dataset
@@ -63,7 +63,7 @@ def eval_command(config) -> int:
 
 
 def normalized_accuracy(models: list[torch.nn.Module], data) -> float:
-    from .train import ensemble_accuracy, evaluate
+    from ..training.trainer import ensemble_accuracy, evaluate
     return evaluate(models[0], data, "test") if len(models) == 1 else ensemble_accuracy(models, data, "test")
 
 
@@ -98,7 +98,7 @@ def find_target(path: Path, top_k: int = 1) -> Target:
 
 
 def _final_folder(folder: Path, top_k: int) -> Target:
-    from .individual import load_model
+    from ..training.individual import load_model
     if not (folder / "metrics.json").exists():
         hint = ("run `eigen duplicate` again to finish it" if (folder / "plan.json").exists()
                 else "pass runs/<name>/final/, written by `eigen duplicate`")
@@ -139,8 +139,8 @@ def _genome_json(path: Path, data) -> Target:
 
 
 def _best_json(path: Path) -> Target:
-    from .duplicate_command import read_source
-    from .individual import load_model
+    from ..training.individual import load_model
+    from .duplicate import read_source
     source = read_source(path)
     weights = source.best.get("weights")
     if not weights or not Path(weights).exists():
@@ -151,7 +151,7 @@ def _best_json(path: Path) -> Target:
 
 
 def _checkpoint(path: Path) -> Target:
-    from .individual import load_model
+    from ..training.individual import load_model
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .errors import EigenError
-from .genome import Genome
-from .model import build_model
+from ..errors import EigenError
+from ..genome.dna import Genome
+from ..genome.model import build_model
 
 METADATA = "eigen.json"  # the extra file inside every TorchScript export
 

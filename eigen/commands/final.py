@@ -10,11 +10,11 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from .errors import EigenError
+from ..errors import EigenError
+from ..runfolder import RunFolder, read_json, write_json
+from ..training.individual import load_model
+from ..training.trainer import ensemble_accuracy, evaluate
 from .export import Normalized, SoftmaxEnsemble, export_torchscript, save_weights
-from .individual import load_model
-from .runfolder import RunFolder, read_json, write_json
-from .train import ensemble_accuracy, evaluate
 
 
 def finish(duplication, data, top_k: int, source) -> dict:
@@ -98,7 +98,7 @@ def gpu_seconds(duplication, source) -> dict:
 
 def _draw(folder: Path, source) -> str:
     """The duplication's plot: in the run's report when this is the run's final folder, else beside it."""
-    from .report import write_duplicates_plot, write_report
+    from ..views.report import write_duplicates_plot, write_report
     try:
         if source.run is not None and folder.resolve() == (source.run / "final").resolve():
             write_report(RunFolder(source.run))
@@ -109,7 +109,7 @@ def _draw(folder: Path, source) -> str:
 
 
 def _print(metrics: dict, folder: Path, report_note: str) -> None:
-    from .report import duplicates_table, output_console
+    from ..views.report import duplicates_table, output_console
     console = output_console()
     console.print(duplicates_table(metrics))
     m, p = metrics["model"], metrics["parent"]

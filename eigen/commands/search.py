@@ -10,10 +10,10 @@ import dataclasses
 import datetime
 from pathlib import Path
 
-from .config import SearchConfig
-from .errors import DataError, EigenError
-from .progress import SearchProgress, make_progress
-from .runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
+from ..config import SearchConfig
+from ..errors import DataError, EigenError
+from ..runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
+from ..views.search_progress import SearchProgress, make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
@@ -21,7 +21,7 @@ SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
 
 def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
     """Iterations at the end of T1, T2 and T3, after --schedule-scale."""
-    from .train import scale_iterations
+    from ..training.trainer import scale_iterations
     t1, t2, t3 = (scale_iterations(n, config.schedule_scale) for n in (config.t1, config.t2, config.t3))
     return (t1, t1 + t2, t1 + t2 + t3)
 
@@ -92,17 +92,17 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
 
     import torch
 
-    from .data import load_splits
-    from .device import resolve_device
-    from .device_data import DeviceData
-    from .individual import TorchIndividuals
-    from .search import EigenSearch, EigenSettings
-    from .train import Schedule
+    from ..data.datasets import load_splits
+    from ..data.device_data import DeviceData
+    from ..device import resolve_device
+    from ..search.eigen_search import EigenSearch, EigenSettings
+    from ..training.individual import TorchIndividuals
+    from ..training.trainer import Schedule
 
     device = resolve_device(config.gpu)
     splits = load_splits(config.dataset, config.data_dir, config.image_size)
     if evolving:
-        from .evolution import child_schedule
+        from ..search.evolution import child_schedule
         schedule = child_schedule(config.child_steps, config.schedule_scale)
     else:
         schedule = Schedule().scaled(config.schedule_scale)
@@ -122,7 +122,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
     teacher_logits = None
     if teacher is not None:
-        from .teacher import teacher_logits as load_teacher_logits
+        from ..training.teacher import teacher_logits as load_teacher_logits
         teacher_logits = load_teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
 
     if saved is None:
@@ -147,8 +147,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving)
     if evolving:
-        from .evolution import Evolution, EvolutionSettings
-        from .evolution_progress import make_evolution_progress
+        from ..search.evolution import Evolution, EvolutionSettings
+        from ..views.evolution_progress import make_evolution_progress
         settings = EvolutionSettings(
             strategy=config.strategy, population=config.resolved_population(), child_steps=schedule.total,
             max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
@@ -187,7 +187,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
 
 def _try_report(folder: RunFolder) -> str:
     """Draw the report; a plotting problem must not cost the user a finished search."""
-    from .report import write_report
+    from ..views.report import write_report
     try:
         paths = write_report(folder)
     except Exception as e:  # the run folder is complete without the plots
@@ -196,8 +196,8 @@ def _try_report(folder: RunFolder) -> str:
 
 
 def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder) -> None:
-    from .report import evolution_table, output_console, summary_table
-    from .search import EigenSearch
+    from ..search.eigen_search import EigenSearch
+    from ..views.report import evolution_table, output_console, summary_table
     console = output_console()
     state = search.state
     eigen = isinstance(search, EigenSearch)

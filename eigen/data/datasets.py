@@ -20,7 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import DataError
+from ..errors import DataError
 
 CIFAR = {"cifar10": 10, "cifar100": 100}
 SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images

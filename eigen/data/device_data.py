@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import torch
 
-from .data import ImageSet, Splits
+from .datasets import ImageSet, Splits
 
 PAD = 4
 OFFSETS = 2 * PAD + 1  # crop offsets per axis

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .genome import Genome
+from .dna import Genome
 
 
 @dataclass(frozen=True)

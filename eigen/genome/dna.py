@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, Iterable, Mapping
 
-from .errors import EigenError
+from ..errors import EigenError
 
 SCHEMA_VERSION = 1
 KINDS = ("input", "conv", "pool", "identity", "concat", "add", "output")

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from .cost import cost, cost_by_node
-from .genome import Genome, GenomeError
+from .dna import Genome, GenomeError
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .genome import Genome, Node, Shape
+from .dna import Genome, Node, Shape
 
 
 class ConvLayer(nn.Module):

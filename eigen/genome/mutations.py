@@ -13,7 +13,7 @@ import math
 import random
 from typing import Callable
 
-from .genome import Genome, Node
+from .dna import Genome, Node
 
 EIGEN_CHANNELS = (16, 32, 48, 64, 96)  # EIGEN §3.1, ALTER-NUMBER-OF-CHANNELS
 EIGEN_STRIDES = (1, 2)  # EIGEN §3.1, ALTER-STRIDE

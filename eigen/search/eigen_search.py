@@ -20,16 +20,17 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field
 
-from . import faults
-from .cost import cost
-from .errors import EigenError
-from .genome import Genome, initial_genome
-from .individual import FailureWatch, IndividualTrainer, StageResult, training_seed
-from .mutations import mutate, step_count
-from .progress import SearchProgress
-from .runfolder import RunFolder, copy_atomic, read_json, write_json
+from .. import faults
+from ..errors import EigenError
+from ..genome.cost import cost
+from ..genome.dna import Genome, initial_genome
+from ..genome.mutations import mutate, step_count
+from ..runfolder import RunFolder, copy_atomic, read_json, write_json
+from ..training.individual import FailureWatch, IndividualTrainer, StageResult, training_seed
+from ..views.search_progress import SearchProgress
+from .extinction import STAGES, survives, threshold
 from .sitting import Sitting
-from .succession import STAGES, Succession, survives, threshold
+from .succession import Succession
 
 STATE_VERSION = 1
 MAX_DRAWS = 100  # draws per child slot before the limits are declared impossible to meet

@@ -27,12 +27,12 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 
-from .cost import cost
-from .errors import EigenError
-from .genome import initial_genome
-from .individual import FailureWatch, IndividualTrainer
-from .runfolder import RunFolder, copy_atomic, read_json, write_json
-from .search import BudgetSpent, Individual, draw_child
+from ..errors import EigenError
+from ..genome.cost import cost
+from ..genome.dna import initial_genome
+from ..runfolder import RunFolder, copy_atomic, read_json, write_json
+from ..training.individual import FailureWatch, IndividualTrainer
+from .eigen_search import BudgetSpent, Individual, draw_child
 from .sitting import Sitting
 
 STATE_VERSION = 1
@@ -87,7 +87,7 @@ class EvolutionState:
 def child_schedule(child_steps: int, scale: float = 1.0):
     """LS §3.4: SGD momentum 0.9, batch 50, weight decay 1e-4, `child_steps` iterations at the
     genome's own learning rate, held constant (the learning rate evolves in the DNA instead)."""
-    from .train import Schedule, scale_iterations
+    from ..training.trainer import Schedule, scale_iterations
     return Schedule(total=scale_iterations(child_steps, scale), milestones=(), lr=0.1, momentum=0.9,
                     weight_decay=1e-4, batch_size=50)
 
@@ -103,7 +103,7 @@ class Evolution:
 
     def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
                  progress=None):
-        from .evolution_progress import EvolutionProgress
+        from ..views.evolution_progress import EvolutionProgress
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.progress = progress or EvolutionProgress()
         self.sitting = Sitting(settings.time_budget)

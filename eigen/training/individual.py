@@ -20,12 +20,13 @@ from typing import Protocol
 
 import torch
 
-from . import faults
-from .genome import Genome
-from .inheritance import inherit
-from .model import build_model
-from .runfolder import write_torch
-from .train import Mimicry, Trainer, evaluate
+from .. import faults
+from ..genome.dna import Genome
+from ..genome.inheritance import inherit
+from ..genome.model import build_model
+from ..runfolder import write_torch
+from .mimicry import Mimicry
+from .trainer import Trainer, evaluate
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,8 @@ from dataclasses import asdict, dataclass, replace
 import torch
 import torch.nn.functional as F
 
-from .device_data import BatchOrder, DeviceData
+from ..data.device_data import BatchOrder, DeviceData
+from .mimicry import Mimicry, mimicry_loss
 
 CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check syncs the GPU)
 GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
@@ -48,24 +49,6 @@ class Schedule:
 
     def lr_at(self, step: int) -> float:
         return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
-
-
-@dataclass(frozen=True)
-class Mimicry:
-    """Eq. 3 of EIGEN: (1 - alpha) CE(y, softmax(s)) + alpha T^2 CE(softmax(t / T), softmax(s / T))."""
-
-    temperature: float = 5.0
-    alpha: float = 0.9
-
-
-def mimicry_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,
-                 mimicry: Mimicry = Mimicry()) -> torch.Tensor:
-    """Mean over the batch of Eq. 3; student and teacher are (B, K) logits, labels (B,)."""
-    T, alpha = mimicry.temperature, mimicry.alpha
-    hard = F.cross_entropy(student, labels)
-    soft_targets = F.softmax(teacher.float() / T, dim=1)
-    soft = -(soft_targets * F.log_softmax(student.float() / T, dim=1)).sum(dim=1).mean()
-    return (1 - alpha) * hard + alpha * T * T * soft
 
 
 @dataclass

@@ -14,7 +14,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .progress import LiveView, Pace, PlainLines, budget_left, clock, human, pct
+from .live import LiveView, Pace, PlainLines, budget_left, clock, human, pct
 
 
 class DuplicateProgress:

@@ -15,7 +15,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from .progress import LiveView, PlainLines, budget_left, clock, human, summarize_mutations
+from .live import LiveView, PlainLines, budget_left, clock, human, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 

@@ -20,9 +20,9 @@ from matplotlib.ticker import MaxNLocator
 from rich.console import Console
 from rich.table import Table
 
-from . import faults
-from .runfolder import RunFolder, read_json
-from .succession import STAGES
+from .. import faults
+from ..runfolder import RunFolder, read_json
+from ..search.extinction import STAGES
 
 
 def load_run(folder: RunFolder) -> tuple[list[dict], dict]:
@@ -243,14 +243,3 @@ def duplicates_table(metrics: dict) -> Table:
     return table
 
 
-def report_command(config) -> int:
-    """`eigen report RUN_DIR`: redraw the plots (and print the generations) of a run folder."""
-    folder = RunFolder(config.run_dir)
-    paths = write_report(folder)
-    console = output_console()
-    _, state = load_run(folder)
-    if state["generations"]:
-        console.print((evolution_table if "events" in state else summary_table)(state))
-    for path in paths:
-        console.print(f"wrote {path}", highlight=False)
-    return 0

@@ -13,21 +13,20 @@ import torch
 
 from eigen import Genome, build_model
 from eigen.cli import main
+from eigen.commands.duplicate import duplicate_command
+from eigen.commands.eval import eval_command
+from eigen.commands.export import load_weights, save_weights
+from eigen.commands.search import search_command
 from eigen.config import DuplicateConfig, EvalConfig
-from eigen.data import load_splits
-from eigen.device_data import DeviceData
-from eigen.duplicate_command import duplicate_command
-from eigen.duplicate_progress import PlainDuplicateProgress
-from eigen.eval_command import eval_command
-from eigen.export import load_weights, save_weights
-from eigen.individual import TorchIndividuals, load_model
-from eigen.progress import PlainProgress
-from eigen.search_command import search_command
-from eigen.train import Schedule, evaluate
-
-from test_duplication import POOL, conv
-from test_genome import chain
-from test_search_run import tiny_config
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import DeviceData
+from eigen.training.individual import TorchIndividuals, load_model
+from eigen.training.trainer import Schedule, evaluate
+from eigen.views.duplicate_progress import PlainDuplicateProgress
+from eigen.views.search_progress import PlainProgress
+from tests.genome.test_duplication import POOL, conv
+from tests.genome.test_genome import chain
+from tests.search.test_search_run import tiny_config
 
 SIZE = 16
 
@@ -135,7 +134,7 @@ def test_eval_reads_every_form_of_a_model(finished, capsys):
 
 
 def test_weights_fall_back_to_a_state_dict_without_safetensors(monkeypatch, tmp_path):
-    from eigen import export
+    from eigen.commands import export
     model = build_model(Genome.from_dict(small_genome(), SIZE), 8, SIZE)
     monkeypatch.setattr(export, "safetensors_available", lambda: False)
     path = save_weights(model, tmp_path)
@@ -260,8 +259,8 @@ def test_eval_refuses_a_model_for_other_classes(finished, tmp_path, capsys):
 def test_the_live_table_shows_every_candidate(finished):
     from rich.console import Console
 
-    from eigen.duplicate_command import Duplication
-    from eigen.duplicate_progress import LiveDuplicateProgress
+    from eigen.commands.duplicate import Duplication
+    from eigen.views.duplicate_progress import LiveDuplicateProgress
     final, _ = finished
     plan = json.loads((final / "plan.json").read_text())
     run = Duplication(final, plan, individuals=None, time_budget=60)

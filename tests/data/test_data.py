@@ -4,8 +4,8 @@ import pytest
 import torch
 from PIL import Image
 
-from eigen.data import ImageSet, Splits, load_splits, make_synthetic, stratified_split, validation_size
-from eigen.device_data import CENTER_VIEW, NUM_VIEWS, PAD, BatchOrder, DeviceData, decode_views, view_index
+from eigen.data.datasets import ImageSet, Splits, load_splits, make_synthetic, stratified_split, validation_size
+from eigen.data.device_data import CENTER_VIEW, NUM_VIEWS, PAD, BatchOrder, DeviceData, decode_views, view_index
 from eigen.errors import DataError
 
 

@@ -6,10 +6,9 @@ import pytest
 import torch
 
 from eigen import Genome, GenomeError, build_model, cost, initial_genome, mutate
-from eigen.cost import cost_by_node
-from eigen.duplication import candidates, duplicate, find_blocks, repeat_block
-
-from test_genome import CONV, chain
+from eigen.genome.cost import cost_by_node
+from eigen.genome.duplication import candidates, duplicate, find_blocks, repeat_block
+from tests.genome.test_genome import CONV, chain
 
 POOL = {"kind": "pool"}
 

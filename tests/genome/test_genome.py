@@ -6,7 +6,7 @@ import random
 import pytest
 
 from eigen import Genome, GenomeError, initial_genome, mutate
-from eigen.genome import SCHEMA_VERSION
+from eigen.genome.dna import SCHEMA_VERSION
 
 
 def chain(*layers, lr=0.1):

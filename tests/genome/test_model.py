@@ -6,8 +6,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 
 from eigen import Genome, build_model, cost, initial_genome, mutate
-
-from test_genome import CONV, chain
+from tests.genome.test_genome import CONV, chain
 
 SETS = ["eigen", "large-scale"]
 

@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from eigen import MUTATION_SETS, Genome, initial_genome, mutate, step_count
-from eigen.mutations import EIGEN_CHANNELS, NotApplicable
+from eigen.genome.mutations import EIGEN_CHANNELS, NotApplicable
 
 SETS = sorted(MUTATION_SETS)
 
@@ -212,7 +212,7 @@ def test_same_seed_same_child_in_another_process():
     code = ("import random; from eigen import initial_genome, mutate\n"
             "for ops in ('eigen', 'large-scale'):\n"
             "    print(mutate(initial_genome(), random.Random(7), ops, steps=100)[0].to_json())")
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     outputs = {subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=root,
                               env={**os.environ, "PYTHONPATH": str(root), "PYTHONHASHSEED": str(h)}).stdout
                for h in (1, 2, 3)}

@@ -10,19 +10,18 @@ import pytest
 import torch
 
 from eigen import Genome, build_model, mutate
-from eigen.evolution import STAGE, Evolution, EvolutionSettings
-from eigen.individual import StageResult, TorchIndividuals
-from eigen.inheritance import inherit
-from eigen.mutations import MUTATION_SETS
-from eigen.progress import PlainProgress
+from eigen.commands.search import search_command
+from eigen.genome.inheritance import inherit
+from eigen.genome.mutations import MUTATION_SETS
 from eigen.runfolder import RunFolder
-from eigen.search import EigenSearch, EigenSettings
-from eigen.search_command import search_command
-
-from test_duplication import POOL, conv
-from test_genome import chain
-from test_search import SMALL, Killed, Scripted, comparable
-from test_search_run import tiny_config
+from eigen.search.eigen_search import EigenSearch, EigenSettings
+from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
+from eigen.training.individual import StageResult, TorchIndividuals
+from eigen.views.search_progress import PlainProgress
+from tests.genome.test_duplication import POOL, conv
+from tests.genome.test_genome import chain
+from tests.search.test_search import SMALL, Killed, Scripted, comparable
+from tests.search.test_search_run import tiny_config
 
 SETTINGS = dict(population=5, child_steps=10, max_generations=4, image_size=32, num_classes=10)
 
@@ -153,9 +152,9 @@ def test_inheritance_copies_exactly_the_tensors_whose_name_and_shape_match():
 
 
 def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
-    from eigen.data import load_splits
-    from eigen.device_data import DeviceData
-    from eigen.evolution import child_schedule
+    from eigen.data.datasets import load_splits
+    from eigen.data.device_data import DeviceData
+    from eigen.search.evolution import child_schedule
     data = DeviceData(load_splits("synthetic", image_size=16), "cpu")
     trainer = TorchIndividuals(data, child_schedule(30), keep_optimizer=False)
     genome = Genome.from_dict(chain(conv(8)), 16)
@@ -218,7 +217,7 @@ def test_a_real_tiny_run_of_each_steady_state_strategy(strategy, tmp_path):
 
 
 def _plain(log):
-    from eigen.evolution_progress import PlainEvolutionProgress
+    from eigen.views.evolution_progress import PlainEvolutionProgress
     return PlainEvolutionProgress(log)
 
 

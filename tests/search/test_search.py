@@ -5,10 +5,11 @@ import re
 
 import pytest
 
-from eigen.individual import StageResult
 from eigen.runfolder import RunFolder
-from eigen.search import EigenSearch, EigenSettings
-from eigen.succession import Succession, rank_value, threshold
+from eigen.search.eigen_search import EigenSearch, EigenSettings
+from eigen.search.extinction import rank_value, threshold
+from eigen.search.succession import Succession
+from eigen.training.individual import StageResult
 
 SMALL = dict(population=6, primary_step=100, secondary_step=10, stage_ends=(10, 30, 40), p=3, q=2,
              max_generations=3, image_size=32, num_classes=10)
@@ -222,7 +223,7 @@ def test_progress_shows_the_generation_live_on_a_terminal_and_as_lines_in_a_log(
 
     from rich.console import Console
 
-    from eigen.progress import LiveProgress, PlainProgress
+    from eigen.views.search_progress import LiveProgress, PlainProgress
     screen = io.StringIO()
     live = LiveProgress(Console(file=screen, force_terminal=True, width=160))
     EigenSearch(EigenSettings(**{**SMALL, "max_generations": 1}), Scripted(), RunFolder(tmp_path / "a"), live).run()

@@ -13,16 +13,16 @@ import pytest
 import torch
 
 from eigen import Genome, initial_genome
+from eigen.commands.search import search_command
 from eigen.config import SearchConfig
-from eigen.data import load_splits
-from eigen.device_data import DeviceData
-from eigen.individual import TorchIndividuals, load_model
-from eigen.progress import PlainProgress
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import DeviceData
 from eigen.runfolder import RunFolder
-from eigen.search_command import search_command
-from eigen.train import Schedule, evaluate
+from eigen.training.individual import TorchIndividuals, load_model
+from eigen.training.trainer import Schedule, evaluate
+from eigen.views.search_progress import PlainProgress
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--dataset", "synthetic", "--image-size", "16", "--gpu", "-1", "--schedule-scale", "0.004",
         "--population", "4", "--p", "2", "--q", "1", "--primary-step", "3", "--secondary-step", "2",
         "--max-generations", "2"]
@@ -91,7 +91,7 @@ def test_the_search_improves_on_the_trivial_network(finished_run):
 def test_a_child_that_diverges_is_a_result_not_a_crash(tmp_path):
     data = DeviceData(load_splits("synthetic", image_size=16), "cpu")
     individuals = TorchIndividuals(data, Schedule(total=40, milestones=(30, 35)))
-    from test_genome import CONV, chain
+    from tests.genome.test_genome import CONV, chain
     genome = Genome.from_dict({**chain(CONV), "learning_rate": 1e9}, image_size=16)
     result = individuals.train(genome, seed=0, until=20, start_from=None, save_to=tmp_path / "c.pt")
     assert (result.status, result.fitness) == ("diverged", 0.0)

@@ -6,13 +6,14 @@ import json
 import pytest
 import torch
 
+from eigen.commands.train_teacher import train_teacher_command
 from eigen.config import TeacherConfig
-from eigen.data import load_splits
-from eigen.densenet import DenseNetBC
-from eigen.device_data import NUM_VIEWS, DeviceData
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import NUM_VIEWS, DeviceData
 from eigen.errors import EigenError
-from eigen.progress import PlainProgress
-from eigen.teacher import _ensemble_logits, _loaded, teacher_logits, train_teacher_command
+from eigen.training.densenet import DenseNetBC
+from eigen.training.teacher import ensemble_logits, load_member, teacher_logits
+from eigen.views.search_progress import PlainProgress
 
 SIZE = 8  # 8 x 8 synthetic images: the cache covers 2,700 images x 162 views, fast enough on a CPU
 
@@ -58,11 +59,11 @@ def test_cached_logits_equal_a_fresh_forward_pass_on_that_exact_view(teacher):
     cached = teacher_logits(folder, data)
     assert cached.shape == (data.num_train, NUM_VIEWS, 8) and cached.dtype == torch.float16
     ensemble = json.loads((folder / "ensemble.json").read_text())
-    models = [_loaded(torch.load(folder / m["file"], weights_only=True), "cpu") for m in ensemble["members"]]
+    models = [load_member(torch.load(folder / m["file"], weights_only=True), "cpu") for m in ensemble["members"]]
     gen = torch.Generator().manual_seed(0)
     idx = torch.randint(0, data.num_train, (64,), generator=gen)
     views = torch.randint(0, NUM_VIEWS, (64,), generator=gen)
-    fresh = _ensemble_logits(models, data.augmented(idx, views))
+    fresh = ensemble_logits(models, data.augmented(idx, views))
     torch.testing.assert_close(cached[idx, views].float(), fresh, atol=2e-2, rtol=1e-2)
 
 
@@ -82,13 +83,14 @@ def test_a_stale_cache_is_rebuilt_and_a_wrong_class_count_refused(teacher):
 
 
 def test_a_search_with_a_teacher_trains_every_child_with_eq3(teacher, tmp_path, monkeypatch):
-    import eigen.train
-    from eigen.search_command import search_command
-    from test_search_run import tiny_config
+    from tests.search.test_search_run import tiny_config
+
+    import eigen.training.trainer
+    from eigen.commands.search import search_command
     folder, _, _ = teacher
     calls = []
-    real = eigen.train.mimicry_loss
-    monkeypatch.setattr(eigen.train, "mimicry_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
+    real = eigen.training.trainer.mimicry_loss
+    monkeypatch.setattr(eigen.training.trainer, "mimicry_loss", lambda *a, **k: calls.append(1) or real(*a, **k))
     log = io.StringIO()
     search_command(tiny_config(tmp_path / "run", teacher=str(folder), max_generations=1, image_size=SIZE), progress=PlainProgress(log))
     config = json.loads((tmp_path / "run" / "config.json").read_text())

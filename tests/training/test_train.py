@@ -6,11 +6,11 @@ import torch
 import torch.nn.functional as F
 
 from eigen import Genome, build_model, initial_genome
-from eigen.data import load_splits
-from eigen.device_data import NUM_VIEWS, DeviceData
-from eigen.train import Mimicry, Schedule, Trainer, mimicry_loss
-
-from test_genome import CONV, chain
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import NUM_VIEWS, DeviceData
+from eigen.training.mimicry import Mimicry, mimicry_loss
+from eigen.training.trainer import Schedule, Trainer
+from tests.genome.test_genome import CONV, chain
 
 SIZE = 16
 SMALL_NET = chain({**CONV, "channels": 16}, {"kind": "pool"}, {**CONV, "channels": 16})
