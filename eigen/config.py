@@ -11,6 +11,9 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from .search.fitness import DEFAULT as DEFAULT_FITNESS
+from .search.fitness import parse_fitness
+
 STRATEGIES = ("eigen", "large-scale", "random")
 DEFAULT_POPULATION = {"eigen": 10, "large-scale": 100, "random": 100}  # EIGEN §3; SPEC §6 for LS
 
@@ -120,6 +123,13 @@ class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
                                        "large-scale and random always inherit, as in the paper)")
     child_steps: int = opt(25_600, "large-scale, random: iterations each individual trains (the paper's 25,600 "
                                    "at batch 50)", type=positive_int)
+    fitness: str = opt(DEFAULT_FITNESS, "what selection maximises: a linear combination of acc (validation %%), "
+                                        "mparams (millions of parameters) and gflops (forward GFLOPs per image), "
+                                        "e.g. \"acc - 2*mparams\"", type=parse_fitness, metavar="EXPR")
+    elitist: bool = opt(False, "eigen: keep the parent unless a child beats it (default: the paper's rule, the best "
+                               "child that reaches T3 becomes the parent even when it is worse)")
+    top_k: int = opt(2, "large-scale, random: at the end of each sitting, ensemble the best k living individuals "
+                        "by validation (majority vote, as the paper's 95.6%%); 1 = no ensemble", type=positive_int)
 
     def resolved_population(self) -> int:
         return self.population or DEFAULT_POPULATION[self.strategy]

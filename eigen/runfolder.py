@@ -4,6 +4,7 @@
     runs/<name>/history.jsonl    append-only, one record per individual per stage
     runs/<name>/state.json       where the search stands, rewritten at every stage boundary
     runs/<name>/parent.pt        weights of the current parent (with its genome)
+    runs/<name>/best.pt          weights of the best individual ever (the search's answer)
     runs/<name>/individuals/     checkpoints of the generation in flight (deleted as it ends)
     runs/<name>/best.json        the best genome, its fitness, test accuracy, weights path
     runs/<name>/report/          PNG plots
@@ -119,6 +120,7 @@ class RunFolder:
     history = property(lambda self: self.path / "history.jsonl")
     state = property(lambda self: self.path / "state.json")
     parent_weights = property(lambda self: self.path / "parent.pt")
+    best_weights = property(lambda self: self.path / "best.pt")
     individuals = property(lambda self: self.path / "individuals")
     best = property(lambda self: self.path / "best.json")
     report = property(lambda self: self.path / "report")

@@ -30,7 +30,7 @@ from ..genome.dna import Genome, GenomeError
 from ..runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
 from ..search.sitting import Sitting
 
-PLAN_VERSION = 1
+PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
 PLAN_SETTINGS = ("seed", "schedule_scale", "max_copies", "max_params", "candidates")  # fixed once planned
 
@@ -137,7 +137,7 @@ class Duplication:
                     entry.update(step=0, fitness=None, curve=[])
                 until = next(end for end in self.chunk_ends if end > entry["step"])
                 self.progress.chunk_started(self, candidate, until)
-                result = self.individuals.train(genome, seed=training_seed(seed, genome), until=until,
+                result = self.individuals.train(genome, seed=training_seed(seed, genome, "final"), until=until,
                                                 start_from=path if entry["step"] else None, save_to=path)
                 entry["status"], entry["seconds"] = result.status, entry["seconds"] + result.seconds
                 if result.ok:
@@ -151,9 +151,16 @@ class Duplication:
         return "done"
 
     def ranked(self) -> list[dict]:
-        """Trained candidates, best validation accuracy first (ties: the earlier, smaller candidate)."""
+        """Trained candidates, best fitness first (the search's `--fitness`, validation accuracy by
+        default; ties: the earlier, smaller candidate)."""
         trained = [c for c in self.candidates if self.entry(c)["status"] == "ok" and self.entry(c)["step"] >= self.total]
-        return sorted(trained, key=lambda c: -self.entry(c)["fitness"])
+        return sorted(trained, key=lambda c: -self.fitness_of(c))
+
+    def fitness_of(self, candidate: dict) -> float:
+        """The candidate's fitness from its validation accuracy (the entry's "fitness" is that accuracy)."""
+        from ..search.fitness import Fitness
+        fitness = Fitness.parse(self.plan.get("fitness_expression", "acc"))
+        return fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"])
 
     def measured_once(self, name: str, measure) -> float:
         """A test accuracy, measured the first time it is asked for and remembered after that."""
@@ -182,12 +189,14 @@ def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher
                          f"--max-params {config.max_params:,}; raise the limit")
     return {
         "version": PLAN_VERSION, "command": "duplicate", "best": str(source.path.resolve()),
-        "source": {k: source.best.get(k) for k in ("run", "id", "fitness", "test_accuracy", "params", "flops")},
+        "source": {k: source.best.get(k) for k in ("run", "id", "fitness", "val_accuracy", "test_accuracy", "params",
+                                                   "flops", "search_cost")},
+        "fitness_expression": source.best.get("fitness_expression", "acc"),
         "source_key": source.genome.key(),
         "settings": {name: getattr(config, name) for name in PLAN_SETTINGS},
         "teacher": str(teacher.resolve()) if teacher is not None else None, "mimicry_note": mimicry_note,
         "schedule": asdict(schedule), "chunk_ends": chunk_ends(schedule.total),
-        "data": {**source.data, "class_names": list(splits.classes)},
+        "data": {**source.data, "class_names": list(splits.classes), "val": len(splits.val)},
         "blocks": [b.to_dict() for b in blocks],
         "candidates": [c.to_dict() for c in chosen],
         "versions": versions(), "git_commit": git_commit(),

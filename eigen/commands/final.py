@@ -58,7 +58,8 @@ def finish(duplication, data, top_k: int, source) -> dict:
         "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
                   "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
                   "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"]},
-        "parent": {"search_id": plan["source"]["id"], "search_val_accuracy": plan["source"]["fitness"],
+        "parent": {"search_id": plan["source"]["id"],
+                   "search_val_accuracy": plan["source"].get("val_accuracy", plan["source"]["fitness"]),
                    "search_test_accuracy": plan["source"]["test_accuracy"], "params": as_found["params"],
                    "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
         "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
@@ -66,6 +67,8 @@ def finish(duplication, data, top_k: int, source) -> dict:
                         "gpu_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
         "ensemble": ensemble,
         "gpu_seconds": gpu_seconds(duplication, source),
+        "cost": end_to_end_cost(duplication, source),
+        "fitness_expression": plan.get("fitness_expression", "acc"),
         **about,
         "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
         "files": {"genome": "genome.json", "weights": weights.name, "torchscript": "model.torchscript.pt",
@@ -94,6 +97,31 @@ def gpu_seconds(duplication, source) -> dict:
     duplicate = round(sum(duplication.entry(c)["seconds"] for c in duplication.candidates), 1)
     known = [s for s in (teacher, search, duplicate) if s is not None]
     return {"teacher": teacher, "search": search, "duplicate": duplicate, "total": round(sum(known), 1)}
+
+
+def end_to_end_cost(duplication, source) -> dict:
+    """What this model cost, from the teacher to the final training (LS §3.5's accounting): device
+    seconds of each phase and the FLOPs of the search and the duplication (None where unknown)."""
+    seconds = gpu_seconds(duplication, source)
+    cache = None
+    if duplication.plan["teacher"]:
+        try:
+            ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
+            cache = ensemble.get("logits_cache_seconds")
+        except EigenError:
+            pass
+    search_flops = (duplication.plan["source"].get("search_cost") or {}).get("flops")
+    schedule, num_val = duplication.plan["schedule"], duplication.plan["data"].get("val")
+    duplicate_flops = 0
+    for c in duplication.candidates:
+        entry = duplication.entry(c)
+        evaluations = len(entry["curve"]) * c["flops"] * (num_val or 0)
+        duplicate_flops += 3 * c["flops"] * schedule["batch_size"] * entry["step"] + evaluations
+    total = [s for s in (seconds["teacher"], cache, seconds["search"], seconds["duplicate"]) if s is not None]
+    return {"seconds": {"teacher_training": seconds["teacher"], "teacher_cache": cache, "search": seconds["search"],
+                        "duplicate": seconds["duplicate"], "total": round(sum(total), 1)},
+            "flops": {"search": search_flops, "duplicate": duplicate_flops,
+                      "total": (search_flops or 0) + duplicate_flops}}
 
 
 def _draw(folder: Path, source) -> str:

@@ -38,6 +38,10 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
         unknown = ", ".join(sorted(set(saved) - known)) if isinstance(saved, dict) else "not a mapping"
         raise EigenError(f"the run's config.json holds settings this eigen does not know ({unknown}); it was "
                          f"written by another eigen version or edited by hand, so it cannot be resumed here")
+    if "elitist" not in saved:  # begun by eigen 0.1, whose only rule kept the parent unless beaten
+        saved = {**saved, "elitist": True}
+        say("resuming a run begun by eigen 0.1: it keeps that version's parent rule (--elitist: the parent "
+            "changes only when a child beats it)")
     config = SearchConfig(**saved)
     defaults = SearchConfig()
     ignored = []
@@ -153,7 +157,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             strategy=config.strategy, population=config.resolved_population(), child_steps=schedule.total,
             max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
             time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
-            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val))
+            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
+            fitness=config.fitness, top_k=config.top_k)
         progress = progress or make_evolution_progress()
         make_search = lambda: Evolution(settings, individuals, folder, progress)
     else:
@@ -164,7 +169,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
             time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
             num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
-            inherit_weights=config.inherit_weights)
+            inherit_weights=config.inherit_weights, elitist=config.elitist, fitness=config.fitness)
         progress = progress or make_progress()
         make_search = lambda: EigenSearch(settings, individuals, folder, progress)
     try:
@@ -173,6 +178,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         search = make_search()
         reason = search.run()
         search.measure_test()
+        if evolving:
+            search.measure_ensemble()
         # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
         best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                           "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
@@ -205,8 +212,18 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
         console.print((summary_table if eigen else evolution_table)(state.to_dict()))
     test = f", test {best['test_accuracy']:.2f}%" if best["test_accuracy"] is not None else ""
     done = f"{len(state.generations)} generation(s)" if eigen else f"{state.born} starting individuals and {state.events} events"
-    console.print(f"search stopped ({reason}) after {done}; best: {best['id']} "
-                  f"validation {best['fitness']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
+    custom = best["fitness_expression"] != "acc"
+    fitness = f"fitness {best['fitness']:.3f} ({best['fitness_expression']}), " if custom else ""
+    console.print(f"search stopped ({reason}) after {done}; best: {best['id']} {fitness}"
+                  f"validation {best['val_accuracy']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
+    spent = best["search_cost"]
+    console.print(f"cost: {spent['flops'] / 1e15:.3g} PFLOPs of training and validation, "
+                  f"{spent['seconds'] / 3600:.3g} device-hours (LS §3.5 accounting)", highlight=False)
+    ensemble = best.get("population_ensemble")
+    if ensemble:
+        console.print(f"ensemble of the best {ensemble['k']} living ({', '.join(ensemble['members'])}), majority "
+                      f"vote: validation {ensemble['val_accuracy']:.2f}%, test {ensemble['test_accuracy']:.2f}%",
+                      highlight=False)
     # "diverged", "failed: oom", "failed: RuntimeError" (the message itself is in the history)
     failed = collections.Counter(":".join(r["status"].split(":")[:2]) for r in folder.read_history()
                                  if r["status"] != "ok")

@@ -3,8 +3,18 @@
 `EigenSearch.run()` is Algorithm 1 of the paper. Each generation draws `population` children of the
 current parent, each k ~ U{1..m} mutations away (m = 100 in the primary succession, 10 in the
 secondary); trains them all to T1 and extinguishes those below v_{g,T1} (Eq. 1); trains the
-survivors to T2 and extinguishes those below v_{g,T2} (Eq. 2); trains the rest to T3; the best
-becomes the next parent if it beats the current one.
+survivors to T2 and extinguishes those below v_{g,T2} (Eq. 2); trains the rest to T3; the best of
+them becomes the next parent (line 9: "only the best individual in the previous generation will
+survive"), even when it is worse than the current parent; if none reaches T3 the parent stays.
+`--elitist` keeps the parent unless a child beats it. The parent's own recorded fitness is the
+maximum of many noisy single-seed trainings, so comparing against it (a winner's curse) freezes the
+search early; the paper's rule keeps it moving. The search's answer is the best individual ever
+trained to T3 (`best.pt`, `best.json`), not necessarily the last parent, and the plateaus that end
+a succession are measured on that best-ever fitness.
+
+Fitness is validation accuracy unless `--fitness` says otherwise (`fitness.py`); every record keeps
+the accuracy apart. Each record also carries the FLOPs and device-seconds it spent (Large-Scale
+Evolution §3.5); every generation's summary and the state sum them.
 
 Everything the loop knows lives in `SearchState`, written to `state.json` at every stage boundary
 (after the generation's children are drawn, after each stage, after the generation ends). Within a
@@ -29,10 +39,11 @@ from ..runfolder import RunFolder, copy_atomic, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer, StageResult, training_seed
 from ..views.search_progress import SearchProgress
 from .extinction import STAGES, survives, threshold
+from .fitness import Fitness
 from .sitting import Sitting
 from .succession import Succession
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
 MAX_DRAWS = 100  # draws per child slot before the limits are declared impossible to meet
 REUSABLE = ("ok", "diverged")  # statuses a retraining would reproduce; an OOM may not repeat
 
@@ -59,6 +70,8 @@ class EigenSettings:
     batch_size: int = 128  # images per iteration, for the FLOPs-spent accounting
     num_val: int = 5_000  # validation images, for the FLOPs-spent accounting
     inherit_weights: bool = False  # children start from the parent's matching weights (LS §3.6; an ablation)
+    elitist: bool = False  # keep the parent unless a child beats it (not the paper's rule)
+    fitness: str = "acc"  # what selection maximises (see fitness.py)
 
     def step_size(self, phase: str) -> int:
         return self.primary_step if phase == "primary" else self.secondary_step
@@ -74,7 +87,8 @@ class Individual:
     mutations: list[str]
     params: int
     flops: int  # forward FLOPs per image
-    fitness: dict[str, float] = field(default_factory=dict)  # stage -> validation accuracy (%)
+    fitness: dict[str, float] = field(default_factory=dict)  # stage -> fitness (validation accuracy by default)
+    accuracy: dict[str, float] = field(default_factory=dict)  # stage -> validation accuracy (%)
     status: str = "ok"
     alive: bool = True
     checkpoint: str | None = None  # weights at its last stage, relative to the run folder
@@ -118,14 +132,17 @@ class SearchState:
     """Where the search stands; `state.json` is this, written atomically at every stage boundary."""
 
     parent: Individual
-    parent_fitness: float  # validation accuracy of the parent at T3 (0 for the initial genome)
+    parent_fitness: float  # fitness of the parent at T3 (0 for the initial genome)
     succession: Succession
-    thresholds: dict[str, float] = field(default_factory=lambda: {"T1": 0.0, "T2": 0.0})  # v_{g-1}, v_0 = 0
+    # v_{g-1}; None before the first generation: no bar (v_0 = 0 for accuracy, which bars nothing either)
+    thresholds: dict[str, float | None] = field(default_factory=lambda: {"T1": None, "T2": None})
     generation: Generation | None = None  # the generation in flight
     generations: list[dict] = field(default_factory=list)  # summaries of finished generations
     history_count: int = 0  # records in history.jsonl at this boundary
     stopped: str | None = None  # why the last sitting ended
-    parent_test: dict | None = None  # {"id", "test_accuracy"}: measured once per reported parent
+    best: Individual | None = None  # the best individual ever trained to T3, weights in best.pt
+    best_test: dict | None = None  # {"id", "test_accuracy"}: measured once per reported best
+    spent: dict = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # the whole search, every sitting
 
     @classmethod
     def initial(cls, settings: EigenSettings) -> "SearchState":
@@ -140,10 +157,13 @@ class SearchState:
                 "succession": self.succession.to_dict(), "thresholds": self.thresholds,
                 "generation": self.generation.to_dict() if self.generation else None,
                 "generations": self.generations, "history_count": self.history_count, "stopped": self.stopped,
-                "parent_test": self.parent_test}
+                "best": self.best.to_dict() if self.best else None, "best_test": self.best_test,
+                "spent": self.spent}
 
     @classmethod
     def from_dict(cls, d: dict, settings: EigenSettings) -> "SearchState":
+        if d.get("version") == 1:
+            d = _from_version_1(d)
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
         size = settings.image_size
@@ -153,7 +173,16 @@ class SearchState:
                    thresholds=d["thresholds"],
                    generation=Generation.from_dict(d["generation"], size) if d["generation"] else None,
                    generations=d["generations"], history_count=d["history_count"], stopped=d["stopped"],
-                   parent_test=d.get("parent_test"))
+                   best=Individual.from_dict(d["best"], size) if d["best"] else None, best_test=d["best_test"],
+                   spent=d["spent"])
+
+
+def _from_version_1(d: dict) -> dict:
+    """eigen 0.1's state: the parent changed only when beaten, so it was also the best ever; its weights
+    are copied to best.pt by the search when it resumes (`EigenSearch._migrate_best_weights`)."""
+    trained = d["parent"]["checkpoint"] is not None
+    return {**d, "version": STATE_VERSION, "best": d["parent"] if trained else None,
+            "best_test": d.get("parent_test"), "spent": None}
 
 
 def draw_child(parent: Individual, rng: random.Random, ops: str, steps, settings) -> tuple:
@@ -190,10 +219,16 @@ class EigenSearch:
         self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
         self.history_count = len(records)
         self.failures = FailureWatch(self.progress.note)
+        self.fitness = Fitness.parse(settings.fitness)
         self.memo: dict[tuple[str, int], dict] = {}
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
+        self.spent_by_generation: dict[int, dict] = {}  # generation -> {"flops", "seconds"}, from the history
         for r in records:
             self._remember(r)
+            self._account(r)
+        self.state.spent = self._total_spent()
+        if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
+            copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
     def run(self) -> str:
@@ -265,13 +300,16 @@ class EigenSearch:
                                       reused_from=earlier["id"])
             else:
                 result = self._train(child, stage, until)
-                child.status, child.fitness[stage], child.step = result.status, result.fitness, result.step
+                child.status, child.step = result.status, result.step
+                child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
+                child.fitness[stage] = self.fitness(result.fitness, child.params, child.flops)
                 child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
                 record = self._record(generation, child, stage, until, seconds=result.seconds,
                                       iterations=result.iterations, inherited=result.inherited)
             self.folder.append_history(record)
             self.history_count += 1
             self._remember(record)
+            self._account(record)
             self.progress.child_finished(self, generation, child, stage, record)
             self.failures.saw(f"{child.id} at {stage}", child.status)
         if k == 2:
@@ -292,16 +330,24 @@ class EigenSearch:
         self.progress.extinction(self, generation, stage, bar)
 
     def end_generation(self, generation: Generation) -> None:
+        """Algorithm 1, line 9: the best child that reached T3 becomes the parent (with --elitist, only
+        if it beats the parent); the best ever is kept apart, and the plateaus are measured on it."""
         state = self.state
         finalists = [c for c in generation.children if c.alive and c.status == "ok"]
         best = max(finalists, key=lambda c: c.fitness["T3"], default=None)
-        improved = best is not None and best.fitness["T3"] > state.parent_fitness
-        if improved:
+        replaced = best is not None and (not self.settings.elitist or best.fitness["T3"] > state.parent_fitness)
+        if replaced:
             copy_atomic(self.folder.path / best.checkpoint, self.folder.parent_weights)
             state.parent = dataclasses.replace(best, checkpoint=self.folder.parent_weights.name)
             state.parent_fitness = best.fitness["T3"]
+        new_best = best is not None and (state.best is None or best.fitness["T3"] > state.best.fitness["T3"])
+        if new_best:
+            copy_atomic(self.folder.path / best.checkpoint, self.folder.best_weights)
+            state.best = dataclasses.replace(best, checkpoint=self.folder.best_weights.name)
         state.thresholds = {stage: generation.thresholds[stage] for stage in ("T1", "T2")}
-        change = state.succession.record(generation.number, state.parent_fitness)
+        best_ever = state.best.fitness["T3"] if state.best else 0.0
+        change = state.succession.record(generation.number, best_ever)
+        spent = self.spent_by_generation.get(generation.number, {"flops": 0, "seconds": 0.0})
         summary = {
             "generation": generation.number, "phase": generation.phase, "step_size": generation.step_size,
             "trained": {s: sum(s in c.fitness for c in generation.children) for s in STAGES},
@@ -309,10 +355,14 @@ class EigenSearch:
             "thresholds": generation.thresholds,
             "best_child": best.id if best else None, "best_child_fitness": best.fitness["T3"] if best else None,
             "parent": state.parent.id, "parent_fitness": state.parent_fitness, "parent_params": state.parent.params,
-            "improved": improved, "succession_change": change,
+            "improved": replaced, "new_best": new_best,
+            "best": state.best.id if state.best else None, "best_fitness": state.best.fitness["T3"] if state.best else None,
+            "flops_spent": spent["flops"], "seconds": round(spent["seconds"], 3),
+            "succession_change": change,
         }
         state.generations.append(summary)
         state.generation = None
+        state.spent = self._total_spent()
         self.save()
         shutil.rmtree(self.folder.individuals, ignore_errors=True)
         self.progress.generation_finished(self, generation, summary)
@@ -347,6 +397,7 @@ class EigenSearch:
         if source != child.id and source in self.genome_of:
             child.genome = Genome.from_dict(self.genome_of[source], self.settings.image_size)
         child.fitness[stage] = record["fitness"][record["stage"]]
+        child.accuracy[stage] = record.get("accuracy", record["fitness"])[record["stage"]]  # eigen 0.1: the same
         child.status = record["status"]
         child.checkpoint = record["checkpoint"]
         if child.status == "ok":
@@ -363,7 +414,8 @@ class EigenSearch:
             "id": child.id, "parent": child.parent, "generation": generation.number, "succession": generation.phase,
             "step_size": generation.step_size, "stage": stage, "until": until, "key": child.key,
             "mutations": child.mutations, "params": child.params, "flops": child.flops,
-            "fitness": dict(child.fitness), "status": child.status, "iterations": iterations,
+            "fitness": dict(child.fitness), "accuracy": dict(child.accuracy), "status": child.status,
+            "iterations": iterations,
             "seconds": round(seconds, 3),
             "flops_spent": flops_spent, "reused_from": reused_from, "checkpoint": child.checkpoint,
             "inherited": inherited,
@@ -377,6 +429,16 @@ class EigenSearch:
             self.genome_of[record["id"]] = record["genome"]
         if record["status"] in REUSABLE and not record.get("reused_from"):
             self.memo[self._memo_key(record["key"], record["until"], record["parent"])] = record
+
+    def _account(self, record: dict) -> None:
+        """Add a record's FLOPs and seconds to its generation's cost (LS §3.5)."""
+        spent = self.spent_by_generation.setdefault(record["generation"], {"flops": 0, "seconds": 0.0})
+        spent["flops"] += record.get("flops_spent", 0)
+        spent["seconds"] += record.get("seconds", 0.0)
+
+    def _total_spent(self) -> dict:
+        return {"flops": sum(s["flops"] for s in self.spent_by_generation.values()),
+                "seconds": round(sum(s["seconds"] for s in self.spent_by_generation.values()), 3)}
 
     def _close_stage(self, generation: Generation, k: int) -> None:
         """A stage boundary: save the state, then drop checkpoints nobody will read again."""
@@ -394,25 +456,29 @@ class EigenSearch:
 
     # -- the answer ----------------------------------------------------------------------------------
     def best(self) -> dict:
-        """best.json: the parent, with its fitness and, once measured, its test accuracy."""
+        """best.json: the best individual ever trained to T3 (the initial genome before any), with its
+        fitness, validation accuracy, cost and, once measured, test accuracy."""
         state = self.state
-        weights = self.folder.parent_weights if state.parent.checkpoint else None
-        test = state.parent_test["test_accuracy"] if state.parent_test and state.parent_test["id"] == state.parent.id else None
-        return {"run": str(self.folder.path.resolve()), "id": state.parent.id, "generation": _generation_of(state.parent.id),
-                "fitness": state.parent_fitness, "test_accuracy": test, "params": state.parent.params,
-                "flops": state.parent.flops, "weights": str(weights.resolve()) if weights else None,
-                "genome": state.parent.genome.to_dict()}
+        b = state.best or state.parent
+        trained = state.best is not None
+        test = state.best_test["test_accuracy"] if trained and state.best_test and state.best_test["id"] == b.id else None
+        return {"run": str(self.folder.path.resolve()), "id": b.id, "generation": _generation_of(b.id),
+                "fitness": b.fitness.get("T3", 0.0), "fitness_expression": self.fitness.expression,
+                "val_accuracy": b.accuracy.get("T3", b.fitness.get("T3", 0.0)),
+                "test_accuracy": test, "params": b.params, "flops": b.flops,
+                "weights": str(self.folder.best_weights.resolve()) if trained else None,
+                "genome": b.genome.to_dict(), "search_cost": dict(state.spent)}
 
     def measure_test(self) -> float | None:
-        """Test accuracy of the parent, measured once per parent (the test set never selects)."""
+        """Test accuracy of the best individual, measured once per best (the test set never selects)."""
         state = self.state
-        if not state.parent.checkpoint:
+        if state.best is None:
             return None
-        if not (state.parent_test and state.parent_test["id"] == state.parent.id):
-            state.parent_test = {"id": state.parent.id,
-                                 "test_accuracy": self.individuals.test_accuracy(self.folder.parent_weights)}
+        if not (state.best_test and state.best_test["id"] == state.best.id):
+            state.best_test = {"id": state.best.id,
+                               "test_accuracy": self.individuals.test_accuracy(self.folder.best_weights)}
             self.save()
-        return state.parent_test["test_accuracy"]
+        return state.best_test["test_accuracy"]
 
 
 def _generation_of(individual_id: str) -> int:

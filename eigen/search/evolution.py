@@ -18,8 +18,12 @@ Everything event k draws comes from `random.Random(f"{strategy}:{seed}:event:{k}
 in order, so a resumed run makes the same choices. `state.json` is written when an event's choices are
 made and when it ends; the child's result is in `history.jsonl` as soon as its weights are on disk,
 so a kill loses at most the one training in flight. A *generation* here is `population` events, which
-is what --max-generations counts and the report plots. The best individual ever (by validation
-accuracy) keeps its weights in `best.pt`, whatever becomes of it in the population.
+is what --max-generations counts and the report plots. The best individual ever (by fitness:
+validation accuracy unless `--fitness` says otherwise) keeps its weights in `best.pt`, whatever becomes
+of it in the population. At the end of each sitting the best `--top-k` living individuals by fitness
+are ensembled by majority vote, as the paper's 95.6% was (its top 2), with their validation and test
+accuracy recorded in `state.json` and `best.json`. Every generation's summary and the state carry
+the FLOPs and device-seconds spent (LS §3.5).
 """
 from __future__ import annotations
 
@@ -33,9 +37,10 @@ from ..genome.dna import initial_genome
 from ..runfolder import RunFolder, copy_atomic, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer
 from .eigen_search import BudgetSpent, Individual, draw_child
+from .fitness import Fitness
 from .sitting import Sitting
 
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: fitness apart from accuracy, cost totals, the population ensemble
 STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
 
 
@@ -53,6 +58,8 @@ class EvolutionSettings:
     num_classes: int = 10
     batch_size: int = 50  # images per iteration, for the FLOPs-spent accounting
     num_val: int = 5_000
+    fitness: str = "acc"  # what the tournaments and the best-ever compare (see fitness.py)
+    top_k: int = 2  # living individuals in the end-of-sitting ensemble (1: none)
 
 
 @dataclass
@@ -66,22 +73,27 @@ class EvolutionState:
     history_count: int = 0
     stopped: str | None = None
     best_test: dict | None = None  # {"id", "test_accuracy"}
+    spent: dict = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # every training so far
+    ensemble: dict | None = None  # the top-k living by fitness, majority vote: members, val/test accuracy
 
     def to_dict(self) -> dict:
         return {"version": STATE_VERSION, "population": [i.to_dict() for i in self.population], "born": self.born,
                 "events": self.events, "pending": self.pending,
                 "best": self.best.to_dict() if self.best else None, "generations": self.generations,
-                "history_count": self.history_count, "stopped": self.stopped, "best_test": self.best_test}
+                "history_count": self.history_count, "stopped": self.stopped, "best_test": self.best_test,
+                "spent": self.spent, "ensemble": self.ensemble}
 
     @classmethod
     def from_dict(cls, d: dict, image_size: int) -> "EvolutionState":
+        if d.get("version") == 1:  # eigen 0.1: fitness was accuracy; the cost is summed again from the history
+            d = {**d, "version": STATE_VERSION, "spent": None, "ensemble": None}
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
                    events=d["events"], pending=d["pending"],
                    best=Individual.from_dict(d["best"], image_size) if d["best"] else None,
                    generations=d["generations"], history_count=d["history_count"], stopped=d["stopped"],
-                   best_test=d.get("best_test"))
+                   best_test=d.get("best_test"), spent=d["spent"], ensemble=d["ensemble"])
 
 
 def child_schedule(child_steps: int, scale: float = 1.0):
@@ -112,9 +124,14 @@ class Evolution:
         else:
             self.state = EvolutionState()
         self.failures = FailureWatch(self.progress.note)
+        self.fitness = Fitness.parse(settings.fitness)
         records = folder.read_history()
         self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
         self.history_count = len(records)
+        self.spent_by_generation: dict[int, dict] = {}
+        for r in records:
+            self._account(r)
+        self.state.spent = self._total_spent()
 
     @property
     def best_weights(self):
@@ -214,19 +231,24 @@ class Evolution:
                                             until=s.child_steps, start_from=None, save_to=self.folder.path / name,
                                             inherit_from=inherit if inherit is not None and inherit.exists() else None)
             flops_spent = 3 * individual.flops * s.batch_size * result.iterations + individual.flops * s.num_val
+            fitness = self.fitness(result.fitness, individual.params, individual.flops)  # trainer: accuracy
             record = {
                 "id": individual.id, "parent": individual.parent, "generation": -(-event // s.population),
                 "event": event, "killed": killed, "succession": None, "step_size": 1, "stage": STAGE,
                 "until": s.child_steps, "key": individual.key, "mutations": individual.mutations,
-                "params": individual.params, "flops": individual.flops, "fitness": {STAGE: result.fitness},
+                "params": individual.params, "flops": individual.flops, "fitness": {STAGE: fitness},
+                "accuracy": {STAGE: result.fitness},
                 "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
                 "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
                 "inherited": result.inherited, "genome": individual.genome.to_dict(),
             }
             self.folder.append_history(record)
             self.history_count += 1
+            self._account(record)
+            self.state.spent = self._total_spent()
             self.failures.saw(individual.id, record["status"])
         individual.fitness = dict(record["fitness"])
+        individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
         individual.status, individual.checkpoint = record["status"], record["checkpoint"]
         individual.step = record["until"] if record["status"] == "ok" else 0
         best = self.state.best
@@ -241,15 +263,27 @@ class Evolution:
         if individual.checkpoint:
             (self.folder.path / individual.checkpoint).unlink(missing_ok=True)
 
+    def _account(self, record: dict) -> None:
+        """Add a record's FLOPs and seconds to its generation's cost (LS §3.5)."""
+        spent = self.spent_by_generation.setdefault(record["generation"], {"flops": 0, "seconds": 0.0})
+        spent["flops"] += record.get("flops_spent", 0)
+        spent["seconds"] += record.get("seconds", 0.0)
+
+    def _total_spent(self) -> dict:
+        return {"flops": sum(s["flops"] for s in self.spent_by_generation.values()),
+                "seconds": round(sum(s["seconds"] for s in self.spent_by_generation.values()), 3)}
+
     def _summarize(self, generation: int) -> None:
         state = self.state
         fitness = [i.fitness[STAGE] for i in state.population]
+        spent = self.spent_by_generation.get(generation, {"flops": 0, "seconds": 0.0})
         state.generations.append({
             "generation": generation, "events": state.events, "alive": len(fitness),
             "population_best": max(fitness, default=0.0), "population_mean": sum(fitness) / max(len(fitness), 1),
             "best": state.best.id if state.best else None,
             "best_fitness": state.best.fitness[STAGE] if state.best else 0.0,
             "best_params": state.best.params if state.best else 0,
+            "flops_spent": spent["flops"], "seconds": round(spent["seconds"], 3),
         })
         self.progress.generation_finished(self, state.generations[-1])
 
@@ -265,10 +299,12 @@ class Evolution:
         test = state.best_test["test_accuracy"] if state.best_test and b and state.best_test["id"] == b.id else None
         return {"run": str(self.folder.path.resolve()), "id": b.id if b else None,
                 "generation": -(-int(b.id[1:]) // self.settings.population) if b and b.id.startswith("c") else 0,
-                "fitness": b.fitness[STAGE] if b else 0.0, "test_accuracy": test,
+                "fitness": b.fitness[STAGE] if b else 0.0, "fitness_expression": self.fitness.expression,
+                "val_accuracy": b.accuracy.get(STAGE, b.fitness[STAGE]) if b else 0.0, "test_accuracy": test,
                 "params": b.params if b else 0, "flops": b.flops if b else 0,
                 "weights": str(self.best_weights.resolve()) if b else None,
-                "genome": (b.genome if b else initial_genome()).to_dict()}
+                "genome": (b.genome if b else initial_genome()).to_dict(), "search_cost": dict(state.spent),
+                "population_ensemble": state.ensemble}
 
     def measure_test(self) -> float | None:
         state = self.state
@@ -278,3 +314,22 @@ class Evolution:
             state.best_test = {"id": state.best.id, "test_accuracy": self.individuals.test_accuracy(self.best_weights)}
             self.save()
         return state.best_test["test_accuracy"]
+
+    def measure_ensemble(self) -> dict | None:
+        """LS's ensemble: the best `top_k` living individuals by fitness, majority vote, on validation
+        and test (measured once per set of members; the members are chosen by validation alone)."""
+        state, k = self.state, self.settings.top_k
+        living = sorted((i for i in state.population if i.status == "ok" and i.checkpoint),
+                        key=lambda i: -i.fitness[STAGE])[:k]
+        if k < 2 or len(living) < 2:
+            return None
+        members = [i.id for i in living]
+        if state.ensemble is None or state.ensemble["members"] != members:
+            paths = [self.folder.path / i.checkpoint for i in living]
+            state.ensemble = {"k": len(members), "members": members, "vote": "majority",
+                              "member_val_accuracy": [i.accuracy.get(STAGE, i.fitness[STAGE]) for i in living],
+                              "val_accuracy": self.individuals.vote_accuracy(paths, "val"),
+                              "test_accuracy": self.individuals.vote_accuracy(paths, "test"),
+                              "events": state.events}
+            self.save()
+        return state.ensemble

@@ -21,11 +21,16 @@ def rank_value(values: list[float], rank: int) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def threshold(values: list[float], rank: int, previous: float) -> float:
-    """Eq. 1 (rank p, stage T1) and Eq. 2 (rank q, stage T2): v_g = max(S(F_g)_rank, v_{g-1})."""
-    return max(rank_value(values, rank), previous)
+def threshold(values: list[float], rank: int, previous: float | None) -> float | None:
+    """Eq. 1 (rank p, stage T1) and Eq. 2 (rank q, stage T2): v_g = max(S(F_g)_rank, v_{g-1}).
+
+    `previous` is None before the first generation: no bar. The paper's v_0 = 0 bars nothing when
+    fitness is accuracy, but a user-defined fitness (`--fitness "acc - 2*mparams"`) can be negative,
+    and a bar of 0 would then kill every child. None also comes back when there is nothing to rank."""
+    bar = max(rank_value(values, rank), float("-inf") if previous is None else previous)
+    return None if bar == float("-inf") else bar
 
 
-def survives(fitness: float, ok: bool, bar: float) -> bool:
+def survives(fitness: float, ok: bool, bar: float | None) -> bool:
     """A child lives on if it trained without failing and its fitness is not below the threshold."""
-    return ok and fitness >= bar
+    return ok and (bar is None or fitness >= bar)

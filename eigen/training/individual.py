@@ -26,7 +26,7 @@ from ..genome.inheritance import inherit
 from ..genome.model import build_model
 from ..runfolder import write_torch
 from .mimicry import Mimicry
-from .trainer import Trainer, evaluate
+from .trainer import Trainer, evaluate, majority_vote_accuracy
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,9 @@ class IndividualTrainer(Protocol):
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
 
+    def vote_accuracy(self, checkpoints: list[Path], split: str) -> float:
+        """Accuracy in percent of the majority vote of the models in `checkpoints` on `split`."""
+
 
 class FailureWatch:
     """Failures are results, but several in a row are news: say so at every third in a row, with
@@ -72,10 +75,15 @@ class FailureWatch:
                      f"the run goes on, but check the GPU's memory and the learning rates")
 
 
-def training_seed(run_seed: int, genome: Genome) -> int:
+def training_seed(run_seed: int, genome: Genome, purpose: str = "search") -> int:
     """The seed of an individual's initial weights and batch order: the same genome in the same run
-    always trains the same way, which is what lets a recorded result stand in for training it again."""
-    digest = hashlib.sha256(f"{run_seed}:{genome.key()}".encode()).hexdigest()
+    always trains the same way, which is what lets a recorded result stand in for training it again.
+
+    The final trainings of `eigen duplicate` (purpose "final") draw from another stream: with the
+    search's seed, the genome as found would replay the very run that selection picked for its luck,
+    while every duplicated candidate got a fresh draw, a comparison biased against duplication."""
+    salt = "" if purpose == "search" else f"{purpose}:"
+    digest = hashlib.sha256(f"{run_seed}:{salt}{genome.key()}".encode()).hexdigest()
     return int(digest[:8], 16) & 0x7FFFFFFF
 
 
@@ -137,6 +145,10 @@ class TorchIndividuals:
     def test_accuracy(self, checkpoint_path: Path) -> float:
         model = load_model(checkpoint_path, self.data.device)
         return evaluate(model, self.data, "test")
+
+    def vote_accuracy(self, checkpoints: list[Path], split: str) -> float:
+        models = [load_model(path, self.data.device) for path in checkpoints]
+        return majority_vote_accuracy(models, self.data, split)
 
 
 def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:

@@ -38,14 +38,18 @@ def write_report(folder: RunFolder) -> list[Path]:
     import matplotlib.pyplot as plt
 
     records, state = load_run(folder)
-    strategy = read_json(folder.config, "the run's settings")["settings"].get("strategy", "eigen")
+    settings = read_json(folder.config, "the run's settings")["settings"]
+    strategy = settings.get("strategy", "eigen")
+    expression = settings.get("fitness", "acc")
+    state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})"}
     folder.report.mkdir(exist_ok=True)
     name = folder.path.name
     paths = []
     if strategy == "eigen":
-        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png"))
+        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png"),
+                 (_cost_flops, "cost-flops.png"))
     else:  # steady state: no stages to survive
-        plots = ((_evolution_fitness, "fitness.png"), (_cost, "cost.png"))
+        plots = ((_evolution_fitness, "fitness.png"), (_cost, "cost.png"), (_cost_flops, "cost-flops.png"))
     for draw, filename in plots:
         fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
         draw(ax, records, state)
@@ -120,8 +124,12 @@ def _fitness(ax, records: list[dict], state: dict) -> None:
     ax.set_zorder(dots.get_zorder() + 1)
     ax.patch.set_visible(False)
     if gens:
-        ax.plot([g["generation"] for g in gens], [g["parent_fitness"] for g in gens], "-o", color="tab:blue",
-                markersize=4, label="best (parent) fitness")
+        ever = [(g["generation"], g.get("best_fitness", g["parent_fitness"])) for g in gens]
+        ever = [(x, y) for x, y in ever if y is not None]
+        if ever:
+            ax.step(*zip(*ever), where="post", color="tab:blue", label="best ever (the answer)")
+        ax.plot([g["generation"] for g in gens], [g["parent_fitness"] for g in gens], "o", color="tab:blue",
+                markersize=4, alpha=0.6, label="parent")
         best_children = [(g["generation"], g["best_child_fitness"]) for g in gens if g["best_child_fitness"] is not None]
         if best_children:
             ax.scatter(*zip(*best_children), marker="x", color="tab:blue", alpha=0.5, label="best child at T3")
@@ -129,7 +137,7 @@ def _fitness(ax, records: list[dict], state: dict) -> None:
     if switched is not None:
         ax.axvline(switched + 0.5, color="tab:red", label="primary succession ends")
     ax.set_xlabel("generation")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel(state["fitness_label"])
     ax.set_title("best fitness per generation")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     handles, labels = [], []
@@ -171,16 +179,31 @@ def _evolution_fitness(ax, records: list[dict], state: dict) -> None:
     if population and population < len(records):
         ax.axvline(population + 0.5, color="tab:red", label="starting population trained")
     ax.set_xlabel("individuals trained")
-    ax.set_ylabel("validation accuracy (%)")
+    ax.set_ylabel(state["fitness_label"])
     ax.set_title("fitness of every individual")
     ax.legend(loc="lower right", fontsize=8)
 
 
 def _cost(ax, records: list[dict], state: dict) -> None:
+    """Best fitness against the device-hours spent so far."""
+    _best_against(ax, records, state, lambda r: r["seconds"] / 3600)
+    ax.set_xlabel("device-hours (training and evaluation of every individual)")
+    ax.set_title("fitness vs time")
+
+
+def _cost_flops(ax, records: list[dict], state: dict) -> None:
+    """Best fitness against the FLOPs spent so far (LS §3.5: 3 x forward FLOPs per training image,
+    one forward pass per validation image), a measure of compute that no GPU model changes."""
+    _best_against(ax, records, state, lambda r: r.get("flops_spent", 0) / 1e15)
+    ax.set_xlabel("PFLOPs spent (training and validation of every individual)")
+    ax.set_title("fitness vs FLOPs")
+
+
+def _best_against(ax, records: list[dict], state: dict, spent_by) -> None:
     hours, best, spent, running = [], [], 0.0, None
     finals_x, finals_y = [], []
     for r in records:
-        spent += r["seconds"] / 3600
+        spent += spent_by(r)
         stage = "T3" if "event" not in r else "train"  # the last stage: EIGEN's T3, or steady state's one
         if r["stage"] == stage and r["status"] == "ok":
             finals_x.append(spent)
@@ -190,11 +213,9 @@ def _cost(ax, records: list[dict], state: dict) -> None:
             hours.append(spent)
             best.append(running)
     if hours:
-        ax.step(hours, best, where="post", color="tab:blue", label="best validation accuracy")
+        ax.step(hours, best, where="post", color="tab:blue", label="best so far")
     ax.scatter(finals_x, finals_y, s=9, color="0.6", label="individuals fully trained")
-    ax.set_xlabel("GPU-hours (training and evaluation of every individual)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title("accuracy vs compute")
+    ax.set_ylabel(state["fitness_label"])
     ax.legend(loc="lower right", fontsize=8)
 
 
@@ -207,32 +228,46 @@ def output_console() -> Console:
 def summary_table(state: dict) -> Table:
     """One row per finished generation: who was trained how far, the thresholds, the parent."""
     table = Table(title="generations (* new parent)", header_style="bold")
-    for column in ("gen", "phase", "m", "T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params"):
+    for column in ("gen", "phase", "m", "T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params",
+                   "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column in ("phase", "best child", "parent") else "right",
                          no_wrap=True)
+    bar = lambda value: "-" if value is None else f"{value:.2f}"
     for g in state["generations"]:
         trained, v = g["trained"], g["thresholds"]
         best = f"{g['best_child']} {g['best_child_fitness']:.2f}" if g["best_child"] else "-"
         parent = f"{g['parent']} {g['parent_fitness']:.2f}" + (" *" if g["improved"] else "")
         table.add_row(str(g["generation"]), g["phase"], str(g["step_size"]), "/".join(str(trained[s]) for s in STAGES),
-                      f"{v.get('T1', 0):.2f}", f"{v.get('T2', 0):.2f}", best, parent, f"{g['parent_params']:,}")
+                      bar(v.get("T1")), bar(v.get("T2")), best, parent, f"{g['parent_params']:,}",
+                      _pflops(g), _seconds(g))
     return table
+
+
+def _pflops(summary: dict) -> str:
+    return "-" if "flops_spent" not in summary else f"{summary['flops_spent'] / 1e15:.3g}"
+
+
+def _seconds(summary: dict) -> str:
+    return "-" if "seconds" not in summary else f"{summary['seconds']:.0f}"
 
 
 def evolution_table(state: dict) -> Table:
     """One row per generation of a large-scale or random search (a generation: `population` events)."""
     table = Table(title="generations (population-sized rounds of events)", header_style="bold")
-    for column in ("gen", "events", "alive", "mean", "population best", "best ever", "params"):
+    for column in ("gen", "events", "alive", "mean", "population best", "best ever", "params", "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column == "best ever" else "right", no_wrap=True)
     for g in state["generations"]:
         table.add_row(str(g["generation"]), str(g["events"]), str(g["alive"]), f"{g['population_mean']:.2f}",
-                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", f"{g['best_params']:,}")
+                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", f"{g['best_params']:,}",
+                      _pflops(g), _seconds(g))
     return table
 
 
 def duplicates_table(metrics: dict) -> Table:
     """One row per duplication candidate; the chosen one starred."""
-    table = Table(title="gene duplication (* chosen by validation accuracy)", header_style="bold")
+    expression = metrics.get("fitness_expression", "acc")
+    chosen_by = "validation accuracy" if expression == "acc" else f"fitness {expression}"
+    table = Table(title=f"gene duplication (* chosen by {chosen_by})", header_style="bold")
     for column in ("candidate", "duplication", "params", "FLOPs", "validation", "train s"):
         table.add_column(column, justify="left" if column in ("candidate", "duplication") else "right", no_wrap=True)
     for c in metrics["candidates"]:

@@ -79,15 +79,16 @@ class PlainProgress(PlainLines, SearchProgress):
 
     def extinction(self, search, generation, stage, bar) -> None:
         alive = sum(c.alive for c in generation.children)
-        self._say(f"  {stage} threshold {bar:.2f}%: {alive} survive")
+        self._say(f"  {stage} threshold {pct(bar)}: {alive} survive")
 
     def generation_finished(self, search, generation, summary) -> None:
         change = {"secondary": "; plateau: the secondary succession begins",
                   "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
         verdict = "new parent" if summary["improved"] else "parent kept"
+        best = "" if summary.get("new_best") is False else " (the best so far)" if summary.get("new_best") else ""
         self._say(f"generation {generation.number} done: best child {summary['best_child'] or '-'} "
                   f"{pct(summary['best_child_fitness'])}; {verdict} {summary['parent']} "
-                  f"{summary['parent_fitness']:.2f}%{change}")
+                  f"{summary['parent_fitness']:.2f}%{best}{change}")
 
 
 class LiveProgress(LiveView, PlainProgress):

@@ -214,6 +214,14 @@ def test_a_real_tiny_run_of_each_steady_state_strategy(strategy, tmp_path):
     assert (tmp_path / "run" / "report" / "fitness.png").exists()
     config_json = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config_json["resolved"]["schedule"]["batch_size"] == 50 and config_json["resolved"]["mimicry"] is False
+    # LS's ensemble: the top 2 living by validation, majority vote, measured on val and test.
+    state = json.loads((tmp_path / "run" / "state.json").read_text())
+    ensemble = best["population_ensemble"]
+    living = sorted(state["population"], key=lambda i: -i["fitness"][STAGE])
+    assert ensemble["members"] == [i["id"] for i in living[:2]] and ensemble["vote"] == "majority"
+    assert 0 <= ensemble["val_accuracy"] <= 100 and 0 <= ensemble["test_accuracy"] <= 100
+    assert state["ensemble"] == ensemble
+    assert best["search_cost"]["flops"] == sum(r["flops_spent"] for r in records) > 0
 
 
 def _plain(log):

@@ -76,6 +76,7 @@ def test_eq1_and_eq2_take_the_rank_th_best_or_the_previous_threshold():
     assert threshold(f, 3, previous=0.0) == 40
     assert threshold(f, 3, previous=45.0) == 45
     assert threshold([], 3, previous=12.5) == 12.5
+    assert threshold(f, 3, previous=None) == 40 and threshold([], 3, previous=None) is None  # v_0: no bar
 
 
 def test_a_plateau_switches_primary_to_secondary_then_converges():
@@ -107,9 +108,67 @@ def test_extinction_follows_eq1_and_eq2_on_a_scripted_sequence(tmp_path):
     assert t2 == ["g1c1", "g1c3", "g1c5", "g2c2", "g2c5"]
 
 
-def check_algorithm_1(records, state, p, q, population):
-    """Recompute every threshold, survivor and parent from the history; compare with the run."""
-    previous, parent = {"T1": 0.0, "T2": 0.0}, 0.0
+# p = q = 1: gen 1: c0 alone passes T1 (80) and T2 (85) and ends at 80; gen 2: c0 passes both bars
+# (82 >= 80, 86 >= 85) and ends at 70, worse than its parent.
+WORSE_CHILD = [80, 10, 10, 10, 10, 10, 85, 80,
+               82, 10, 10, 10, 10, 10, 86, 70]
+
+
+def test_the_papers_rule_makes_the_best_finalist_the_parent_even_when_it_is_worse(tmp_path):
+    engine, _ = search(tmp_path / "run", Scripted(WORSE_CHILD), population=6, p=1, q=1, max_generations=2)
+    state, gens = engine.state, engine.state.generations
+    assert [g["parent"] for g in gens] == ["g1c0", "g2c0"] and state.parent_fitness == 70
+    assert [g["improved"] for g in gens] == [True, True] and [g["new_best"] for g in gens] == [True, False]
+    assert state.best.id == "g1c0" and state.best.fitness["T3"] == 80
+    best = engine.best()
+    assert best["id"] == "g1c0" and best["fitness"] == 80 and best["weights"].endswith("best.pt")
+    assert json.loads((tmp_path / "run" / "best.pt").read_text())["step"] == 40  # g1c0's own checkpoint
+    assert state.succession.bests[-1] == 80  # plateaus are measured on the best ever, not the parent
+
+
+def test_elitist_keeps_the_parent_unless_a_child_beats_it(tmp_path):
+    engine, _ = search(tmp_path / "run", Scripted(WORSE_CHILD), population=6, p=1, q=1, max_generations=2,
+                       elitist=True)
+    gens = engine.state.generations
+    assert [g["parent"] for g in gens] == ["g1c0", "g1c0"] and engine.state.parent_fitness == 80
+    assert [g["improved"] for g in gens] == [True, False]
+    assert engine.best()["id"] == "g1c0"
+
+
+def test_when_no_child_reaches_t3_the_parent_stays(tmp_path):
+    script = [80, 10, 10, 10, 10, 10, 85, 80,  # gen 1: c0 becomes the parent
+              82, 10, 10, 10, 10, 10, "diverged"]  # gen 2: its only survivor diverges at T2
+    engine, _ = search(tmp_path / "run", Scripted(script), population=6, p=1, q=1, max_generations=2)
+    assert [g["parent"] for g in engine.state.generations] == ["g1c0", "g1c0"]
+    assert engine.state.generations[1]["best_child"] is None
+
+
+def test_a_user_defined_fitness_selects_and_accuracy_is_kept_apart(tmp_path):
+    engine, _ = search(tmp_path / "run", Scripted(), fitness="acc - 2*mparams - 0.5*gflops", max_generations=2)
+    for r in records_of(tmp_path / "run"):
+        if r["status"] == "ok" and not r["reused_from"]:
+            acc = r["accuracy"][r["stage"]]
+            assert r["fitness"][r["stage"]] == pytest.approx(acc - 2 * r["params"] / 1e6 - 0.5 * r["flops"] / 1e9)
+    check_algorithm_1(records_of(tmp_path / "run"), engine.state, p=3, q=2, population=6)
+    assert engine.best()["fitness_expression"] == "acc - 2*mparams - 0.5*gflops"
+
+
+def test_cost_is_summed_per_generation_and_per_search(tmp_path):
+    engine, _ = search(tmp_path / "run", Scripted(), max_generations=2)
+    records = records_of(tmp_path / "run")
+    for g in engine.state.generations:
+        mine = [r for r in records if r["generation"] == g["generation"]]
+        assert g["flops_spent"] == sum(r["flops_spent"] for r in mine) > 0
+        assert g["seconds"] == pytest.approx(sum(r["seconds"] for r in mine))
+    assert engine.state.spent["flops"] == sum(r["flops_spent"] for r in records)
+    assert engine.best()["search_cost"] == engine.state.spent
+    saved = json.loads((tmp_path / "run" / "state.json").read_text())
+    assert saved["spent"]["flops"] == engine.state.spent["flops"]
+
+
+def check_algorithm_1(records, state, p, q, population, elitist=False):
+    """Recompute every threshold, survivor, parent and best-ever from the history; compare with the run."""
+    previous, parent, best = {"T1": None, "T2": None}, 0.0, None
     for summary in state.generations:
         g = summary["generation"]
         at = {s: {r["id"]: r for r in records if r["generation"] == g and r["stage"] == s} for s in ("T1", "T2", "T3")}
@@ -117,26 +176,35 @@ def check_algorithm_1(records, state, p, q, population):
         bars = {}
         for stage, nxt, rank in (("T1", "T2", p), ("T2", "T3", q)):
             values = [r["fitness"][stage] for r in at[stage].values()]
-            bars[stage] = max(sorted(values, reverse=True)[min(rank, len(values)) - 1], previous[stage]) \
+            floor = float("-inf") if previous[stage] is None else previous[stage]
+            bars[stage] = max(sorted(values, reverse=True)[min(rank, len(values)) - 1], floor) \
                 if values else previous[stage]
-            live = {i for i, r in at[stage].items() if r["status"] == "ok" and r["fitness"][stage] >= bars[stage]}
+            live = {i for i, r in at[stage].items()
+                    if r["status"] == "ok" and (bars[stage] is None or r["fitness"][stage] >= bars[stage])}
             assert set(at[nxt]) == live, (g, stage)
         assert summary["thresholds"] == bars
         finals = [r["fitness"]["T3"] for r in at["T3"].values() if r["status"] == "ok"]
-        parent = max([parent] + finals)
-        assert summary["parent_fitness"] == parent  # the parent never gets worse, and is the best so far
+        if elitist:
+            parent = max([parent] + finals)  # the parent never gets worse
+        elif finals:
+            parent = max(finals)  # Algorithm 1, line 9: the best child that reached T3, better or not
+        best = max([b for b in (best, *finals) if b is not None], default=None)
+        assert summary["parent_fitness"] == parent
+        assert summary["best_fitness"] == best  # the answer: the best ever trained to T3
         previous = bars
+    assert state.best is None or state.best.fitness["T3"] == best
 
 
-@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("seed", range(8))
 def test_every_generation_obeys_algorithm_1_with_failures_mixed_in(tmp_path, seed):
     class Flaky(Scripted):
         def score(self, genome, until):
             value = super().score(genome, until)
             return "diverged" if value < 8 else "failed: oom" if value > 95 else value
-    engine, _ = search(tmp_path / "run", Flaky(seed=seed), seed=seed, max_generations=4)
+    elitist = seed % 2 == 1  # both parent rules, on the same kinds of sequence
+    engine, _ = search(tmp_path / "run", Flaky(seed=seed), seed=seed, max_generations=4, elitist=elitist)
     records = records_of(tmp_path / "run")
-    check_algorithm_1(records, engine.state, p=3, q=2, population=6)
+    check_algorithm_1(records, engine.state, p=3, q=2, population=6, elitist=elitist)
     failed = [r for r in records if r["status"] != "ok"]
     assert all(r["fitness"][r["stage"]] == 0 for r in failed)
     assert len(engine.state.generations) == 4  # failures are results; the search went on
@@ -237,3 +305,17 @@ def test_progress_shows_the_generation_live_on_a_terminal_and_as_lines_in_a_log(
     lines = log.getvalue().splitlines()
     assert sum(re.search(r"g1c\d T1 ", line) is not None for line in lines) == 6 and any("T1 threshold" in line for line in lines)
     assert "generation 1 done" in lines[-1]
+
+
+def test_a_run_begun_by_eigen_0_1_resumes_with_its_parent_as_the_best_ever(tmp_path):
+    folder = tmp_path / "run"
+    search(folder, Scripted(), max_generations=1, elitist=True)
+    state = json.loads((folder / "state.json").read_text())
+    old = {k: v for k, v in state.items() if k not in ("best", "best_test", "spent")}
+    old.update(version=1, parent_test=None)  # what eigen 0.1 wrote
+    (folder / "state.json").write_text(json.dumps(old))
+    (folder / "best.pt").unlink()
+    engine, reason = search(folder, Scripted(), max_generations=2, elitist=True)
+    assert reason == "max generations" and len(engine.state.generations) == 2
+    assert (folder / "best.pt").exists() and engine.state.best is not None
+    assert engine.state.spent["flops"] == sum(r["flops_spent"] for r in records_of(folder))

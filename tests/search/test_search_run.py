@@ -118,6 +118,7 @@ def _stable(folder):
     """History and best.json without what legitimately differs between sittings (time, paths)."""
     records = [{k: v for k, v in r.items() if k != "seconds"} for r in RunFolder(folder).read_history()]
     best = json.loads((folder / "best.json").read_text())
+    best["search_cost"].pop("seconds")  # the FLOPs spent must agree; the time never does
     return records, {k: v for k, v in best.items() if k not in ("run", "weights")}
 
 
