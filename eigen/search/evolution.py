@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import initial_genome
-from ..runfolder import RunFolder, copy_atomic, read_json, write_json
+from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer
 from .eigen_search import BudgetSpent, Individual, draw_child
 from .sitting import Sitting
@@ -108,13 +108,15 @@ class Evolution:
         self.progress = progress or EvolutionProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
-            self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
+            with interpreting(folder.state, "the search state", "restore it from a copy, or start a new run with `eigen search --out`"):
+                self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
         else:
             self.state = EvolutionState()
         self.failures = FailureWatch(self.progress.note)
         records = folder.read_history()
-        self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
-        self.history_count = len(records)
+        with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
+            self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
+            self.history_count = len(records)
 
     @property
     def best_weights(self):
@@ -221,7 +223,7 @@ class Evolution:
                 "params": individual.params, "flops": individual.flops, "fitness": {STAGE: result.fitness},
                 "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
                 "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
-                "inherited": result.inherited, "genome": individual.genome.to_dict(),
+                "inherited": result.inherited, "genome": individual.genome.to_dict(), **result.graph_fields(),
             }
             self.folder.append_history(record)
             self.history_count += 1
