@@ -75,6 +75,8 @@ class DataOptions:
 class DeviceOptions:
     gpu: int = opt(0, "CUDA device index; -1 runs on the CPU (slow, but it works)", type=gpu_index)
     seed: int = opt(0, "seed of every random choice: same seed, same result", type=non_negative_int)
+    deterministic: bool = opt(False, "GPU: deterministic algorithms and cuDNN, so retraining repeats to the last "
+                                     "digit (slower; recorded results are reused exactly either way)")
 
 
 @dataclass(kw_only=True)
