@@ -10,7 +10,7 @@ import dataclasses
 import datetime
 from pathlib import Path
 
-from ..config import SearchConfig
+from ..config import SearchConfig, check_saved_settings
 from ..errors import DataError, EigenError
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
@@ -40,6 +40,7 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
         unknown = ", ".join(sorted(set(saved) - known)) if isinstance(saved, dict) else "not a mapping"
         raise EigenError(f"the run's config.json holds settings this eigen does not know ({unknown}); it was "
                          f"written by another eigen version or edited by hand, so it cannot be resumed here")
+    check_saved_settings(SearchConfig, saved)  # a hand-edited value fails here, as one sentence
     config = SearchConfig(**saved)
     defaults = SearchConfig()
     ignored = []
