@@ -132,10 +132,10 @@ def edited_json(name, edit):
     return change
 
 
-def first_history_line_without_stage(c):
+def first_history_line_without_status(c):
     lines = c.joinpath("history.jsonl").read_text().splitlines()
     record = json.loads(lines[0])
-    del record["stage"]
+    del record["status"]  # read for every record when the run is loaded
     c.joinpath("history.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
 
 
@@ -190,7 +190,7 @@ CASES = [
         tmp, run, edited_json("state.json", lambda d: {**d, "parent": [1, 2]}))), "--gpu", "-1"],
         "state.json is damaged or was edited by hand \\(TypeError"),
     Case("resuming with a history line of the wrong shape", lambda tmp, run: ["search", "--resume", str(copied_run(
-        tmp, run, first_history_line_without_stage)), "--gpu", "-1"],
+        tmp, run, first_history_line_without_status)), "--gpu", "-1"],
         "history.jsonl is damaged or was edited by hand \\(it lacks 'stage'\\)"),
     Case("evaluating a truncated checkpoint", lambda tmp, run: ["eval", str(copied_run(
         tmp, run, lambda c: c.joinpath("parent.pt").write_bytes(c.joinpath("parent.pt").read_bytes()[:100]))
