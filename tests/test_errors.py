@@ -191,7 +191,7 @@ CASES = [
         "state.json is damaged or was edited by hand \\(TypeError"),
     Case("resuming with a history line of the wrong shape", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, first_history_line_without_status)), "--gpu", "-1"],
-        "history.jsonl is damaged or was edited by hand \\(it lacks 'stage'\\)"),
+        "history.jsonl is damaged or was edited by hand \\(it lacks 'status'\\)"),
     Case("evaluating a truncated checkpoint", lambda tmp, run: ["eval", str(copied_run(
         tmp, run, lambda c: c.joinpath("parent.pt").write_bytes(c.joinpath("parent.pt").read_bytes()[:100]))
         / "parent.pt"), "--gpu", "-1"], "parent.pt is neither an eigen checkpoint nor a TorchScript file"),
