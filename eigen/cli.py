@@ -91,6 +91,9 @@ def main(argv: list[str] | None = None) -> int:
     config_class, run, _ = COMMANDS[args.command]
     config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
     try:
+        if getattr(config, "deterministic", False):
+            from .device import use_deterministic
+            use_deterministic()
         return run(config) or 0
     except EigenError as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)

@@ -78,6 +78,8 @@ class DataOptions:
 class DeviceOptions:
     gpu: int = opt(0, "CUDA device index; -1 runs on the CPU (slow, but it works)", type=gpu_index)
     seed: int = opt(0, "seed of every random choice: same seed, same result", type=non_negative_int)
+    deterministic: bool = opt(False, "GPU: deterministic algorithms and cuDNN, so retraining repeats to the last "
+                                     "digit (slower; recorded results are reused exactly either way)")
 
 
 @dataclass(kw_only=True)
@@ -186,3 +188,30 @@ class EvalConfig(DeviceOptions):
                                metavar="NAME")
     image_size: int | None = opt(None, "image side in pixels (default: the model's own)", type=positive_int)
     top_k: int = opt(1, "ensemble the best k candidates of a final folder (averaged softmax)", type=positive_int)
+
+
+def check_saved_settings(config_class: type, saved: dict) -> None:
+    """Raise ValueError naming the first setting in a saved config (a run's config.json) whose value
+    the command line could not have produced: the wrong type, outside its range, not a choice.
+
+    A hand-edited config.json that still parses would otherwise fail deep inside the search (a
+    `--max-params` of `{}` compared with an int); the caller turns this error into one sentence.
+    """
+    import dataclasses
+    kinds = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
+    for f in dataclasses.fields(config_class):
+        if f.name not in saved:
+            continue
+        value = saved[f.name]
+        allowed = tuple(k for name in str(f.type).replace(" ", "").split("|") for k in
+                        (kinds[name] if isinstance(kinds.get(name), tuple) else (kinds.get(name, object),)))
+        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
+            raise ValueError(f"setting {f.name} is {value!r}, not a {f.type}")
+        meta = f.metadata
+        if value is not None and meta.get("type") is not None:
+            try:
+                meta["type"](str(value))
+            except (argparse.ArgumentTypeError, ValueError) as e:
+                raise ValueError(f"setting {f.name}: {e}") from None
+        if value is not None and meta.get("choices") and value not in meta["choices"]:
+            raise ValueError(f"setting {f.name} is {value!r}, not one of {', '.join(meta['choices'])}")

@@ -6,6 +6,22 @@ import torch
 from .errors import DeviceError
 
 
+def use_deterministic() -> None:
+    """`--deterministic`: the same network trained twice on one GPU gives the same digits.
+
+    Without it cuDNN may pick a different (non-deterministic) algorithm per call, so retraining a
+    child can differ in the last digits; recorded results are reused exactly either way. Ops with no
+    deterministic CUDA kernel (max-pool and adaptive-pool backward among them) warn instead of
+    failing (`warn_only`), so a search never dies for it; cuBLAS needs its workspace fixed, which
+    must happen before its first use.
+    """
+    import os
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    torch.backends.cudnn.deterministic = True
+    torch.backends.cudnn.benchmark = False
+
+
 def resolve_device(gpu: int) -> torch.device:
     """`--gpu -1` is the CPU; `--gpu N` must name a CUDA device that exists."""
     if gpu == -1:

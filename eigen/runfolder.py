@@ -11,19 +11,30 @@
 
 Every whole-file write goes to a temporary file in the same folder, is flushed to disk, then renamed
 over the target (`os.replace` is atomic on POSIX), so a reader sees the old file or the new one,
-never half of one. The history is appended a line at a time; a line cut short by a kill is dropped
-on the next read.
+never half of one; the folder is then fsynced so that a power loss keeps the rename. Written files get
+the permissions a plain `open()` would give (0666 less the umask), so colleagues on a shared server
+can read them. The history is appended a line at a time; a line cut short by a kill is dropped on
+the next read.
+
+One process writes a folder at a time: every command that writes one holds `FolderLock` on it for
+its whole life (`fcntl.flock`, which the kernel drops when the process dies, so a kill -9 never
+leaves a stale lock), and a second process is told who holds it.
 """
 from __future__ import annotations
 
+import contextlib
+import contextvars
+import datetime
+import fcntl
 import json
 import os
 import platform
 import shutil
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 from . import faults
 from .errors import EigenError
@@ -33,10 +44,33 @@ class RunFolderError(EigenError):
     """A run folder that is missing, unreadable or not what the command expects."""
 
 
+def _umask() -> int:
+    """The process's umask (reading it means setting it, so it is set straight back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def fsync_folder(folder: Path) -> None:
+    """Make a rename or a new file in `folder` survive a power loss (best effort where the file
+    system cannot open folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
 def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for open()
         with os.fdopen(fd, "wb" if binary else "w") as f:
             write(f)
             faults.point("write", str(path))  # the reliability tests die or fill the disk here
@@ -46,6 +80,7 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    fsync_folder(path.parent)
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -82,6 +117,155 @@ def read_json(path: Path, what: str) -> Any:
         raise RunFolderError(f"{path} does not exist: {what} is missing") from None
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise RunFolderError(f"{path} is not valid JSON ({e}); {what} cannot be read") from None
+    except RecursionError:
+        raise RunFolderError(f"{path} is nested too deeply to be JSON eigen wrote; {what} cannot be read") from None
+
+
+# What interpreting a file of the wrong shape raises: a missing key, a list where a mapping belongs,
+# a string where a number belongs, an unknown field passed to a dataclass, a short list.
+SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
+def _shape_problem(error: BaseException) -> str:
+    if isinstance(error, KeyError):
+        return f"it lacks {error.args[0]!r}" if error.args else "a key is missing"
+    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    return f"{type(error).__name__}: {text}"[:160]
+
+
+@contextlib.contextmanager
+def interpreting(path: Path | str, what: str, fix: str) -> Iterator[None]:
+    """Turn the error that interpreting a damaged or hand-edited file raises into one sentence naming
+    the file, what is wrong and what to do (`fix`).
+
+    The readers stay schema-agnostic: whatever keys a file's version holds, a file that parsed but is
+    not what the code expects (a key dropped, a value of the wrong type, a list instead of a mapping)
+    surfaces as KeyError / TypeError / ValueError / AttributeError / IndexError while it is read, and
+    becomes a `RunFolderError` here instead of a traceback. Nothing is written on that path: every
+    read site wraps only reading.
+    """
+    try:
+        yield
+    except EigenError as e:
+        if Path(path).name in str(e):
+            raise
+        # A check deeper down (a genome inside the file that no longer validates, say) that cannot
+        # know which file it was reading: name the file, or the user cannot find what to fix.
+        raise RunFolderError(f"{path} is damaged or was edited by hand ({e}), so {what} cannot be read; "
+                             f"{fix}") from None
+    except SHAPE_ERRORS as e:
+        raise RunFolderError(f"{path} is damaged or was edited by hand ({_shape_problem(e)}), so {what} cannot "
+                             f"be read; {fix}") from None
+
+
+def load_checkpoint(path: Path | str, what: str, fix: str, map_location="cpu") -> Any:
+    """`torch.load` of a checkpoint eigen wrote, with one sentence for an empty, truncated or foreign
+    file instead of the unpickler's traceback."""
+    import pickle
+    import zipfile
+
+    import torch
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except FileNotFoundError:
+        raise RunFolderError(f"{path} does not exist: {what} is missing; {fix}") from None
+    except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, *SHAPE_ERRORS) as e:
+        problem = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        raise RunFolderError(f"{path} is not a readable checkpoint ({type(e).__name__}: {problem}), so {what} "
+                             f"cannot be read; {fix}") from None
+
+
+# -- one writer per folder -------------------------------------------------------------------------------
+LOCK_NAME = ".eigen.lock"
+
+
+class FolderBusy(RunFolderError):
+    """Another process holds the folder's lock."""
+
+
+class FolderLock:
+    """An exclusive `flock` on `<folder>/.eigen.lock`, held while a command writes the folder.
+
+    The kernel releases a flock when its process dies, so a killed command never leaves a stale lock;
+    the file only says who holds it (pid, host, since when) for the message a second process gives.
+    On release the file is removed while still locked, and `acquire` checks that the file it locked
+    is still the one at the path, so a process that opened the old file just before it was removed
+    cannot believe it holds the lock.
+    """
+
+    def __init__(self, folder: Path | str, command: str):
+        self.folder, self.command = Path(folder), command
+        self.path = self.folder / LOCK_NAME
+        self.fd: int | None = None
+
+    def acquire(self) -> "FolderLock":
+        while True:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.read(fd, 1000).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise FolderBusy(f"{self.folder} is in use by {holder}; wait for it to finish (or stop it), "
+                                 f"since two processes writing one folder would corrupt it") from None
+            try:
+                same = os.fstat(fd).st_ino == os.stat(self.path).st_ino
+            except FileNotFoundError:
+                same = False
+            if same:
+                break
+            os.close(fd)  # the holder removed the file between our open and our lock: take the new one
+        since = datetime.datetime.now().isoformat(timespec="seconds")
+        os.ftruncate(fd, 0)
+        os.write(fd, f"`eigen {self.command}` (pid {os.getpid()} on {socket.gethostname()}, since {since})\n".encode())
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is None:
+            return
+        try:
+            self.path.unlink(missing_ok=True)
+        finally:
+            os.close(self.fd)  # closing drops the flock
+            self.fd = None
+
+
+_held: contextvars.ContextVar[list | None] = contextvars.ContextVar("eigen_held_locks", default=None)
+
+
+def holds_locks(function: Callable) -> Callable:
+    """Decorate a command function: the folder locks it takes (`lock_folder`) are held until it
+    returns or raises, and released then (a command called twice in one process, as the tests and
+    the Python API do, must not find its own lock)."""
+    import functools
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        if _held.get() is not None:  # called from inside another command: its locks cover this
+            return function(*args, **kwargs)
+        held: list[FolderLock] = []
+        token = _held.set(held)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _held.reset(token)
+            for lock in reversed(held):
+                lock.release()
+    return run
+
+
+def lock_folder(folder: Path | str, command: str) -> FolderLock | None:
+    """Take the folder's lock for the rest of the running command (see `holds_locks`); a folder this
+    command already holds is not locked twice. Outside a command the lock lasts until the process ends."""
+    held = _held.get()
+    folder = Path(folder)
+    if held is not None and any(lock.folder.resolve() == folder.resolve() for lock in held):
+        return None
+    lock = FolderLock(folder, command).acquire()
+    if held is not None:
+        held.append(lock)
+    return lock
 
 
 def versions() -> dict[str, str]:
@@ -168,6 +352,11 @@ class RunFolder:
         if not self.history.exists():
             return []
         raw = self.history.read_bytes()
+        try:
+            raw.decode()
+        except UnicodeDecodeError as e:
+            raise RunFolderError(f"{self.history} is not text (byte {e.start} is not UTF-8); the history was "
+                                 f"damaged, so this run cannot be resumed") from None
         end = raw.rfind(b"\n") + 1
         if end < len(raw):  # a torn last line: drop it so the next append starts clean
             with open(self.history, "r+b") as f:
@@ -178,8 +367,11 @@ class RunFolder:
             if not line.strip():
                 continue
             try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise RunFolderError(f"{self.history} line {number} is not valid JSON; the history was "
+                record = json.loads(line)
+                if not isinstance(record, dict):
+                    raise json.JSONDecodeError("not an object", line, 0)
+                records.append(record)
+            except (json.JSONDecodeError, RecursionError):
+                raise RunFolderError(f"{self.history} line {number} is not a JSON record; the history was "
                                      f"edited or damaged, so this run cannot be resumed") from None
         return records

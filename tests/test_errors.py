@@ -115,6 +115,30 @@ def a_file_in_the_way(tmp, monkeypatch):
     (tmp / "afile").write_text("not a folder")
 
 
+HELD = []  # locks taken by the "in use" case, held for the session as another process would
+
+
+def locked(folder):
+    from eigen.runfolder import FolderLock
+    HELD.append(FolderLock(folder, "search").acquire())
+    return folder
+
+
+def edited_json(name, edit):
+    """A copy of the finished run with `name` parsed, changed by `edit` and written back."""
+    def change(c):
+        data = json.loads(c.joinpath(name).read_text())
+        c.joinpath(name).write_text(json.dumps(edit(data)))
+    return change
+
+
+def first_history_line_without_status(c):
+    lines = c.joinpath("history.jsonl").read_text().splitlines()
+    record = json.loads(lines[0])
+    del record["status"]  # read for every record when the run is loaded
+    c.joinpath("history.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
+
+
 SEARCH = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1"]
 CASES = [
     Case("unknown dataset", lambda tmp, run: ["search", "--dataset", "mnist", "--gpu", "-1"], "unknown dataset 'mnist'"),
@@ -156,6 +180,24 @@ CASES = [
         tmp, run, lambda c: c.joinpath("state.json").write_text(json.dumps(
             {**json.loads(c.joinpath("state.json").read_text()), "version": 7})))), "--gpu", "-1"],
         "state.json has version 7, this eigen reads 1"),
+    Case("resuming a run another process is writing", lambda tmp, run: ["search", "--resume", str(locked(copied_run(
+        tmp, run, lambda c: None))), "--gpu", "-1"],
+        "is in use by `eigen search` \\(pid \\d+ on .*, since .*\\); wait for it to finish"),
+    Case("resuming with a config.json that lacks the settings", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, edited_json("config.json", lambda d: {k: v for k, v in d.items() if k != "settings"}))), "--gpu", "-1"],
+        "config.json is damaged or was edited by hand \\(it lacks 'settings'\\)"),
+    Case("resuming with a state.json of the wrong shape", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, edited_json("state.json", lambda d: {**d, "parent": [1, 2]}))), "--gpu", "-1"],
+        "state.json is damaged or was edited by hand \\(TypeError"),
+    Case("resuming with a history line of the wrong shape", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, first_history_line_without_status)), "--gpu", "-1"],
+        "history.jsonl is damaged or was edited by hand \\(it lacks 'status'\\)"),
+    Case("evaluating a truncated checkpoint", lambda tmp, run: ["eval", str(copied_run(
+        tmp, run, lambda c: c.joinpath("parent.pt").write_bytes(c.joinpath("parent.pt").read_bytes()[:100]))
+        / "parent.pt"), "--gpu", "-1"], "parent.pt is neither an eigen checkpoint nor a TorchScript file"),
+    Case("duplicating a best.json without its data's fields", lambda tmp, run: ["duplicate", str(copied_run(
+        tmp, run, edited_json("best.json", lambda d: {**d, "data": {**d["data"], "image_size": "big"}})) / "best.json"),
+        "--out", str(tmp / "final"), "--gpu", "-1"], "best.json is damaged or was edited by hand"),
     Case("resuming a folder that is not a run", lambda tmp, run: ["search", "--resume", str(tmp), "--gpu", "-1"],
          "holds no config.json, so it is not an eigen run folder"),
     Case("output folder not writable", lambda tmp, run: ["search", *TINY, "--out", str(tmp / "afile" / "run")],
@@ -167,7 +209,9 @@ CASES = [
 
 
 def snapshot(folder: Path) -> dict:
-    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file's bytes, except the folder lock's note of who holds it (rewritten by every command
+    that takes the lock, even one that then refuses its input: bookkeeping, not the user's data)."""
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file() and p.name != ".eigen.lock"}
 
 
 def run_case(case: Case, tmp: Path, run: Path, monkeypatch, capsys) -> tuple[list[str], str]:
@@ -197,6 +241,7 @@ def for_the_docs(message: str) -> str:
     inside "(SomeError: ...)"."""
     import torch
     message = message.replace(torch.__version__, "<torch version>")
+    message = re.sub(r"pid \d+ on .*?, since [\d:T-]+", "pid <pid> on <host>, since <time>", message)
     start = 0
     while (m := re.compile(r"\((\w+(?:Error|Exception)): ").search(message, start)):
         depth, end = 0, m.start()

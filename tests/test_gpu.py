@@ -56,3 +56,73 @@ def test_graph_replays_continue_across_calls(data):
     assert trainer.train(until=50).graphed
     result = trainer.train(until=200)
     assert result.ok and result.step == 200 and trainer.evaluate() > 90
+
+
+# -- issue 16: moving between devices, contained graph failures, memory over many trainings, determinism --
+
+def test_a_cpu_checkpoint_continues_on_the_gpu_with_fused_sgd_on_channels_last(data):
+    cpu_data = DeviceData(load_splits("synthetic"), "cpu")
+    torch.manual_seed(0)
+    cpu = Trainer(build_model(Genome.from_dict(NET), data.num_classes), cpu_data,
+                  Schedule(total=40, milestones=(), batch_size=128), seed=0)
+    assert cpu.train(until=10).ok
+    torch.manual_seed(0)
+    gpu = Trainer(build_model(Genome.from_dict(NET), data.num_classes), data,
+                  Schedule(total=40, milestones=(), batch_size=128), seed=0)
+    gpu.load_state_dict(cpu.state_dict())
+    for p in gpu.model.parameters():
+        buffer = gpu.optimizer.state[p]["momentum_buffer"]
+        assert buffer.is_cuda and buffer.stride() == p.stride()
+    result = gpu.train(until=40)
+    assert result.ok and result.step == 40, result.status
+
+
+def test_a_failed_capture_turns_graphs_off_for_the_process(data, monkeypatch):
+    from eigen.training import trainer as trainer_module
+    monkeypatch.setattr(trainer_module, "_GRAPHS_OFF", {"reason": None, "announced": False})
+
+    def broken(self):
+        raise RuntimeError("capture refused (test)")
+    monkeypatch.setattr(Trainer, "_capture", broken)
+    first, result = trained(data, use_graph=True)
+    assert result.ok and not result.graphed and "capture refused" in trainer_module.graphs_off_reason()
+    monkeypatch.undo()
+    monkeypatch.setattr(trainer_module, "_GRAPHS_OFF", {"reason": "earlier failure", "announced": True})
+    second, result = trained(data, use_graph=True)
+    assert result.ok and not result.graphed and not second.use_graph  # never tries again
+
+
+def test_memory_after_50_trainings_is_where_it_started(data):
+    from eigen.training.individual import TorchIndividuals
+    import tempfile
+    from pathlib import Path
+    individuals = TorchIndividuals(data, Schedule(total=20, milestones=(), batch_size=128))
+    genome = Genome.from_dict(NET)
+    with tempfile.TemporaryDirectory() as folder:
+        individuals.train(genome, seed=0, until=20, start_from=None, save_to=Path(folder) / "warm.pt")
+        torch.cuda.synchronize()
+        start = torch.cuda.memory_allocated()
+        for seed in range(50):
+            assert individuals.train(genome, seed=seed, until=20, start_from=None, save_to=Path(folder) / "c.pt").ok
+        torch.cuda.synchronize()
+        assert torch.cuda.memory_allocated() - start < 200 * 2**20
+
+
+def test_deterministic_retraining_repeats_to_the_last_digit_and_its_cost(data):
+    import time
+    from eigen.device import use_deterministic
+    started = time.perf_counter()
+    trained(data, use_graph=True, total=200)
+    fast = time.perf_counter() - started
+    use_deterministic()
+    try:
+        started = time.perf_counter()
+        a, _ = trained(data, use_graph=True, total=200)
+        slow = time.perf_counter() - started
+        b, _ = trained(data, use_graph=True, total=200)
+        for (name, x), y in zip(a.model.state_dict().items(), b.model.state_dict().values()):
+            assert torch.equal(x, y), name
+        print(f"--deterministic: {slow:.2f} s vs {fast:.2f} s for 200 graphed iterations")
+    finally:
+        torch.use_deterministic_algorithms(False)
+        torch.backends.cudnn.deterministic = False

@@ -27,12 +27,16 @@ from pathlib import Path
 from ..config import DuplicateConfig
 from ..errors import DataError, EigenError
 from ..genome.dna import Genome, GenomeError
-from ..runfolder import git_commit, read_json, sweep_temporaries, versions, write_json
+from ..runfolder import (git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries, versions,
+                         write_json)
 from ..search.sitting import Sitting
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
 PLAN_SETTINGS = ("seed", "schedule_scale", "max_copies", "max_params", "candidates")  # fixed once planned
+
+
+PLAN_FIX = "pass --out to start afresh elsewhere (or remove the final folder)"
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,12 @@ class Source:
 
 def read_source(path: str | Path, dataset: str | None = None) -> Source:
     """Read and check best.json; every problem is one sentence saying what to do."""
+    with interpreting(path, "the search's best genome", "pass a best.json written by `eigen search` "
+                      "(runs/<name>/best.json holds the same as runs/best.json)"):
+        return _read_source(Path(path), dataset)
+
+
+def _read_source(path: Path, dataset: str | None) -> Source:
     path = Path(path)
     if not path.is_file():
         raise EigenError(f"{path} does not exist; pass the best.json a search wrote "
@@ -99,6 +109,12 @@ class Duplication:
         self.image_size = plan["data"]["image_size"]
         if self.state_path.exists():
             self.state = read_json(self.state_path, "the duplication's progress")
+            with interpreting(self.state_path, "the duplication's progress",
+                              "remove it to train every candidate again, or pass --out to start afresh elsewhere"):
+                for c in self.candidates:  # every entry the loop reads, checked before any training
+                    entry = self.state["candidates"][c["id"]]
+                    entry["step"], entry["seconds"] = int(entry["step"]), float(entry["seconds"])
+                    str(entry["status"]), list(entry["curve"]), dict(self.state["tests"])
         else:
             self.state = {"version": PLAN_VERSION, "candidates": {
                 c["id"]: {"step": 0, "status": "ok", "fitness": None, "seconds": 0.0, "curve": []}
@@ -219,6 +235,21 @@ def check_same_plan(plan: dict, config: DuplicateConfig, source: Source, folder:
                          f"or pass --out to start afresh elsewhere")
 
 
+@holds_locks
+def check_plan_shape(plan: dict) -> None:
+    """Read every part of a saved plan the training reads, so a damaged one fails here (as a
+    sentence, see `interpreting`) and not halfway through training."""
+    if not isinstance(plan["candidates"], list) or not plan["candidates"]:
+        raise ValueError("it lists no candidates")
+    image_size = int(plan["data"]["image_size"])
+    for c in plan["candidates"]:
+        Genome.from_dict(c["genome"], image_size)
+        str(c["id"]), int(c["params"]), int(c["flops"])
+    [int(end) for end in plan["chunk_ends"]]
+    int(plan["schedule"]["total"]), int(plan["settings"]["seed"])
+    str(plan["data"]["dataset"]), list(plan["data"]["class_names"])
+
+
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
     """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     from ..views.duplicate_progress import make_duplicate_progress
@@ -227,9 +258,13 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     source = read_source(config.best, config.dataset)
     folder = final_folder(config, source)
     plan_path = folder / "plan.json"
+    if folder.is_dir():
+        lock_folder(folder, "duplicate")  # one writer per folder, before it is read, swept or written
     saved_plan = read_json(plan_path, "the duplication's plan") if plan_path.exists() else None
     if saved_plan is not None:
-        check_same_plan(saved_plan, config, source, folder)  # before any data is read
+        with interpreting(plan_path, "the duplication's plan", PLAN_FIX):
+            check_same_plan(saved_plan, config, source, folder)  # before any data is read
+            check_plan_shape(saved_plan)
         sweep_temporaries(folder)  # left by a kill mid-write
     notes = []
     if saved_plan is not None and (config.no_mimicry or config.teacher):
@@ -269,6 +304,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise EigenError(f"cannot create {folder} ({e.strerror}); pass a writable --out") from None
+        lock_folder(folder, "duplicate")
         plan["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         write_json(plan_path, plan)
 

@@ -21,7 +21,7 @@ import torch
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
-from ..runfolder import read_json
+from ..runfolder import interpreting, read_json
 
 
 @dataclass
@@ -42,7 +42,8 @@ def eval_command(config) -> int:
     from ..data.device_data import DeviceData
     from ..device import resolve_device
 
-    target = find_target(Path(config.path), config.top_k)
+    with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
+        target = find_target(Path(config.path), config.top_k)
     dataset = config.dataset or target.dataset
     if dataset is None:
         raise EigenError(f"cannot tell which dataset {config.path} was trained on; pass --dataset")

@@ -11,7 +11,7 @@ import datetime
 from pathlib import Path
 
 from ..errors import EigenError
-from ..runfolder import RunFolder, read_json, write_json
+from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
 from .export import Normalized, SoftmaxEnsemble, export_torchscript, save_weights
@@ -89,11 +89,14 @@ def gpu_seconds(duplication, source) -> dict:
         try:
             ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
             teacher = round(sum(m["gpu_seconds"] for m in ensemble["members"]), 1)
-        except EigenError:
+        except (EigenError, *SHAPE_ERRORS):  # a teacher moved or edited since: its cost is unknown, not fatal
             pass
     search = None
     if source.run is not None and RunFolder(source.run).history.exists():
-        search = round(sum(r["seconds"] for r in RunFolder(source.run).read_history()), 1)
+        try:
+            search = round(sum(r["seconds"] for r in RunFolder(source.run).read_history()), 1)
+        except (EigenError, *SHAPE_ERRORS):  # the search's history damaged since: its cost is unknown
+            pass
     duplicate = round(sum(duplication.entry(c)["seconds"] for c in duplication.candidates), 1)
     known = [s for s in (teacher, search, duplicate) if s is not None]
     return {"teacher": teacher, "search": search, "duplicate": duplicate, "total": round(sum(known), 1)}

@@ -10,13 +10,15 @@ import dataclasses
 import datetime
 from pathlib import Path
 
-from ..config import SearchConfig
+from ..config import SearchConfig, check_saved_settings
 from ..errors import DataError, EigenError
-from ..runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
+from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
+                         versions, write_json)
 from ..views.search_progress import SearchProgress, make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
-SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations")
+SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic")
+DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
 
 
 def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
@@ -28,7 +30,7 @@ def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
 
 def default_run_dir(config: SearchConfig) -> Path:
     dataset = config.dataset.split(":", 1)[0]
-    return Path("runs") / f"{dataset}-{config.strategy}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
+    return DEFAULT_RUNS / f"{dataset}-{config.strategy}-{datetime.datetime.now():%Y%m%d-%H%M%S}"
 
 
 def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
@@ -42,6 +44,7 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
         saved = {**saved, "elitist": True}
         say("resuming a run begun by eigen 0.1: it keeps that version's parent rule (--elitist: the parent "
             "changes only when a child beats it)")
+    check_saved_settings(SearchConfig, saved)  # a hand-edited value fails here, as one sentence
     config = SearchConfig(**saved)
     defaults = SearchConfig()
     ignored = []
@@ -73,6 +76,13 @@ def find_teacher(config: SearchConfig, dataset: str) -> tuple[Path | None, str]:
     return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
 
 
+def is_latest_copy_wanted(folder: RunFolder) -> bool:
+    """`runs/best.json` (the latest search's answer) is refreshed only for a run in the default `runs/`
+    location: beside an --out folder it could replace a file of the user's own."""
+    return folder.path.parent.resolve() == DEFAULT_RUNS.resolve()
+
+
+@holds_locks
 def search_command(config: SearchConfig, progress: SearchProgress | None = None, individuals=None) -> int:
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     notes: list[str] = []
@@ -80,12 +90,16 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     if config.resume:
         folder = RunFolder(config.resume)
         folder.require()
+        lock_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
         sweep_temporaries(folder.path)  # left by a kill mid-write
         saved = read_json(folder.config, "the run's settings")
-        config = resumed_config(saved["settings"], config, notes.append)
-        # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
-        teacher_then = saved["resolved"].get("teacher")
-        config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
+        with interpreting(folder.config, "the run's settings",
+                          "restore it from a copy, or start a new run with `eigen search --out`"):
+            config = resumed_config(saved["settings"], config, notes.append)
+            # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
+            teacher_then = saved["resolved"].get("teacher")
+            config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
+            fingerprint_then = str(saved["data"]["fingerprint"])
     else:
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
@@ -113,9 +127,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     if len(splits.train) < schedule.batch_size:
         raise DataError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch "
                         f"({schedule.batch_size}); add images")
-    if saved is not None and saved["data"]["fingerprint"] != splits.fingerprint():
+    if saved is not None and fingerprint_then != splits.fingerprint():
         raise DataError(f"the data in {config.data_dir} is not the data {folder.path} was searched on "
-                        f"(fingerprint {splits.fingerprint()} vs {saved['data']['fingerprint']}); "
+                        f"(fingerprint {splits.fingerprint()} vs {fingerprint_then}); "
                         f"pass the original --data-dir")
     if evolving:
         teacher, mimicry_note = None, (f"{config.strategy}: every individual learns from the labels alone, as in "
@@ -131,6 +145,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
 
     if saved is None:
         folder.create()
+        lock_folder(folder.path, "search")
+        folder.refuse_existing()  # another process may have begun this folder since the check above
         write_json(folder.config, {
             "command": "search",
             "settings": dataclasses.asdict(config),
@@ -149,7 +165,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         })
 
     if individuals is None:
-        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving)
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving,
+                                       say=lambda text: progress.note(text))  # once, if CUDA graphs are turned off
     if evolving:
         from ..search.evolution import Evolution, EvolutionSettings
         from ..views.evolution_progress import make_evolution_progress
@@ -184,7 +201,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                           "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
         write_json(folder.best, best)
-        write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
+        if is_latest_copy_wanted(folder):
+            write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
         report_note = _try_report(folder)
     finally:
         progress.close()
@@ -231,7 +249,22 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
         console.print(f"{sum(failed.values())} training(s) did not finish: "
                       + ", ".join(f"{n} {status}" for status, n in failed.most_common())
                       + f" (details in {folder.history})", highlight=False)
+    eager = eager_summary(folder.read_history())
+    if eager:
+        console.print(eager, highlight=False)
     console.print(report_note, highlight=False)
     if reason != "converged":
         console.print(f"continue with: eigen search --resume {folder.path}", highlight=False)
     console.print(f"next: eigen duplicate {folder.best}", highlight=False)
+
+
+def eager_summary(records: list[dict]) -> str | None:
+    """"12 of 40 trainings ran eager: <reason>" when CUDA graphs were turned off for some trainings
+    (None when every training ran graphed, or graphs were never in play, as on the CPU)."""
+    trained = [r for r in records if "graphed" in r and not r.get("reused_from")]
+    reasons = collections.Counter(r["graph_error"] for r in trained if not r["graphed"] and r.get("graph_error"))
+    if not reasons:
+        return None
+    eager = sum(not r["graphed"] for r in trained)
+    return (f"{eager} of {len(trained)} trainings ran eager: " + "; ".join(reasons)
+            + " (CUDA graphs were turned off after this failure; the results stand, only slower)")

@@ -14,6 +14,7 @@ batch 128, lr 0.1 divided by 10 at 50% and 75% of the epochs, standard C10+/C100
 from __future__ import annotations
 
 import datetime
+import gc
 import time
 from pathlib import Path
 
@@ -21,7 +22,8 @@ import torch
 
 from ..data.device_data import NUM_VIEWS, DeviceData
 from ..errors import EigenError
-from ..runfolder import sweep_temporaries, write_json, write_torch
+from ..runfolder import (holds_locks, interpreting, load_checkpoint, lock_folder, sweep_temporaries, write_json,
+                         write_torch)
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
 
 WEIGHT_DECAY = 1e-4  # DenseNet's CIFAR recipe
@@ -44,6 +46,7 @@ def _architecture(config, num_classes: int) -> dict:
     return {"model": "densenet-bc", "depth": config.depth, "growth": config.growth, "num_classes": num_classes}
 
 
+@holds_locks
 def train_teacher_command(config, say=print) -> int:
     """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it, cache its logits."""
     from tqdm import tqdm
@@ -64,6 +67,7 @@ def train_teacher_command(config, say=print) -> int:
         raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch ({BATCH_SIZE})")
     data = DeviceData(splits, device, with_test=True)
     folder.mkdir(parents=True, exist_ok=True)
+    lock_folder(folder, "train-teacher")  # one writer per folder, before anything is swept or written
     sweep_temporaries(folder)  # left by a kill mid-write
     steps_per_epoch = data.num_train // BATCH_SIZE
     schedule = teacher_schedule(config.epochs, steps_per_epoch)
@@ -72,7 +76,9 @@ def train_teacher_command(config, say=print) -> int:
     for i in range(config.members):
         path = folder / f"member-{i}.pt"
         if path.exists():
-            saved = torch.load(path, map_location="cpu", weights_only=True)
+            saved = load_checkpoint(path, f"teacher member {i}", f"remove it to train member {i} again")
+            if not isinstance(saved, dict) or not {"architecture", "epochs", "model", "val_accuracy"} <= set(saved):
+                raise EigenError(f"{path} is not a teacher member eigen wrote; remove it to train member {i} again")
             if saved["architecture"] == arch and saved["epochs"] == config.epochs:
                 say(f"member {i}: already trained ({saved['val_accuracy']:.2f}% validation), kept")
                 members.append(saved)
@@ -84,9 +90,11 @@ def train_teacher_command(config, say=print) -> int:
         trainer = Trainer(build_member(arch), data, schedule, seed=config.seed * 1000 + i)
         seconds = 0.0
         if partial.exists():
-            state = torch.load(partial, map_location=device, weights_only=True)
-            trainer.load_state_dict(state["trainer"])
-            seconds = state["seconds"]
+            state = load_checkpoint(partial, f"the half-trained member {i}",
+                                    f"remove it to start member {i} again", map_location=device)
+            with interpreting(partial, f"the half-trained member {i}", f"remove it to start member {i} again"):
+                trainer.load_state_dict(state["trainer"])
+                seconds = float(state["seconds"])
         epochs = tqdm(range(trainer.step // steps_per_epoch, config.epochs), desc=f"member {i}", unit="epoch",
                       initial=trainer.step // steps_per_epoch, total=config.epochs)
         for epoch in epochs:
@@ -108,6 +116,10 @@ def train_teacher_command(config, say=print) -> int:
         say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
             f"{seconds:.0f} s")
         members.append(saved)
+        del trainer, model  # the next member needs the device's memory, not this one's leftovers
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
     models = [load_member(m, device) for m in members]
     summary = {

@@ -35,7 +35,7 @@ from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import mutate, step_count
-from ..runfolder import RunFolder, copy_atomic, read_json, write_json
+from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer, StageResult, training_seed
 from ..views.search_progress import SearchProgress
 from .extinction import STAGES, survives, threshold
@@ -211,21 +211,23 @@ class EigenSearch:
         self.progress = progress or SearchProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
-            self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
+            with interpreting(folder.state, "the search state", "restore it from a copy, or start a new run with `eigen search --out`"):
+                self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
         else:
             self.state = SearchState.initial(settings)
         records = folder.read_history()
-        # Results written after the last boundary: children of the stage in flight already trained.
-        self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
-        self.history_count = len(records)
         self.failures = FailureWatch(self.progress.note)
         self.fitness = Fitness.parse(settings.fitness)
         self.memo: dict[tuple[str, int], dict] = {}
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
         self.spent_by_generation: dict[int, dict] = {}  # generation -> {"flops", "seconds"}, from the history
-        for r in records:
-            self._remember(r)
-            self._account(r)
+        with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
+            # Results written after the last boundary: children of the stage in flight already trained.
+            self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
+            self.history_count = len(records)
+            for r in records:
+                self._remember(r)
+                self._account(r)
         self.state.spent = self._total_spent()
         if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
             copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
@@ -306,6 +308,7 @@ class EigenSearch:
                 child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
                 record = self._record(generation, child, stage, until, seconds=result.seconds,
                                       iterations=result.iterations, inherited=result.inherited)
+                record.update(result.graph_fields())  # whether it ran as a CUDA graph, and why not
             self.folder.append_history(record)
             self.history_count += 1
             self._remember(record)

@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import initial_genome
-from ..runfolder import RunFolder, copy_atomic, read_json, write_json
+from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer
 from .eigen_search import BudgetSpent, Individual, draw_child
 from .fitness import Fitness
@@ -120,17 +120,19 @@ class Evolution:
         self.progress = progress or EvolutionProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
-            self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
+            with interpreting(folder.state, "the search state", "restore it from a copy, or start a new run with `eigen search --out`"):
+                self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
         else:
             self.state = EvolutionState()
         self.failures = FailureWatch(self.progress.note)
         self.fitness = Fitness.parse(settings.fitness)
         records = folder.read_history()
-        self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
-        self.history_count = len(records)
         self.spent_by_generation: dict[int, dict] = {}
-        for r in records:
-            self._account(r)
+        with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
+            self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
+            self.history_count = len(records)
+            for r in records:
+                self._account(r)
         self.state.spent = self._total_spent()
 
     @property
@@ -240,7 +242,7 @@ class Evolution:
                 "accuracy": {STAGE: result.fitness},
                 "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
                 "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
-                "inherited": result.inherited, "genome": individual.genome.to_dict(),
+                "inherited": result.inherited, "genome": individual.genome.to_dict(), **result.graph_fields(),
             }
             self.folder.append_history(record)
             self.history_count += 1

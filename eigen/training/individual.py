@@ -26,7 +26,7 @@ from ..genome.inheritance import inherit
 from ..genome.model import build_model
 from ..runfolder import write_torch
 from .mimicry import Mimicry
-from .trainer import Trainer, evaluate, majority_vote_accuracy
+from .trainer import Trainer, announce_graphs_off, evaluate, graphs_off_reason, majority_vote_accuracy
 
 
 @dataclass(frozen=True)
@@ -37,10 +37,16 @@ class StageResult:
     iterations: int  # iterations this call trained
     seconds: float  # wall time of this call: build, load, train, evaluate, save
     inherited: int = 0  # tensors taken from the parent's weights (weight inheritance), 0 without it
+    graphed: bool = False  # the steps ran as a replayed CUDA graph
+    graph_error: str | None = None  # why they ran eager on a GPU (CUDA graphs turned off), if they did
 
     @property
     def ok(self) -> bool:
         return self.status == "ok"
+
+    def graph_fields(self) -> dict:
+        """What the history records about CUDA graphs for this training (the final summary counts it)."""
+        return {"graphed": self.graphed, "graph_error": self.graph_error}
 
 
 class IndividualTrainer(Protocol):
@@ -91,12 +97,13 @@ class TorchIndividuals:
     """The real thing: `eigen.train.Trainer` on data that lives on the device."""
 
     def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True,
-                 keep_optimizer: bool = True):
+                 keep_optimizer: bool = True, say=lambda text: None):
         self.data, self.schedule = data, schedule
         self.teacher_logits, self.mimicry = teacher_logits, mimicry or Mimicry()
         self.use_graph = use_graph
         # A checkpoint that will only be inherited from, never continued, needs no momentum buffers.
         self.keep_optimizer = keep_optimizer
+        self.say = say  # told once, when a failed capture turns CUDA graphs off for the process
 
     def _build(self, genome: Genome, seed: int):
         torch.manual_seed(seed)
@@ -110,6 +117,7 @@ class TorchIndividuals:
         started = time.perf_counter()
         trainer = None
         inherited = 0
+        graphed, graph_error = False, None
         try:
             trainer = self._build(genome, seed)
             if start_from is not None:
@@ -120,6 +128,10 @@ class TorchIndividuals:
                 inherited = len(inherit(trainer.model, parent["trainer"]["model"]))
             first = trainer.step
             result = trainer.train(until=until)
+            graphed, graph_error = result.graphed, graphs_off_reason() if self.data.device.type == "cuda" else None
+            if trainer.graph_error is not None and announce_graphs_off():
+                self.say(f"warning: CUDA graph capture failed ({trainer.graph_error}); every training from now on "
+                         f"runs eager (slower, same results), and the history records which ones did")
             fitness = trainer.evaluate("val") if result.ok else 0.0
             if result.ok:
                 state = trainer.state_dict()
@@ -140,7 +152,8 @@ class TorchIndividuals:
             gc.collect()
             if self.data.device.type == "cuda":
                 torch.cuda.empty_cache()
-        return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited)
+        return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited,
+                           graphed, graph_error)
 
     def test_accuracy(self, checkpoint_path: Path) -> float:
         model = load_model(checkpoint_path, self.data.device)
@@ -159,8 +172,14 @@ def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:
 
 def load_model(path: Path, device="cpu"):
     """Rebuild the network saved in a checkpoint, with its trained weights, on `device`."""
-    saved = torch.load(path, map_location=device, weights_only=True)
-    genome = Genome.from_dict(saved["genome"], saved["image_size"])
-    model = build_model(genome, saved["num_classes"], saved["image_size"]).to(device)
-    model.load_state_dict(saved["trainer"]["model"])
+    from ..runfolder import interpreting, load_checkpoint
+    fix = "restore it from a copy, or train it again"
+    saved = load_checkpoint(path, "the model's weights", fix, map_location=device)
+    with interpreting(path, "the model's weights", fix):  # a checkpoint of another shape or network
+        genome = Genome.from_dict(saved["genome"], saved["image_size"])
+        model = build_model(genome, saved["num_classes"], saved["image_size"]).to(device)
+        try:
+            model.load_state_dict(saved["trainer"]["model"])
+        except RuntimeError as e:  # weights of another network: torch's "Error(s) in loading state_dict"
+            raise ValueError(str(e).splitlines()[0]) from None
     return model

@@ -19,7 +19,7 @@ import torch
 
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
 from ..errors import EigenError
-from ..runfolder import read_json, write_torch
+from ..runfolder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
 from .densenet import DenseNetBC
 
 
@@ -67,21 +67,30 @@ def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_
     """The ensemble's mean logits (N_train, NUM_VIEWS, K) fp16 on `data.device`; built once, then cached."""
     folder = Path(folder)
     ensemble = read_json(folder / "ensemble.json", "the teacher's description")
-    classes = ensemble["architecture"]["num_classes"]
+    with interpreting(folder / "ensemble.json", "the teacher's description",
+                      "train the teacher again with `eigen train-teacher` or pass --no-mimicry"):
+        classes = int(ensemble["architecture"]["num_classes"])
+        key = cache_key(folder, ensemble, data)
     if classes != data.num_classes:
         raise EigenError(f"the teacher in {folder} predicts {classes} classes, the data has {data.num_classes}; "
                          f"train a teacher for this dataset with `eigen train-teacher --dataset ...`")
-    key = cache_key(folder, ensemble, data)
     path = folder / f"logits-{key}.pt"
     if path.exists():
-        cached = torch.load(path, map_location="cpu", weights_only=True)
-        if cached["key"] == key and tuple(cached["logits"].shape) == (data.num_train, NUM_VIEWS, classes):
-            return cached["logits"].to(data.device)
+        try:  # a damaged cache is only a cache: it is rebuilt below
+            cached = torch.load(path, map_location="cpu", weights_only=True)
+            if cached["key"] == key and tuple(cached["logits"].shape) == (data.num_train, NUM_VIEWS, classes):
+                return cached["logits"].to(data.device)
+        except (RuntimeError, EOFError, *SHAPE_ERRORS, __import__("pickle").UnpicklingError):
+            pass
     say(f"building the teacher's logits cache ({data.num_train} images x {NUM_VIEWS} views)")
     for stale in folder.glob("logits-*.pt"):
         stale.unlink()
-    models = [load_member(torch.load(folder / m["file"], map_location="cpu", weights_only=True), data.device)
-              for m in ensemble["members"]]
+    fix = "train the teacher again with `eigen train-teacher` or pass --no-mimicry"
+    models = []
+    for m in ensemble["members"]:
+        member = load_checkpoint(folder / m["file"], "a teacher member", fix)
+        with interpreting(folder / m["file"], "a teacher member", fix):
+            models.append(load_member(member, data.device))
     logits = torch.empty(data.num_train, NUM_VIEWS, classes, dtype=torch.float16, device=data.device)
     for view in range(NUM_VIEWS):
         for start in range(0, data.num_train, batch_size):

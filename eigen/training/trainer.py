@@ -7,7 +7,9 @@ accuracy in percent. Training returns metrics; it never prints.
 
 On a GPU the whole step (augmentation gather, forward and backward under bf16 autocast in
 channels_last, fused SGD with the learning rate as a device tensor) is captured once as a CUDA graph
-and replayed; on the CPU, or if capture fails, the same step runs eagerly.
+and replayed; on the CPU, or if capture fails, the same step runs eagerly. A failed capture can leave
+the caching allocator mid-capture, so after one failure graphs stay off for the rest of the process
+(`graphs_off_reason()` says why; each `TrainResult` says whether it ran graphed).
 """
 from __future__ import annotations
 
@@ -24,6 +26,57 @@ from .mimicry import Mimicry, mimicry_loss
 
 CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check syncs the GPU)
 GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
+
+
+# Process-wide, on purpose: after a failed capture the CUDA allocator itself may be unusable for
+# capture, so no later Trainer in this process may try again. Read through the functions below.
+_GRAPHS_OFF: dict = {"reason": None, "announced": False}
+_SIDE_STREAMS: dict = {}  # device -> the one warm-up stream every capture reuses
+
+
+def graphs_off_reason() -> str | None:
+    """Why CUDA graphs are off for this process (a failed capture), or None while they are on."""
+    return _GRAPHS_OFF["reason"]
+
+
+def turn_graphs_off(reason: str) -> None:
+    if _GRAPHS_OFF["reason"] is None:
+        _GRAPHS_OFF["reason"] = reason
+
+
+def announce_graphs_off() -> bool:
+    """True exactly once after graphs were turned off: whoever gets True tells the user."""
+    if _GRAPHS_OFF["reason"] is None or _GRAPHS_OFF["announced"]:
+        return False
+    _GRAPHS_OFF["announced"] = True
+    return True
+
+
+def _side_stream(device: torch.device) -> "torch.cuda.Stream":
+    """One warm-up stream per device, reused: a new stream per capture over hundreds of trainings
+    only adds to what the driver keeps."""
+    if device not in _SIDE_STREAMS:
+        _SIDE_STREAMS[device] = torch.cuda.Stream(device)
+    return _SIDE_STREAMS[device]
+
+
+def match_parameters(optimizer: torch.optim.Optimizer) -> None:
+    """Give every optimiser state tensor its parameter's device, dtype and memory format.
+
+    `Optimizer.load_state_dict` moves state to the parameter's device but keeps the saved layout, so
+    a checkpoint written on the CPU (contiguous) and loaded for channels_last parameters on a GPU
+    (or the other way) leaves momentum buffers in the wrong layout, which fused SGD refuses.
+    `empty_like(p)` takes p's strides; the values are copied unchanged.
+    """
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            state = optimizer.state.get(p)
+            if not state:
+                continue
+            for name, value in state.items():
+                if torch.is_tensor(value) and value.shape == p.shape and (
+                        value.device != p.device or value.dtype != p.dtype or value.stride() != p.stride()):
+                    state[name] = torch.empty_like(p).copy_(value)
 
 
 def scale_iterations(n: int, scale: float) -> int:
@@ -90,7 +143,7 @@ class Trainer:
         self.order = BatchOrder(data.num_train, schedule.batch_size, seed, self.device)
         self.step = 0
         self.status = "ok"
-        self.use_graph = use_graph and self.on_gpu
+        self.use_graph = use_graph and self.on_gpu and graphs_off_reason() is None
         self.graph_error: str | None = None  # why capture failed, if it did
         self._graph = None
         self._static_idx = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
@@ -122,7 +175,7 @@ class Trainer:
 
     def _capture(self) -> None:
         """Record `_step` as a CUDA graph; the warm-up iterations before it are real training steps."""
-        side = torch.cuda.Stream(self.device)
+        side = _side_stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
             for _ in range(GRAPH_WARMUP):
@@ -181,7 +234,8 @@ class Trainer:
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as e:  # capture is an optimisation: fall back to eager, say why
-            self.graph_error = f"{type(e).__name__}: {e}"
+            self.graph_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
+            turn_graphs_off(self.graph_error)
             self.use_graph = False
             self._graph = None
             torch.cuda.synchronize(self.device)
@@ -215,6 +269,7 @@ class Trainer:
     def load_state_dict(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        match_parameters(self.optimizer)  # resumed on another device: momentum follows the parameters
         for group in self.optimizer.param_groups:  # keep the shared device tensor, not a loaded copy
             group["lr"] = self.lr
         self.step, self.status = state["step"], state["status"]
@@ -259,7 +314,8 @@ def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: st
     for model in models:
         model.eval()
     on_gpu = data.device.type == "cuda"
-    correct = total = 0
+    correct = torch.zeros((), dtype=torch.long, device=data.device)  # summed on the device: one sync at the end
+    total = 0
     for x, y in data.eval_batches(split):
         if on_gpu:
             x = x.contiguous(memory_format=torch.channels_last)
@@ -268,8 +324,8 @@ def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: st
                 scores = models[0](x)
             else:
                 scores = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
-        correct += (scores.argmax(dim=1) == y).sum().item()
+        correct += (scores.argmax(dim=1) == y).sum()
         total += len(y)
     for model, mode in zip(models, modes):
         model.train(mode)
-    return 100.0 * correct / total
+    return 100.0 * correct.item() / total
