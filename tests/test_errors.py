@@ -174,12 +174,12 @@ CASES = [
     Case("resuming a run made by another eigen", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, lambda c: c.joinpath("config.json").write_text(json.dumps(
             {**json.loads(c.joinpath("config.json").read_text()),
-             "settings": {**json.loads(c.joinpath("config.json").read_text())["settings"], "fitness": "params"}})))),
-        "--gpu", "-1"], "holds settings this eigen does not know \\(fitness\\)"),
+             "settings": {**json.loads(c.joinpath("config.json").read_text())["settings"], "warmup_epochs": 5}})))),
+        "--gpu", "-1"], "holds settings this eigen does not know \\(warmup_epochs\\)"),
     Case("resuming with a hand-edited state", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, lambda c: c.joinpath("state.json").write_text(json.dumps(
             {**json.loads(c.joinpath("state.json").read_text()), "version": 7})))), "--gpu", "-1"],
-        "state.json has version 7, this eigen reads 1"),
+        "state.json has version 7, this eigen reads 2"),
     Case("resuming a run another process is writing", lambda tmp, run: ["search", "--resume", str(locked(copied_run(
         tmp, run, lambda c: None))), "--gpu", "-1"],
         "is in use by `eigen search` \\(pid \\d+ on .*, since .*\\); wait for it to finish"),
