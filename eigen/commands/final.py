@@ -11,6 +11,7 @@ import datetime
 from pathlib import Path
 
 from ..errors import EigenError
+from ..portable import resolve_from_file
 from ..runfolder import RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
@@ -84,7 +85,8 @@ def gpu_seconds(duplication, source) -> dict:
     teacher = None
     if duplication.plan["teacher"]:
         try:
-            ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
+            teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
+            ensemble = read_json(teacher_folder / "ensemble.json", "the teacher's description")
             teacher = round(sum(m["gpu_seconds"] for m in ensemble["members"]), 1)
         except EigenError:
             pass

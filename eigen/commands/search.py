@@ -12,6 +12,7 @@ from pathlib import Path
 
 from ..config import SearchConfig
 from ..errors import DataError, EigenError
+from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
 from ..views.search_progress import SearchProgress, make_progress
 
@@ -80,8 +81,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         saved = read_json(folder.config, "the run's settings")
         config = resumed_config(saved["settings"], config, notes.append)
         # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
-        teacher_then = saved["resolved"].get("teacher")
-        config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
+        teacher_then = resolve_from_file(saved["resolved"].get("teacher"), folder.config)
+        config = dataclasses.replace(config, no_mimicry=teacher_then is None,
+                                     teacher=str(teacher_then) if teacher_then else None)
     else:
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
@@ -135,7 +137,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
                          "child_steps": schedule.total if evolving else None,
                          "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
                          "mimicry_note": mimicry_note,
-                         "teacher": str(teacher.resolve()) if teacher is not None else None},
+                         "teacher": relative_to_file(teacher, folder.config)},
             "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
                      "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                      "fingerprint": splits.fingerprint()},
@@ -176,8 +178,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
         best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                           "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
-        write_json(folder.best, best)
-        write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
+        for path in (folder.best, folder.path.parent / "best.json"):  # runs/best.json: the latest search's answer
+            write_json(path, with_relative_paths(best, ("run", "weights"), path))  # the folder may move
         report_note = _try_report(folder)
     finally:
         progress.close()
