@@ -41,14 +41,14 @@ class Target:
 def eval_command(config) -> int:
     from ..data.datasets import load_splits
     from ..data.device_data import DeviceData
-    from ..device import resolve_device
+    from ..device import auto_device
 
     target = find_target(Path(config.path), config.top_k)
     dataset = config.dataset or target.dataset
     if dataset is None:
         raise EigenError(f"cannot tell which dataset {config.path} was trained on; pass --dataset")
     image_size = config.image_size or target.image_size or 32
-    device = resolve_device(config.gpu)
+    device = auto_device(config.gpu, say=lambda text: print(f"evaluating {text}", flush=True))
     splits = load_splits(dataset, config.data_dir, image_size)
     if target.num_classes is not None and target.num_classes != splits.num_classes:
         raise EigenError(f"{config.path} predicts {target.num_classes} classes, {dataset} has {splits.num_classes}; "

@@ -11,7 +11,7 @@ import datetime
 from pathlib import Path
 
 from ..config import SearchConfig
-from ..errors import DataError, EigenError
+from ..errors import DataError, EigenError, Interrupted
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import RunFolder, git_commit, read_json, sweep_temporaries, versions, write_json
 from ..views.search_progress import SearchProgress, make_progress
@@ -173,7 +173,10 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         for note in notes:
             progress.note(note)
         search = make_search()
-        reason = search.run()
+        try:
+            reason = search.run()
+        except KeyboardInterrupt:
+            raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
         search.measure_test()
         # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
         best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
@@ -183,8 +186,24 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         report_note = _try_report(folder)
     finally:
         progress.close()
-    _print_summary(search, reason, best, report_note, folder)
+    _print_summary(search, reason, best, report_note, folder, config)
     return 0
+
+
+def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int | None = None) -> str:
+    """The command that continues this run on the device it used (with a higher --max-generations
+    when that limit is what stopped it)."""
+    from ..device import device_flag
+    more = f" --max-generations {max_generations}" if max_generations else ""
+    return f"eigen search --resume {folder.path}{device_flag(config.gpu)}{more}"
+
+
+def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
+    """`eigen duplicate` of this run, on its device and at its --schedule-scale (a scaled-down smoke
+    search is followed by a scaled-down final training, not 25,000 iterations per candidate)."""
+    from ..device import device_flag
+    scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
+    return f"eigen duplicate {folder.best}{device_flag(config.gpu)}{scale}"
 
 
 def _try_report(folder: RunFolder) -> str:
@@ -197,7 +216,7 @@ def _try_report(folder: RunFolder) -> str:
     return f"report: {paths[0].parent}/"
 
 
-def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder) -> None:
+def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder, config: SearchConfig) -> None:
     from ..search.eigen_search import EigenSearch
     from ..views.report import evolution_table, output_console, summary_table
     console = output_console()
@@ -217,6 +236,9 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
                       + ", ".join(f"{n} {status}" for status, n in failed.most_common())
                       + f" (details in {folder.history})", highlight=False)
     console.print(report_note, highlight=False)
-    if reason != "converged":
-        console.print(f"continue with: eigen search --resume {folder.path}", highlight=False)
-    console.print(f"next: eigen duplicate {folder.best}", highlight=False)
+    if reason == "max generations":
+        more = len(state.generations) + (config.max_generations or 1)
+        console.print(f"continue with: {resume_command(folder, config, more)}", highlight=False)
+    elif reason != "converged":
+        console.print(f"continue with: {resume_command(folder, config)}", highlight=False)
+    console.print(f"next: {duplicate_command_for(folder, config)}", highlight=False)
