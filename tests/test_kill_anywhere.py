@@ -145,9 +145,9 @@ def test_a_duplication_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path):
     def stable(final):
         metrics = json.loads((final / "metrics.json").read_text())
         metrics.pop("created")
-        metrics.pop("gpu_seconds")
+        metrics.pop("device_seconds")
         for c in metrics["candidates"]:
-            c.pop("gpu_seconds")
+            c.pop("device_seconds")
         return metrics
     assert stable(folder) == stable(tmp_path / "whole")
     for name in ("c0", "c1"):

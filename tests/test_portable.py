@@ -63,7 +63,7 @@ def test_a_moved_run_folder_resumes_duplicates_and_reports(moved, capsys):
     config = DuplicateConfig(best=str(moved / "best.json"), gpu=-1, schedule_scale=0.002, candidates=1, max_copies=1)
     assert duplicate_command(config, progress=PlainDuplicateProgress(io.StringIO())) == 0
     metrics = json.loads((moved / "final" / "metrics.json").read_text())
-    assert metrics["gpu_seconds"]["search"] > 0  # the search's history was found where best.json says
+    assert metrics["device_seconds"]["search"] > 0  # the search's history was found where best.json says
     plan = json.loads((moved / "final" / "plan.json").read_text())
     assert plan["best"] == "../best.json" and plan["source"]["run"] == ".."
 

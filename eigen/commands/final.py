@@ -64,9 +64,10 @@ def finish(duplication, data, top_k: int, source) -> dict:
                    "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
         "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
                         "val_accuracy": duplication.entry(c)["fitness"], "status": duplication.entry(c)["status"],
-                        "gpu_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
+                        "device_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
         "ensemble": ensemble,
-        "gpu_seconds": gpu_seconds(duplication, source),
+        # Seconds on the device that did the work, named: a CPU run's seconds are not GPU-seconds.
+        "device_seconds": gpu_seconds(duplication, source), "device": device_name(data.device),
         **about,
         "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
         "files": {"genome": "genome.json", "weights": weights.name, "torchscript": "model.torchscript.pt",
@@ -80,6 +81,11 @@ def finish(duplication, data, top_k: int, source) -> dict:
     return metrics
 
 
+def device_name(device) -> str:
+    import torch
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def gpu_seconds(duplication, source) -> dict:
     """Device seconds spent by each phase that led to this model (None where it cannot be known)."""
     teacher = None
@@ -87,7 +93,7 @@ def gpu_seconds(duplication, source) -> dict:
         try:
             teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
             ensemble = read_json(teacher_folder / "ensemble.json", "the teacher's description")
-            teacher = round(sum(m["gpu_seconds"] for m in ensemble["members"]), 1)
+            teacher = round(sum(m.get("device_seconds", m.get("gpu_seconds", 0)) for m in ensemble["members"]), 1)
         except EigenError:
             pass
     search = None

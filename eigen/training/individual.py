@@ -45,9 +45,10 @@ class StageResult:
 
 class IndividualTrainer(Protocol):
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None) -> StageResult:
+              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
         """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch,
-        starting from the matching weights of the checkpoint `inherit_from` if one is given)."""
+        starting from the matching weights of the checkpoint `inherit_from` if one is given);
+        `on_progress(step, until, loss)`, if given, hears how the training goes while it runs."""
 
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
@@ -98,7 +99,7 @@ class TorchIndividuals:
                        mimicry=self.mimicry, use_graph=self.use_graph)
 
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None) -> StageResult:
+              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
         started = time.perf_counter()
         trainer = None
         inherited = 0
@@ -111,7 +112,7 @@ class TorchIndividuals:
                 parent = torch.load(inherit_from, map_location=self.data.device, weights_only=True)
                 inherited = len(inherit(trainer.model, parent["trainer"]["model"]))
             first = trainer.step
-            result = trainer.train(until=until)
+            result = trainer.train(until=until, on_progress=on_progress)
             fitness = trainer.evaluate("val") if result.ok else 0.0
             if result.ok:
                 state = trainer.state_dict()
