@@ -251,8 +251,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     if len(splits.train) < schedule.batch_size:
         raise DataError(f"{splits.name} has {len(splits.train)} training images, fewer than one batch "
                         f"({schedule.batch_size}); add images")
-    teacher, mimicry_note = find_teacher(config, splits.name)
-    notes.append(mimicry_note)
+    teacher, mimicry_note = find_teacher(config, splits)
+    notes += [splits.describe(), *splits.notes, mimicry_note]
     plan = saved_plan if saved_plan is not None else make_plan(config, source, splits, schedule, teacher, mimicry_note, plan_path)
     done = (folder / "metrics.json").exists()
 

@@ -56,17 +56,33 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
     return dataclasses.replace(config, resume=given.resume)
 
 
-def find_teacher(config: SearchConfig, dataset: str) -> tuple[Path | None, str]:
-    """The teacher folder to mimic, or None and a sentence saying why there is none."""
+def train_teacher_hint(splits, config) -> str:
+    """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
+    flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
+    import shlex
+
+    from ..device import device_flag
+    dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
+    words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
+    if splits.image_size != 32:
+        words += f" --image-size {splits.image_size}"
+    if splits.name in ("cifar10", "cifar100") and config.data_dir != "~/.cache/eigen":
+        words += f" --data-dir {shlex.quote(config.data_dir)}"
+    return words + device_flag(config.gpu)
+
+
+def find_teacher(config: SearchConfig, splits) -> tuple[Path | None, str]:
+    """The teacher folder to mimic, or None and a sentence saying why there is none. The default
+    folder is teachers/<the data's identity>: an image folder's teacher is its own."""
     if config.no_mimicry:
         return None, "mimicry off (--no-mimicry)"
-    folder = Path(config.teacher) if config.teacher else Path("teachers") / dataset
+    folder = Path(config.teacher) if config.teacher else Path("teachers") / splits.identity
     if config.teacher and not (folder / "ensemble.json").exists():
         raise EigenError(f"--teacher {folder} is not a teacher folder (no ensemble.json); train one with "
-                         f"`eigen train-teacher --dataset {dataset}` or pass --no-mimicry")
+                         f"`{train_teacher_hint(splits, config)}` or pass --no-mimicry")
     if not (folder / "ensemble.json").exists():
-        return None, (f"mimicry off: no teacher for {dataset} in {folder}/; train one with "
-                      f"`eigen train-teacher --dataset {dataset}` (or pass --no-mimicry to say so)")
+        return None, (f"mimicry off: no teacher for this data in {folder}/; train one with "
+                      f"`{train_teacher_hint(splits, config)}` (or pass --no-mimicry to say so)")
     return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
 
 
@@ -119,8 +135,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         teacher, mimicry_note = None, (f"{config.strategy}: every individual learns from the labels alone, as in "
                                        f"Large-Scale Evolution (no mimicry), and inherits its parent's weights")
     else:
-        teacher, mimicry_note = find_teacher(config, splits.name)
-    notes.append(mimicry_note)
+        teacher, mimicry_note = find_teacher(config, splits)
+    notes += [splits.describe(), *splits.notes, mimicry_note]
     data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
     teacher_logits = None
     if teacher is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import sys
 from typing import IO
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -161,11 +162,14 @@ class LiveProgress(LiveView, PlainProgress):
             f"[bold]generation {generation.number}[/bold] ({generation.phase}, m = {generation.step_size})  "
             f"parent {state.parent.id} {state.parent_fitness:.2f}%, {human(state.parent.params)} params  "
             f"{elapsed} elapsed, ETA {eta}{budget}")
-        table = Table(expand=False, header_style="bold")
+        # Rows stay one line at 100 columns: no vertical rules, and only the mutations give way (ellipsis).
+        table = Table(expand=False, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1),
+                      pad_edge=False)
         for name in ("child", "mutations", "params", "FLOPs", *STAGES, "state"):
-            # Rows stay one line at 100 columns: the mutations give way (ellipsis) before anything else.
-            table.add_column(name, justify="right" if name in ("params", "FLOPs", *STAGES) else "left",
-                             no_wrap=True, overflow="ellipsis", max_width=30 if name == "mutations" else None)
+            numeric = name in ("params", "FLOPs", *STAGES)
+            table.add_column(name, justify="right" if numeric else "left", no_wrap=True, overflow="ellipsis",
+                             max_width=26 if name == "mutations" else None,
+                             min_width=None if name == "mutations" else {"child": 5, "FLOPs": 7, "state": 22}.get(name, 6))
         thresholds = generation.thresholds
         for child in list(generation.children):
             cells = [f"{child.fitness[st]:.2f}" if st in child.fitness else "" for st in STAGES]
@@ -179,7 +183,7 @@ class LiveProgress(LiveView, PlainProgress):
             if self.progress is None:
                 return Text(f"training to {self.training[1]}", style="yellow")
             step, until, loss = self.progress
-            return Text(f"{self.training[1]} {step}/{until} loss {loss:.3g}", style="yellow")
+            return Text(f"{self.training[1]} {step}/{until} loss {loss:.2f}", style="yellow")
         if child.status != "ok":
             return Text(child.status, style="red")
         if not child.alive:
