@@ -238,7 +238,7 @@ def test_bad_input_gets_one_clear_sentence_and_writes_nothing(tmp_path, capsys):
 
 def test_a_final_folder_continues_only_what_it_began(finished, tmp_path, capsys):
     final, _ = finished
-    best = json.loads((final / "plan.json").read_text())["best"]
+    best = str(final / json.loads((final / "plan.json").read_text())["best"])  # stored relative to plan.json
     code = main(["duplicate", best, "--out", str(final), "--gpu", "-1", "--schedule-scale", "0.004",
                  "--candidates", "3", "--max-copies", "3"])
     assert code == 2
