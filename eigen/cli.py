@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import __version__
 from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
-from .errors import EigenError, describe_os_error
+from .errors import EigenError, Interrupted, describe_os_error
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:
@@ -101,8 +101,13 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only folder: the user's to fix, said in one sentence
         print(f"eigen {args.command}: {describe_os_error(e, args.command)}", file=sys.stderr)
         return 2
+    except Interrupted as e:
+        print(f"eigen {args.command}: interrupted; {e.how}", file=sys.stderr)
+        return 130
     except KeyboardInterrupt:
-        print(f"eigen {args.command}: interrupted", file=sys.stderr)
+        again = ("; run the same command again to continue where it stopped"
+                 if args.command in ("duplicate", "train-teacher") else "")
+        print(f"eigen {args.command}: interrupted{again}", file=sys.stderr)
         return 130
 
 

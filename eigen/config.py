@@ -188,6 +188,9 @@ class EvalConfig(DeviceOptions):
                                metavar="NAME")
     image_size: int | None = opt(None, "image side in pixels (default: the model's own)", type=positive_int)
     top_k: int = opt(1, "ensemble the best k candidates of a final folder (averaged softmax)", type=positive_int)
+    # A light command: by default it takes the GPU if there is one, else the CPU (and says which).
+    gpu: int | None = opt(None, "CUDA device index; -1 runs on the CPU (default: GPU 0 if there is one, "
+                                "else the CPU)", type=gpu_index)
 
 
 def check_saved_settings(config_class: type, saved: dict) -> None:

@@ -22,6 +22,23 @@ def use_deterministic() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def device_flag(gpu: int | None) -> str:
+    """The `--gpu` flag a printed command needs to run on the device this one used ('' for the
+    default, GPU 0), so that a next step printed after a CPU run also runs on the CPU."""
+    return "" if gpu in (0, None) else f" --gpu {gpu}"
+
+
+def auto_device(gpu: int | None, say) -> torch.device:
+    """For light commands (eval): `--gpu N` as given, or by default the first GPU if there is one,
+    else the CPU; `say` is told which, so a default never fails for want of a GPU."""
+    if gpu is not None:
+        return resolve_device(gpu)
+    device = torch.device("cuda", 0) if torch.cuda.is_available() else torch.device("cpu")
+    say(f"on {torch.cuda.get_device_name(0)} (cuda:0)" if device.type == "cuda"
+        else "on the CPU (no CUDA GPU here; --gpu N chooses one)")
+    return device
+
+
 def resolve_device(gpu: int) -> torch.device:
     """`--gpu -1` is the CPU; `--gpu N` must name a CUDA device that exists."""
     if gpu == -1:

@@ -16,6 +16,14 @@ class DeviceError(EigenError):
     """A requested device that does not exist or cannot be used."""
 
 
+class Interrupted(KeyboardInterrupt):
+    """Ctrl-C inside a command that can continue: `how` says how (the CLI prints it, exit code 130)."""
+
+    def __init__(self, how: str):
+        super().__init__(how)
+        self.how = how
+
+
 def describe_os_error(error: OSError, command: str) -> str:
     """One sentence for a failed read or write (full disk, no permission, ...), saying what to do.
 

@@ -70,15 +70,23 @@ def offline(tmp, monkeypatch):
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", no_network)
 
 
-def image_folder(classes_with_images):
+def image_folder(classes_with_images, splits=("train", "test")):
     def prepare(tmp, monkeypatch):
         from PIL import Image
-        for split in ("train", "test"):
+        for split in splits:
             (tmp / "imgs" / split).mkdir(parents=True)
             for c in classes_with_images:
                 (tmp / "imgs" / split / c).mkdir()
                 Image.new("RGB", (8, 8), (10, 20, 30)).save(tmp / "imgs" / split / c / "a.png")
     return prepare
+
+
+def weightless_run(tmp, run):
+    """A copy of the finished run's config.json and best.json, without the weights they name."""
+    (tmp / "copy").mkdir()
+    for name in ("config.json", "best.json"):
+        (tmp / "copy" / name).write_bytes((run / name).read_bytes())
+    return tmp / "copy"
 
 
 def no_cuda(tmp, monkeypatch):
@@ -148,6 +156,11 @@ CASES = [
          "cifar10_train.npz is not a readable cifar10 file", corrupt_npz),
     Case("image folder without images", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}", "--gpu", "-1"],
          "holds no images in class folders", image_folder([])),
+    Case("image folder with neither test/ nor val/", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}",
+                                                                      "--gpu", "-1"],
+         "needs a 'test/' subfolder .* \\(or 'val/' in place of 'test/'\\)", image_folder(["a", "b"], ("train",))),
+    Case("eval of a search whose weights are gone", lambda tmp, run: ["eval", str(weightless_run(tmp, run))],
+         "the weights .* names \\(parent.pt\\) are gone; evaluate a final folder or a checkpoint instead"),
     Case("image folder with one class", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}", "--gpu", "-1"],
          "has 1 class folder; a classifier needs at least two", image_folder(["cats"])),
     Case("--gpu on a machine without CUDA", lambda tmp, run: [*SEARCH[:-2], "--gpu", "0"],

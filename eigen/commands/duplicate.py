@@ -27,6 +27,7 @@ from pathlib import Path
 from ..config import DuplicateConfig
 from ..errors import DataError, EigenError
 from ..genome.dna import Genome, GenomeError
+from ..portable import relative_to_file, resolve_from_file
 from ..runfolder import (git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries, versions,
                          write_json)
 from ..search.sitting import Sitting
@@ -65,7 +66,8 @@ def _read_source(path: Path, dataset: str | None) -> Source:
     best = read_json(path, "the search's best genome")
     if not isinstance(best, dict) or not isinstance(best.get("genome"), dict):
         raise EigenError(f"{path} is not a best.json written by `eigen search` (it holds no genome)")
-    run = Path(best["run"]) if isinstance(best.get("run"), str) and Path(best["run"]).is_dir() else None
+    run = resolve_from_file(best.get("run"), path)
+    run = run if run is not None and run.is_dir() else None
     data = best.get("data")
     if data is None and run is not None and (run / "config.json").exists():
         saved = read_json(run / "config.json", "the search's settings")
@@ -191,7 +193,8 @@ def chunk_ends(total: int, chunks: int = CHUNKS) -> list[int]:
 
 
 def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher: Path | None,
-              mimicry_note: str) -> dict:
+              mimicry_note: str, plan_path: Path) -> dict:
+    """plan.json's contents; the paths it holds are relative to `plan_path`, so the folder can move."""
     from dataclasses import asdict
 
     from ..genome.cost import cost
@@ -204,13 +207,14 @@ def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher
         raise EigenError(f"the genome alone has {cost(source.genome, size, classes).params:,} parameters, above "
                          f"--max-params {config.max_params:,}; raise the limit")
     return {
-        "version": PLAN_VERSION, "command": "duplicate", "best": str(source.path.resolve()),
-        "source": {k: source.best.get(k) for k in ("run", "id", "fitness", "val_accuracy", "test_accuracy", "params",
-                                                   "flops", "search_cost")},
+        "version": PLAN_VERSION, "command": "duplicate", "best": relative_to_file(source.path, plan_path),
+        "source": {**{k: source.best.get(k) for k in ("id", "fitness", "val_accuracy", "test_accuracy", "params", "flops",
+                                                      "search_cost")},
+                   "run": relative_to_file(source.run, plan_path)},
         "fitness_expression": source.best.get("fitness_expression", "acc"),
         "source_key": source.genome.key(),
         "settings": {name: getattr(config, name) for name in PLAN_SETTINGS},
-        "teacher": str(teacher.resolve()) if teacher is not None else None, "mimicry_note": mimicry_note,
+        "teacher": relative_to_file(teacher, plan_path), "mimicry_note": mimicry_note,
         "schedule": asdict(schedule), "chunk_ends": chunk_ends(schedule.total),
         "data": {**source.data, "class_names": list(splits.classes), "val": len(splits.val)},
         "blocks": [b.to_dict() for b in blocks],
@@ -270,7 +274,9 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     if saved_plan is not None and (config.no_mimicry or config.teacher):
         notes.append("continuing: the final folder keeps the mimicry it began with (--teacher / --no-mimicry ignored)")
     if saved_plan is not None:  # the teacher stays as the duplication began
-        config = dataclasses.replace(config, no_mimicry=saved_plan["teacher"] is None, teacher=saved_plan["teacher"])
+        teacher_then = resolve_from_file(saved_plan["teacher"], plan_path)
+        config = dataclasses.replace(config, no_mimicry=teacher_then is None,
+                                     teacher=str(teacher_then) if teacher_then else None)
 
     import torch
 
@@ -289,9 +295,9 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     if len(splits.train) < schedule.batch_size:
         raise DataError(f"{splits.name} has {len(splits.train)} training images, fewer than one batch "
                         f"({schedule.batch_size}); add images")
-    teacher, mimicry_note = find_teacher(config, splits.name)
-    notes.append(mimicry_note)
-    plan = saved_plan if saved_plan is not None else make_plan(config, source, splits, schedule, teacher, mimicry_note)
+    teacher, mimicry_note = find_teacher(config, splits)
+    notes += [splits.describe(), *splits.notes, mimicry_note]
+    plan = saved_plan if saved_plan is not None else make_plan(config, source, splits, schedule, teacher, mimicry_note, plan_path)
     done = (folder / "metrics.json").exists()
 
     data = DeviceData(splits, device, with_test=True)

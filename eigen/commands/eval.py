@@ -21,6 +21,7 @@ import torch
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
+from ..portable import resolve_from_file
 from ..runfolder import interpreting, read_json
 
 
@@ -40,7 +41,7 @@ class Target:
 def eval_command(config) -> int:
     from ..data.datasets import load_splits
     from ..data.device_data import DeviceData
-    from ..device import resolve_device
+    from ..device import auto_device
 
     with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
         target = find_target(Path(config.path), config.top_k)
@@ -48,7 +49,7 @@ def eval_command(config) -> int:
     if dataset is None:
         raise EigenError(f"cannot tell which dataset {config.path} was trained on; pass --dataset")
     image_size = config.image_size or target.image_size or 32
-    device = resolve_device(config.gpu)
+    device = auto_device(config.gpu, say=lambda text: print(f"evaluating {text}", flush=True))
     splits = load_splits(dataset, config.data_dir, image_size)
     if target.num_classes is not None and target.num_classes != splits.num_classes:
         raise EigenError(f"{config.path} predicts {target.num_classes} classes, {dataset} has {splits.num_classes}; "
@@ -86,6 +87,14 @@ def find_target(path: Path, top_k: int = 1) -> Target:
         raise EigenError(f"{path} does not exist; pass a final folder, genome.json, a checkpoint or a TorchScript file")
     if top_k > 1 and not path.is_dir():
         raise EigenError(f"--top-k {top_k} needs a final folder (runs/<name>/final/) holding several models")
+    if path.is_dir() and (path / "config.json").exists() and (path / "best.json").exists():
+        # A search's run folder: its final model once `eigen duplicate` has finished, else its best.
+        if (path / "final" / "metrics.json").exists():
+            return _final_folder(path / "final", top_k)
+        if top_k > 1:
+            raise EigenError(f"--top-k {top_k} needs a final folder; {path} has none yet (run `eigen duplicate "
+                             f"{path / 'best.json'}`)")
+        return _best_json(path / "best.json")
     if path.is_dir():
         return _final_folder(path, top_k)
     if path.suffix == ".json":
@@ -143,10 +152,11 @@ def _best_json(path: Path) -> Target:
     from ..training.individual import load_model
     from .duplicate import read_source
     source = read_source(path)
-    weights = source.best.get("weights")
-    if not weights or not Path(weights).exists():
-        raise EigenError(f"the weights {path} names ({weights}) are gone; evaluate a final folder or a checkpoint instead")
-    return Target(f"{source.best['id']} of {path}", lambda device, size: [load_model(Path(weights), device)],
+    weights = resolve_from_file(source.best.get("weights"), path)  # relative to best.json, or absolute (older runs)
+    if weights is None or not weights.exists():
+        raise EigenError(f"the weights {path} names ({source.best.get('weights')}) are gone; evaluate a final folder "
+                         f"or a checkpoint instead")
+    return Target(f"{source.best['id']} of {path}", lambda device, size: [load_model(weights, device)],
                   dataset=source.data["dataset"], image_size=source.data["image_size"],
                   num_classes=source.data["classes"])
 

@@ -11,6 +11,7 @@ import datetime
 from pathlib import Path
 
 from ..errors import EigenError
+from ..portable import resolve_from_file
 from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
@@ -64,9 +65,10 @@ def finish(duplication, data, top_k: int, source) -> dict:
                    "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
         "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
                         "val_accuracy": duplication.entry(c)["fitness"], "status": duplication.entry(c)["status"],
-                        "gpu_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
+                        "device_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
         "ensemble": ensemble,
-        "gpu_seconds": gpu_seconds(duplication, source),
+        # Seconds on the device that did the work, named: a CPU run's seconds are not GPU-seconds.
+        "device_seconds": gpu_seconds(duplication, source), "device": device_name(data.device),
         "cost": end_to_end_cost(duplication, source),
         "fitness_expression": plan.get("fitness_expression", "acc"),
         **about,
@@ -82,13 +84,19 @@ def finish(duplication, data, top_k: int, source) -> dict:
     return metrics
 
 
+def device_name(device) -> str:
+    import torch
+    return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+
+
 def gpu_seconds(duplication, source) -> dict:
     """Device seconds spent by each phase that led to this model (None where it cannot be known)."""
     teacher = None
     if duplication.plan["teacher"]:
         try:
-            ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
-            teacher = round(sum(m["gpu_seconds"] for m in ensemble["members"]), 1)
+            teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
+            ensemble = read_json(teacher_folder / "ensemble.json", "the teacher's description")
+            teacher = round(sum(m.get("device_seconds", m.get("gpu_seconds", 0)) for m in ensemble["members"]), 1)
         except (EigenError, *SHAPE_ERRORS):  # a teacher moved or edited since: its cost is unknown, not fatal
             pass
     search = None
@@ -109,9 +117,9 @@ def end_to_end_cost(duplication, source) -> dict:
     cache = None
     if duplication.plan["teacher"]:
         try:
-            ensemble = read_json(Path(duplication.plan["teacher"]) / "ensemble.json", "the teacher's description")
-            cache = ensemble.get("logits_cache_seconds")
-        except EigenError:
+            teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
+            cache = read_json(teacher_folder / "ensemble.json", "the teacher's description").get("logits_cache_seconds")
+        except (EigenError, *SHAPE_ERRORS):
             pass
     search_flops = (duplication.plan["source"].get("search_cost") or {}).get("flops")
     schedule, num_val = duplication.plan["schedule"], duplication.plan["data"].get("val")

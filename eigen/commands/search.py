@@ -11,7 +11,8 @@ import datetime
 from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
-from ..errors import DataError, EigenError
+from ..errors import DataError, EigenError, Interrupted
+from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
 from ..views.search_progress import SearchProgress, make_progress
@@ -62,17 +63,33 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
     return dataclasses.replace(config, resume=given.resume)
 
 
-def find_teacher(config: SearchConfig, dataset: str) -> tuple[Path | None, str]:
-    """The teacher folder to mimic, or None and a sentence saying why there is none."""
+def train_teacher_hint(splits, config) -> str:
+    """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
+    flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
+    import shlex
+
+    from ..device import device_flag
+    dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
+    words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
+    if splits.image_size != 32:
+        words += f" --image-size {splits.image_size}"
+    if splits.name in ("cifar10", "cifar100") and config.data_dir != "~/.cache/eigen":
+        words += f" --data-dir {shlex.quote(config.data_dir)}"
+    return words + device_flag(config.gpu)
+
+
+def find_teacher(config: SearchConfig, splits) -> tuple[Path | None, str]:
+    """The teacher folder to mimic, or None and a sentence saying why there is none. The default
+    folder is teachers/<the data's identity>: an image folder's teacher is its own."""
     if config.no_mimicry:
         return None, "mimicry off (--no-mimicry)"
-    folder = Path(config.teacher) if config.teacher else Path("teachers") / dataset
+    folder = Path(config.teacher) if config.teacher else Path("teachers") / splits.identity
     if config.teacher and not (folder / "ensemble.json").exists():
         raise EigenError(f"--teacher {folder} is not a teacher folder (no ensemble.json); train one with "
-                         f"`eigen train-teacher --dataset {dataset}` or pass --no-mimicry")
+                         f"`{train_teacher_hint(splits, config)}` or pass --no-mimicry")
     if not (folder / "ensemble.json").exists():
-        return None, (f"mimicry off: no teacher for {dataset} in {folder}/; train one with "
-                      f"`eigen train-teacher --dataset {dataset}` (or pass --no-mimicry to say so)")
+        return None, (f"mimicry off: no teacher for this data in {folder}/; train one with "
+                      f"`{train_teacher_hint(splits, config)}` (or pass --no-mimicry to say so)")
     return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
 
 
@@ -97,8 +114,9 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
                           "restore it from a copy, or start a new run with `eigen search --out`"):
             config = resumed_config(saved["settings"], config, notes.append)
             # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
-            teacher_then = saved["resolved"].get("teacher")
-            config = dataclasses.replace(config, no_mimicry=teacher_then is None, teacher=teacher_then)
+            teacher_then = resolve_from_file(saved["resolved"].get("teacher"), folder.config)
+            config = dataclasses.replace(config, no_mimicry=teacher_then is None,
+                                         teacher=str(teacher_then) if teacher_then else None)
             fingerprint_then = str(saved["data"]["fingerprint"])
     else:
         folder = RunFolder(config.out or default_run_dir(config))
@@ -135,8 +153,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         teacher, mimicry_note = None, (f"{config.strategy}: every individual learns from the labels alone, as in "
                                        f"Large-Scale Evolution (no mimicry), and inherits its parent's weights")
     else:
-        teacher, mimicry_note = find_teacher(config, splits.name)
-    notes.append(mimicry_note)
+        teacher, mimicry_note = find_teacher(config, splits)
+    notes += [splits.describe(), *splits.notes, mimicry_note]
     data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
     teacher_logits = None
     if teacher is not None:
@@ -155,7 +173,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
                          "child_steps": schedule.total if evolving else None,
                          "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
                          "mimicry_note": mimicry_note,
-                         "teacher": str(teacher.resolve()) if teacher is not None else None},
+                         "teacher": relative_to_file(teacher, folder.config)},
             "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
                      "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
                      "fingerprint": splits.fingerprint()},
@@ -193,21 +211,41 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         for note in notes:
             progress.note(note)
         search = make_search()
-        reason = search.run()
+        try:
+            reason = search.run()
+        except KeyboardInterrupt:
+            raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
         search.measure_test()
         if evolving:
             search.measure_ensemble()
         # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
         best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                           "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
-        write_json(folder.best, best)
+        write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
         if is_latest_copy_wanted(folder):
-            write_json(folder.path.parent / "best.json", best)  # runs/best.json: the latest search's answer
+            latest = folder.path.parent / "best.json"  # runs/best.json: the latest search's answer
+            write_json(latest, with_relative_paths(best, ("run", "weights"), latest))
         report_note = _try_report(folder)
     finally:
         progress.close()
-    _print_summary(search, reason, best, report_note, folder)
+    _print_summary(search, reason, best, report_note, folder, config)
     return 0
+
+
+def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int | None = None) -> str:
+    """The command that continues this run on the device it used (with a higher --max-generations
+    when that limit is what stopped it)."""
+    from ..device import device_flag
+    more = f" --max-generations {max_generations}" if max_generations else ""
+    return f"eigen search --resume {folder.path}{device_flag(config.gpu)}{more}"
+
+
+def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
+    """`eigen duplicate` of this run, on its device and at its --schedule-scale (a scaled-down smoke
+    search is followed by a scaled-down final training, not 25,000 iterations per candidate)."""
+    from ..device import device_flag
+    scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
+    return f"eigen duplicate {folder.best}{device_flag(config.gpu)}{scale}"
 
 
 def _try_report(folder: RunFolder) -> str:
@@ -220,9 +258,9 @@ def _try_report(folder: RunFolder) -> str:
     return f"report: {paths[0].parent}/"
 
 
-def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder) -> None:
+def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder, config: SearchConfig) -> None:
     from ..search.eigen_search import EigenSearch
-    from ..views.report import evolution_table, output_console, summary_table
+    from ..views.report import device_hours, evolution_table, output_console, summary_table
     console = output_console()
     state = search.state
     eigen = isinstance(search, EigenSearch)
@@ -235,8 +273,9 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     console.print(f"search stopped ({reason}) after {done}; best: {best['id']} {fitness}"
                   f"validation {best['val_accuracy']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
     spent = best["search_cost"]
+    unit = device_hours(read_json(folder.config, "the run's settings").get("device"))
     console.print(f"cost: {spent['flops'] / 1e15:.3g} PFLOPs of training and validation, "
-                  f"{spent['seconds'] / 3600:.3g} device-hours (LS §3.5 accounting)", highlight=False)
+                  f"{spent['seconds'] / 3600:.3g} {unit} (LS §3.5 accounting)", highlight=False)
     ensemble = best.get("population_ensemble")
     if ensemble:
         console.print(f"ensemble of the best {ensemble['k']} living ({', '.join(ensemble['members'])}), majority "
@@ -253,9 +292,12 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     if eager:
         console.print(eager, highlight=False)
     console.print(report_note, highlight=False)
-    if reason != "converged":
-        console.print(f"continue with: eigen search --resume {folder.path}", highlight=False)
-    console.print(f"next: eigen duplicate {folder.best}", highlight=False)
+    if reason == "max generations":
+        more = len(state.generations) + (config.max_generations or 1)
+        console.print(f"continue with: {resume_command(folder, config, more)}", highlight=False)
+    elif reason != "converged":
+        console.print(f"continue with: {resume_command(folder, config)}", highlight=False)
+    console.print(f"next: {duplicate_command_for(folder, config)}", highlight=False)
 
 
 def eager_summary(records: list[dict]) -> str | None:

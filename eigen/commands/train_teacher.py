@@ -57,7 +57,9 @@ def train_teacher_command(config, say=print) -> int:
 
     device = resolve_device(config.gpu)
     splits = load_splits(config.dataset, config.data_dir, config.image_size)
-    folder = Path(config.out or Path("teachers") / splits.name)
+    folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
+    for line in (splits.describe(), *splits.notes):
+        say(line)
     arch = _architecture(config, splits.num_classes)
     try:
         build_member(arch)

@@ -4,7 +4,9 @@ Sources:
     cifar10, cifar100   `<data_dir>/<name>_{train,test}.npz` (arrays x: N x H x W x 3 uint8, y), the
                         offline layout `../shared/data/unpack.py` writes; otherwise torchvision's
                         CIFAR classes, downloading into `data_dir`.
-    imagefolder:PATH    PATH/train/<class>/* and PATH/test/<class>/*, resized to `image_size`.
+    imagefolder:PATH    PATH/train/<class>/* and PATH/test/<class>/* (or PATH/val/<class>/* when there
+                        is no test/, the layout timm and torchvision users have), resized to `image_size`;
+                        its teacher folder is named after the folder and its fingerprint (`identity`).
     synthetic           a small generated problem for tests and smoke runs (see `make_synthetic`).
 
 The search only ever sees train and validation; validation is a stratified slice of the training
@@ -45,6 +47,22 @@ class Splits:
     train: ImageSet
     val: ImageSet
     test: ImageSet
+    folder: str | None = None  # an image folder's path (None for cifar and synthetic)
+    notes: tuple[str, ...] = ()  # what loading did that a user should know (resizing, val/ as test)
+
+    @property
+    def identity(self) -> str:
+        """What names this data's teacher folder: the dataset, and for an image folder its folder's
+        name and fingerprint, so two image folders with the same class count never share a teacher."""
+        if self.folder is None:
+            return self.name
+        return f"{self.name}-{Path(self.folder).name or 'root'}-{self.fingerprint()[:8]}"
+
+    def describe(self) -> str:
+        """One line for the start of a command: which data, and how it was split."""
+        return (f"data: {self.name if self.folder is None else self.folder}, {self.num_classes} classes, "
+                f"{self.image_size}x{self.image_size}; {len(self.train):,} training, {len(self.val):,} validation "
+                f"(held out of training), {len(self.test):,} test images")
 
     @property
     def num_classes(self) -> int:
@@ -64,11 +82,12 @@ class Splits:
 
 def load_splits(dataset: str, data_dir: str | os.PathLike = "~/.cache/eigen", image_size: int = 32) -> Splits:
     """Load `dataset` and split it; raises DataError with a sentence saying what to do."""
-    train, test, classes = load_dataset(dataset, data_dir, image_size)
+    train, test, classes, notes = load_dataset(dataset, data_dir, image_size)
     fit, val = stratified_split(train.y, validation_size(len(train), len(classes)), SPLIT_SEED)
     name = dataset.split(":", 1)[0] if dataset.startswith("imagefolder:") else dataset
-    return Splits(name=name, classes=tuple(classes),
-                  train=ImageSet(train.x[fit], train.y[fit]), val=ImageSet(train.x[val], train.y[val]), test=test)
+    folder = str(Path(dataset.split(":", 1)[1]).expanduser()) if dataset.startswith("imagefolder:") else None
+    return Splits(name=name, classes=tuple(classes), train=ImageSet(train.x[fit], train.y[fit]),
+                  val=ImageSet(train.x[val], train.y[val]), test=test, folder=folder, notes=tuple(notes))
 
 
 def validation_size(n_train: int, num_classes: int) -> int:
@@ -89,13 +108,14 @@ def stratified_split(labels: np.ndarray, n_val: int, seed: int) -> tuple[np.ndar
     return train, val
 
 
-def load_dataset(dataset: str, data_dir, image_size: int) -> tuple[ImageSet, ImageSet, list[str]]:
+def load_dataset(dataset: str, data_dir, image_size: int) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
+    """(train, test, class names, notes for the user)."""
     if dataset in CIFAR:
-        return _load_cifar(dataset, Path(data_dir).expanduser())
+        return (*_load_cifar(dataset, Path(data_dir).expanduser()), [])
     if dataset.startswith("imagefolder:"):
         return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size)
     if dataset == "synthetic":
-        return make_synthetic(image_size=image_size)
+        return (*make_synthetic(image_size=image_size), [])
     raise DataError(f"unknown dataset '{dataset}': use cifar10, cifar100, imagefolder:PATH or synthetic")
 
 
@@ -134,34 +154,48 @@ def _download_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[s
     return sets[0], sets[1], list(parts[0].classes)
 
 
-def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet, list[str]]:
+def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
     from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
 
-    sets, classes = [], None
-    for split in ("train", "test"):
+    sets, classes, notes = [], None, []
+    held_out = "test"
+    if not (root / "test").is_dir() and (root / "val").is_dir():
+        held_out = "val"  # timm / torchvision layout: val/ is the held-out split
+        notes.append(f"{root} has no test/: its val/ is the test set (used once per reported model); "
+                     f"validation is held out of train/")
+    resized = reshaped = 0
+    for split in ("train", held_out):
         folder = root / split
         if not folder.is_dir():
-            raise DataError(f"image folder {root} needs a '{split}/' subfolder with one folder per class")
+            raise DataError(f"image folder {root} needs a '{split}/' subfolder with one folder per class "
+                            f"(or 'val/' in place of 'test/')")
         try:
             found = ImageFolder(str(folder))
         except (FileNotFoundError, RuntimeError):
             raise DataError(f"{folder} holds no images in class folders (one folder of images per class)") from None
         if classes is not None and found.classes != classes:
-            raise DataError(f"{root}: train/ and test/ have different class folders "
+            raise DataError(f"{root}: train/ and {held_out}/ have different class folders "
                             f"({len(classes)} vs {len(found.classes)})")
         classes = found.classes
         x = np.empty((len(found.samples), image_size, image_size, 3), np.uint8)
         for k, (path, _) in enumerate(found.samples):
             try:
                 with Image.open(path) as im:
+                    resized += im.size != (image_size, image_size)
+                    reshaped += im.size[0] != im.size[1]
                     x[k] = np.asarray(im.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
             except (UnidentifiedImageError, OSError) as e:
                 raise DataError(f"cannot read image {path} ({e}); remove or replace it") from None
         sets.append(ImageSet(x, np.asarray(found.targets, dtype=np.int64)))
     if len(classes) < 2:
         raise DataError(f"{root}/train has {len(classes)} class folder; a classifier needs at least two")
-    return sets[0], sets[1], classes
+    if resized:
+        total = sum(len(s) for s in sets)
+        squashed = f", {reshaped:,} of them not square (their aspect ratio is changed, not cropped)" if reshaped else ""
+        notes.append(f"{resized:,} of the {total:,} images in {root} are resized to {image_size}x{image_size}"
+                     f"{squashed}; --image-size sets the size")
+    return sets[0], sets[1], classes, notes
 
 
 def _check_labels(sets: list[ImageSet], num_classes: int, where: str) -> None:

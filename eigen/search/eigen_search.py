@@ -380,7 +380,9 @@ class EigenSearch:
             inherit_from = self.folder.parent_weights  # the parent of this generation, trained
         return self.individuals.train(child.genome, seed=training_seed(self.settings.seed, child.genome),
                                       until=until, start_from=start, inherit_from=inherit_from,
-                                      save_to=self.folder.path / self._checkpoint_name(child, stage))
+                                      save_to=self.folder.path / self._checkpoint_name(child, stage),
+                                      on_progress=lambda step, end, loss: self.progress.child_progress(
+                                          self, child, stage, step, end, loss))
 
     def _memo_key(self, key: str, until: int, parent: str | None) -> tuple:
         """What decides a training's result: the genome and its length, and with weight inheritance

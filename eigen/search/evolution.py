@@ -231,7 +231,9 @@ class Evolution:
             name = f"{self.folder.individuals.name}/{individual.id}.pt"
             result = self.individuals.train(individual.genome, seed=individual_seed(s.seed, individual.id),
                                             until=s.child_steps, start_from=None, save_to=self.folder.path / name,
-                                            inherit_from=inherit if inherit is not None and inherit.exists() else None)
+                                            inherit_from=inherit if inherit is not None and inherit.exists() else None,
+                                            on_progress=lambda step, end, loss: self.progress.child_progress(
+                                                self, individual, step, end, loss))
             flops_spent = 3 * individual.flops * s.batch_size * result.iterations + individual.flops * s.num_val
             fitness = self.fitness(result.fitness, individual.params, individual.flops)  # trainer: accuracy
             record = {

@@ -51,9 +51,10 @@ class StageResult:
 
 class IndividualTrainer(Protocol):
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None) -> StageResult:
+              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
         """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch,
-        starting from the matching weights of the checkpoint `inherit_from` if one is given)."""
+        starting from the matching weights of the checkpoint `inherit_from` if one is given);
+        `on_progress(step, until, loss)`, if given, hears how the training goes while it runs."""
 
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
@@ -113,7 +114,7 @@ class TorchIndividuals:
                        mimicry=self.mimicry, use_graph=self.use_graph)
 
     def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None) -> StageResult:
+              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
         started = time.perf_counter()
         trainer = None
         inherited = 0
@@ -127,7 +128,7 @@ class TorchIndividuals:
                 parent = torch.load(inherit_from, map_location=self.data.device, weights_only=True)
                 inherited = len(inherit(trainer.model, parent["trainer"]["model"]))
             first = trainer.step
-            result = trainer.train(until=until)
+            result = trainer.train(until=until, on_progress=on_progress)
             graphed, graph_error = result.graphed, graphs_off_reason() if self.data.device.type == "cuda" else None
             if trainer.graph_error is not None and announce_graphs_off():
                 self.say(f"warning: CUDA graph capture failed ({trainer.graph_error}); every training from now on "

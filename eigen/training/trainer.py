@@ -17,6 +17,7 @@ import gc
 import math
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import Callable
 
 import torch
 import torch.nn.functional as F
@@ -25,6 +26,7 @@ from ..data.device_data import BatchOrder, DeviceData
 from .mimicry import Mimicry, mimicry_loss
 
 CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check syncs the GPU)
+PROGRESS_EVERY = 0.5  # seconds between progress reports to `on_progress` (at most)
 GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
 
 
@@ -201,9 +203,14 @@ class Trainer:
             self._lr_value = lr
 
     # -- public -------------------------------------------------------------------------------------------
-    def train(self, until: int) -> TrainResult:
-        """Train up to iteration `until` (absolute, not a count); failures come back as a status."""
+    def train(self, until: int, on_progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+        """Train up to iteration `until` (absolute, not a count); failures come back as a status.
+
+        `on_progress(step, until, mean_loss)`, if given, is called about twice a second (on a GPU only
+        where the loss is read anyway, every CHECK_EVERY iterations), so a view can show a training
+        that takes minutes moving instead of frozen."""
         start_step, started = self.step, time.perf_counter()
+        told = started
         self.model.train()
         self._loss_sum.zero_()
         try:
@@ -216,8 +223,12 @@ class Trainer:
                 else:
                     self._step()
                 self.step += 1
-                if self.step % CHECK_EVERY == 0 or self.step == until:
+                checked = self.step % CHECK_EVERY == 0 or self.step == until
+                if checked:
                     self._check_finite()
+                if on_progress is not None and (checked or not self.on_gpu) and time.perf_counter() - told >= PROGRESS_EVERY:
+                    told = time.perf_counter()
+                    on_progress(self.step, until, self._loss_sum.item() / (self.step - start_step))
         except torch.cuda.OutOfMemoryError:
             self._release("failed: oom")
         except Exception as e:  # a failed child is a result the search records, not a crash

@@ -26,6 +26,7 @@ class EvolutionProgress:
     def search_started(self, run) -> None: ...
     def note(self, text: str) -> None: ...
     def child_started(self, run, child, pending: dict | None) -> None: ...
+    def child_progress(self, run, child, step: int, until: int, loss: float) -> None: ...
     def child_finished(self, run, child, record: dict) -> None: ...
     def generation_finished(self, run, summary: dict) -> None: ...
     def close(self) -> None: ...
@@ -72,6 +73,7 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         PlainEvolutionProgress.__init__(self, console.file)
         self.run = None
         self.training = None
+        self.progress: tuple[int, int, float] | None = None  # (step, until, loss) of the training in flight
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
         self._start_live(console)
 
@@ -80,11 +82,14 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         super().search_started(run)
 
     def child_started(self, run, child, pending) -> None:
-        self.training = child
+        self.training, self.progress = child, None
         self.live.refresh()
 
+    def child_progress(self, run, child, step, until, loss) -> None:
+        self.progress = (step, until, loss)  # shown in the training row: a long training moves
+
     def child_finished(self, run, child, record) -> None:
-        self.training = None
+        self.training = self.progress = None
         self.recent.append((child, record))
         self.live.refresh()
 
@@ -109,7 +114,8 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         if self.training is not None:
             table.add_row(self.training.id, self.training.parent or "-", "", summarize_mutations(self.training.mutations)
                           if self.training.mutations else "-", human(self.training.params), "",
-                          Text("training", style="yellow"))
+                          Text("training" if self.progress is None else
+                               "{} {}/{} loss {:.2f}".format("training", *self.progress), style="yellow"))
         return Group(header, table)
 
 

@@ -7,6 +7,7 @@ one; they are built from these parts so that they look and behave alike.
 from __future__ import annotations
 
 import collections
+import datetime
 import sys
 from typing import IO
 
@@ -47,19 +48,56 @@ def clock(seconds: float | None) -> str:
 
 
 class Pace:
-    """Seconds per training iteration in this sitting, measured as it goes, for ETAs."""
+    """Seconds per training iteration in this sitting, measured as it goes, for ETAs.
+
+    One iteration of a network with 50x the FLOPs of another takes far longer, but not 50x longer
+    (every iteration also pays a fixed cost: the batch, the optimiser, kernel launches). So the time
+    of an iteration is modelled as `a + b * flops`, fitted by least squares (weighted by iterations)
+    to the trainings measured so far, including the one in flight; with too few distinct FLOPs to
+    fit a line, time is taken as proportional to FLOPs. With `flops` left at 1 this is a plain
+    seconds-per-iteration pace.
+    """
 
     def __init__(self):
-        self.iterations = 0
-        self.seconds = 0.0
+        self.samples: list[tuple[int, float, float]] = []  # (iterations, flops, seconds) per training
+        self.current: tuple[int, float, float] | None = None  # the training in flight, so far
 
-    def add(self, iterations: int, seconds: float) -> None:
-        self.iterations += iterations
-        self.seconds += seconds
+    def add(self, iterations: int, seconds: float, flops: float = 1.0) -> None:
+        if iterations > 0:
+            self.samples.append((iterations, float(flops), seconds))
+        self.current = None
 
-    def seconds_for(self, iterations: int) -> float | None:
-        """How long `iterations` more would take at this pace (None before anything was timed)."""
-        return iterations * self.seconds / self.iterations if self.iterations else None
+    def in_flight(self, iterations: int, seconds: float, flops: float = 1.0) -> None:
+        """What the training under way has measured so far (replaced by `add` when it ends)."""
+        self.current = (iterations, float(flops), seconds) if iterations > 0 else None
+
+    def _model(self) -> tuple[float, float] | None:
+        """(a, b): seconds per iteration = a + b * flops; None before anything was timed."""
+        samples = self.samples + ([self.current] if self.current else [])
+        if not samples:
+            return None
+        w = sum(n for n, _, _ in samples)
+        mean_x = sum(n * x for n, x, _ in samples) / w
+        mean_y = sum(s for _, _, s in samples) / w  # seconds per iteration, iteration-weighted
+        var = sum(n * (x - mean_x) ** 2 for n, x, _ in samples)
+        if var > 1e-12 * max(mean_x, 1.0) ** 2:
+            b = sum((x - mean_x) * (s - n * mean_y) for n, x, s in samples) / var
+            a = mean_y - b * mean_x
+            if a >= 0 and b >= 0:
+                return a, b
+        return (mean_y, 0.0) if mean_x == 0 else (0.0, mean_y / mean_x)
+
+    def seconds_for(self, iterations: float, flops: float = 1.0) -> float | None:
+        """How long `iterations` more of a network of `flops` would take (None before anything was timed)."""
+        return self.seconds_for_work([(iterations, flops)])
+
+    def seconds_for_work(self, work: list[tuple[float, float]]) -> float | None:
+        """How long the trainings `work` = [(iterations, flops), ...] would take, one after another."""
+        model = self._model()
+        if model is None:
+            return None
+        a, b = model
+        return sum(n * (a + b * x) for n, x in work)
 
 
 def budget_left(sitting) -> str:
@@ -79,7 +117,9 @@ class PlainLines:
         return self._since.elapsed()
 
     def _say(self, text: str) -> None:
-        print(f"[{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
+        """`[15:04:31 +1:02:05] text`: the wall-clock time (to line a log up with other logs and
+        the machine's own) and the time since the sitting began."""
+        print(f"[{datetime.datetime.now():%H:%M:%S} +{clock(self._elapsed())}] {text}", file=self.stream, flush=True)
 
 
 def pct(value: float | None) -> str:

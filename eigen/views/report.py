@@ -7,12 +7,13 @@ a killed one, or one still going, and draws the same plots the search drew at it
                           individual's parameter count as dots (like EIGEN Fig. 4); for large-scale
                           and random, every individual's fitness and the best so far (LS Fig. 1)
     report/survivors.png  EIGEN: children trained at each stage of each generation (what extinction left)
-    report/cost.png       best validation accuracy against GPU-hours spent training and evaluating
+    report/cost.png       best validation accuracy against the device-hours (CPU or GPU) spent training and evaluating
     report/duplicates.png once `eigen duplicate` has run: the genome as found against its duplicates,
                           validation accuracy against parameters, the chosen one marked
 """
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 
@@ -38,18 +39,19 @@ def write_report(folder: RunFolder) -> list[Path]:
     import matplotlib.pyplot as plt
 
     records, state = load_run(folder)
-    settings = read_json(folder.config, "the run's settings")["settings"]
-    strategy = settings.get("strategy", "eigen")
-    expression = settings.get("fitness", "acc")
+    config = read_json(folder.config, "the run's settings")
+    strategy = config["settings"].get("strategy", "eigen")
+    expression = config["settings"].get("fitness", "acc")
     state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})"}
+    cost = functools.partial(_cost, device=config.get("device"))
     folder.report.mkdir(exist_ok=True)
     name = folder.path.name
     paths = []
     if strategy == "eigen":
-        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (_cost, "cost.png"),
+        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (cost, "cost.png"),
                  (_cost_flops, "cost-flops.png"))
     else:  # steady state: no stages to survive
-        plots = ((_evolution_fitness, "fitness.png"), (_cost, "cost.png"), (_cost_flops, "cost-flops.png"))
+        plots = ((_evolution_fitness, "fitness.png"), (cost, "cost.png"), (_cost_flops, "cost-flops.png"))
     for draw, filename in plots:
         fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
         draw(ax, records, state)
@@ -184,10 +186,18 @@ def _evolution_fitness(ax, records: list[dict], state: dict) -> None:
     ax.legend(loc="lower right", fontsize=8)
 
 
-def _cost(ax, records: list[dict], state: dict) -> None:
+def device_hours(device: str | None) -> str:
+    """'CPU-hours' or 'GPU-hours (NVIDIA H100 ...)': the unit of the compute a run spent, named after
+    the device config.json says did the work (a CPU run's hours are not GPU-hours)."""
+    if device in (None, "cpu"):
+        return "CPU-hours" if device == "cpu" else "device-hours"
+    return f"GPU-hours ({device})"
+
+
+def _cost(ax, records: list[dict], state: dict, device: str | None = None) -> None:
     """Best fitness against the device-hours spent so far."""
     _best_against(ax, records, state, lambda r: r["seconds"] / 3600)
-    ax.set_xlabel("device-hours (training and evaluation of every individual)")
+    ax.set_xlabel(f"{device_hours(device)}: training and evaluation of every individual")
     ax.set_title("fitness vs time")
 
 
@@ -227,8 +237,8 @@ def output_console() -> Console:
 
 def summary_table(state: dict) -> Table:
     """One row per finished generation: who was trained how far, the thresholds, the parent."""
-    table = Table(title="generations (* new parent)", header_style="bold")
-    for column in ("gen", "phase", "m", "T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params",
+    table = Table(title="generations (children trained to T1/T2/T3; * new parent)", header_style="bold")
+    for column in ("gen", "phase", "m", "# T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params",
                    "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column in ("phase", "best child", "parent") else "right",
                          no_wrap=True)
@@ -274,7 +284,7 @@ def duplicates_table(metrics: dict) -> Table:
         star = " *" if c["id"] == metrics["model"]["candidate"] else ""
         val = f"{c['val_accuracy']:.2f}" if c["status"] == "ok" and c["val_accuracy"] is not None else c["status"]
         table.add_row(c["id"] + star, c["duplication"], f"{c['params']:,}", f"{c['flops']:,}", val,
-                      f"{c['gpu_seconds']:.0f}")
+                      f"{c.get('device_seconds', c.get('gpu_seconds')):.0f}")  # gpu_seconds: older folders
     return table
 
 

@@ -3,13 +3,14 @@
 The search calls the methods of `SearchProgress` at each event; the base class ignores them (the
 Python API and the tests use it). `PlainProgress` writes one line per event, for logs and pipes.
 `LiveProgress` redraws a rich table of the generation in flight (child, mutations, parameters,
-fitness per stage, extinct or alive) under a header with elapsed time and an ETA.
+fitness per stage, waiting / training / extinct / alive) under a header with elapsed time and an ETA.
 """
 from __future__ import annotations
 
 import sys
 from typing import IO
 
+from rich import box
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
@@ -25,27 +26,37 @@ class SearchProgress:
     def note(self, text: str) -> None: ...
     def generation_started(self, search, generation) -> None: ...
     def child_started(self, search, generation, child, stage: str) -> None: ...
+    def child_progress(self, search, child, stage: str, step: int, until: int, loss: float) -> None: ...
     def child_finished(self, search, generation, child, stage: str, record: dict) -> None: ...
     def extinction(self, search, generation, stage: str, bar: float) -> None: ...
     def generation_finished(self, search, generation, summary: dict) -> None: ...
     def close(self) -> None: ...
 
 
-def generation_iterations_left(search, generation) -> int:
-    """Training iterations left in this generation, assuming p and q survivors where not yet known."""
+def generation_work_left(search, generation, done: dict | None = None) -> list[tuple[float, float]]:
+    """The trainings left in this generation as [(iterations, FLOPs), ...], for `Pace.seconds_for_work`.
+
+    The living children not yet through this stage count with their own FLOPs (less the iterations
+    `done` = {child id: step} already run by the one in flight); later stages, whose survivors are
+    not known yet, count p and q children of the living children's mean FLOPs."""
     s = search.settings
     ends = (0,) + tuple(s.stage_ends)
     expected = (len(generation.children), min(s.p, s.population), min(s.q, s.population))
-    left = 0
+    alive = [c for c in generation.children if c.alive and c.status == "ok"] or generation.children
+    mean_flops = sum(c.flops for c in alive) / max(len(alive), 1)
+    done = done or {}
+    work = []
     for k, stage in enumerate(STAGES):
         if generation.stages_done > k:
             continue
         if generation.stages_done == k:  # this stage: the living children not yet through it
-            todo = sum(c.alive and stage not in c.fitness for c in generation.children)
+            for c in generation.children:
+                if c.alive and stage not in c.fitness:
+                    start = max(ends[k], done.get(c.id, ends[k]))
+                    work.append((ends[k + 1] - start, c.flops))
         else:
-            todo = expected[k]
-        left += todo * (ends[k + 1] - ends[k])
-    return left
+            work.append((expected[k] * (ends[k + 1] - ends[k]), mean_flops))
+    return work
 
 
 class PlainProgress(PlainLines, SearchProgress):
@@ -70,10 +81,10 @@ class PlainProgress(PlainLines, SearchProgress):
                   f"{generation.step_size}): {len(generation.children)} children of {search.state.parent.id}")
 
     def child_finished(self, search, generation, child, stage, record) -> None:
-        self.pace.add(record.get("iterations", 0), record["seconds"])
+        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops)
         how = f"reused {record['reused_from']}" if record["reused_from"] else f"{record['seconds']:.1f}s"
         status = "" if child.status == "ok" else f" [{child.status}]"
-        eta = self.pace.seconds_for(generation_iterations_left(search, generation))
+        eta = self.pace.seconds_for_work(generation_work_left(search, generation))
         self._say(f"  {child.id} {stage} {child.fitness[stage]:6.2f}%{status}  {human(child.params)} params  "
                   f"{summarize_mutations(child.mutations)}  ({how}; generation ETA {clock(eta)})")
 
@@ -85,10 +96,11 @@ class PlainProgress(PlainLines, SearchProgress):
         change = {"secondary": "; plateau: the secondary succession begins",
                   "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
         verdict = "new parent" if summary["improved"] else "parent kept"
-        best = "" if summary.get("new_best") is False else " (the best so far)" if summary.get("new_best") else ""
-        self._say(f"generation {generation.number} done: best child {summary['best_child'] or '-'} "
-                  f"{pct(summary['best_child_fitness'])}; {verdict} {summary['parent']} "
-                  f"{summary['parent_fitness']:.2f}%{best}{change}")
+        best = (f"best child {summary['best_child']} {pct(summary['best_child_fitness'])}" if summary["best_child"]
+                else "no child finished its training")
+        new_best = " (the best so far)" if summary.get("new_best") else ""
+        self._say(f"generation {generation.number} done: {best}; {verdict} {summary['parent']} "
+                  f"{summary['parent_fitness']:.2f}%{new_best}{change}")
 
 
 class LiveProgress(LiveView, PlainProgress):
@@ -99,6 +111,8 @@ class LiveProgress(LiveView, PlainProgress):
         PlainProgress.__init__(self, console.file)
         self.search = self.generation = None
         self.training: tuple[str, str] | None = None
+        self.progress: tuple[int, int, float] | None = None  # (step, until, loss) of the training in flight
+        self._first = (0, 0.0)  # (step, elapsed) at the in-flight training's first report
         self._start_live(console)
 
     def search_started(self, search) -> None:
@@ -111,11 +125,21 @@ class LiveProgress(LiveView, PlainProgress):
 
     def child_started(self, search, generation, child, stage) -> None:
         self.training = (child.id, stage)
+        self.progress = None
         self.live.refresh()
 
+    def child_progress(self, search, child, stage, step, until, loss) -> None:
+        """The training in flight moves: its row shows the iteration and loss, the ETA learns its pace."""
+        if self.progress is None:  # the first report: iterations from here on are what is timed
+            self._first = (step, self._elapsed())
+        self.progress = (step, until, loss)
+        first_step, first_time = self._first
+        if step > first_step:
+            self.pace.in_flight(step - first_step, self._elapsed() - first_time, child.flops)
+
     def child_finished(self, search, generation, child, stage, record) -> None:
-        self.training = None
-        self.pace.add(record.get("iterations", 0), record["seconds"])  # no line per child: the table shows it
+        self.training = self.progress = None
+        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops)  # no line per child: the table shows it
         self.live.refresh()
 
     def extinction(self, search, generation, stage, bar) -> None:
@@ -132,15 +156,21 @@ class LiveProgress(LiveView, PlainProgress):
         if search is None or generation is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         state = search.state
-        eta = clock(self.pace.seconds_for(generation_iterations_left(search, generation)))
+        done = {self.training[0]: self.progress[0]} if self.training and self.progress else None
+        eta = clock(self.pace.seconds_for_work(generation_work_left(search, generation, done)))
         budget = budget_left(search.sitting)
         header = Text.from_markup(
-            f"[bold]generation {generation.number}[/bold]  {generation.phase} succession, m = {generation.step_size}  "
-            f"parent {state.parent.id} {state.parent_fitness:.2f}% ({human(state.parent.params)} params)  "
-            f"{elapsed} elapsed  generation ETA {eta}{budget}")
-        table = Table(expand=False, header_style="bold")
+            f"[bold]generation {generation.number}[/bold] ({generation.phase}, m = {generation.step_size})  "
+            f"parent {state.parent.id} {state.parent_fitness:.2f}%, {human(state.parent.params)} params  "
+            f"{elapsed} elapsed, ETA {eta}{budget}")
+        # Rows stay one line at 100 columns: no vertical rules, and only the mutations give way (ellipsis).
+        table = Table(expand=False, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1),
+                      pad_edge=False)
         for name in ("child", "mutations", "params", "FLOPs", *STAGES, "state"):
-            table.add_column(name, justify="right" if name in ("params", "FLOPs", *STAGES) else "left")
+            numeric = name in ("params", "FLOPs", *STAGES)
+            table.add_column(name, justify="right" if numeric else "left", no_wrap=True, overflow="ellipsis",
+                             max_width=26 if name == "mutations" else None,
+                             min_width=None if name == "mutations" else {"child": 5, "FLOPs": 7, "state": 22}.get(name, 6))
         thresholds = generation.thresholds
         for child in list(generation.children):
             cells = [f"{child.fitness[st]:.2f}" if st in child.fitness else "" for st in STAGES]
@@ -151,12 +181,17 @@ class LiveProgress(LiveView, PlainProgress):
 
     def _state(self, child, thresholds) -> Text:
         if self.training and self.training[0] == child.id:
-            return Text(f"training to {self.training[1]}", style="yellow")
+            if self.progress is None:
+                return Text(f"training to {self.training[1]}", style="yellow")
+            step, until, loss = self.progress
+            return Text(f"{self.training[1]} {step}/{until} loss {loss:.2f}", style="yellow")
         if child.status != "ok":
             return Text(child.status, style="red")
         if not child.alive:
             stage = "T1" if "T2" not in child.fitness else "T2"
             return Text(f"extinct at {stage}", style="dim")
+        if not child.fitness:  # drawn, not yet trained: "alive" would claim it survived something
+            return Text("waiting", style="dim")
         return Text("alive", style="green")
 
 

@@ -36,7 +36,7 @@ class Tournament:
     def fitness(self, individual_id):
         return round(int(hashlib.sha256(f"{self.salt}:{individual_id}".encode()).hexdigest()[:8], 16) % 10_000 / 100, 2)
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None):
+    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
         if self.kill_after is not None and len(self.calls) == self.kill_after:
             raise Killed
         individual = save_to.stem
@@ -178,7 +178,7 @@ def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
 
 
 class Inheriting(Scripted):
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None):
+    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
         self.inherits = getattr(self, "inherits", []) + [(save_to.stem, inherit_from)]
         return super().train(genome, seed=seed, until=until, start_from=start_from, save_to=save_to)
 

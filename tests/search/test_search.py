@@ -31,7 +31,7 @@ class Scripted:
         digest = hashlib.sha256(f"{self.seed}:{genome.key()}:{until}".encode()).hexdigest()
         return round(int(digest[:8], 16) % 10_000 / 100, 2)
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None):
+    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
         if self.kill_after is not None and len(self.calls) == self.kill_after and not self.kill_after_save:
             raise Killed
         step = json.loads(start_from.read_text())["step"] if start_from else 0

@@ -1,0 +1,71 @@
+"""Every command eigen prints as a next step runs as printed on this (CPU-only) machine: the search's
+`continue with:` and `next:` lines, the duplication's `next:` line, and the resume command an
+interrupted search prints."""
+import re
+import shlex
+
+import pytest
+
+from eigen.cli import main
+from eigen.runfolder import RunFolder
+
+SMOKE = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1", "--schedule-scale", "0.004",
+         "--population", "4", "--p", "2", "--q", "1", "--primary-step", "3", "--secondary-step", "2"]
+
+
+def printed(out: str, label: str) -> list[str]:
+    """The command after `label:` in the output, as argv for `main` (without the leading `eigen`)."""
+    line = re.search(rf"^{label}: (eigen .*)$", out, re.M)
+    assert line, f"no '{label}:' line in:\n{out}"
+    words = shlex.split(line.group(1))
+    return words[1:]
+
+
+def test_a_cpu_search_stopped_by_max_generations_prints_commands_that_run(tmp_path, capsys):
+    run = tmp_path / "run"
+    assert main(SMOKE + ["--max-generations", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    again = printed(out, "continue with")
+    assert again == ["search", "--resume", str(run), "--gpu", "-1", "--max-generations", "2"]
+    assert main(again) == 0  # it trains a second generation instead of stopping at once
+    assert {r["generation"] for r in RunFolder(run).read_history()} == {1, 2}
+
+    duplicate = printed(capsys.readouterr().out, "next")
+    assert duplicate == ["duplicate", str(run / "best.json"), "--gpu", "-1", "--schedule-scale", "0.004"]
+    assert main(duplicate + ["--candidates", "1"]) == 0  # as printed; one candidate keeps the test short
+    evaluate = printed(capsys.readouterr().out, "next")
+    assert evaluate == ["eval", str(run / "final")]  # no --gpu: eval chooses the device itself
+    assert main(evaluate) == 0
+    out = capsys.readouterr().out
+    assert "evaluating on the CPU" in out and "test accuracy" in out
+
+
+def test_ctrl_c_in_a_search_says_how_to_continue(tmp_path, capsys, monkeypatch):
+    from eigen.search.eigen_search import EigenSearch
+    run = tmp_path / "run"
+    real_run = EigenSearch.run
+
+    def interrupted(self):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(EigenSearch, "run", interrupted)
+    assert main(SMOKE + ["--max-generations", "1", "--out", str(run)]) == 130
+    err = capsys.readouterr().err
+    command = re.search(r"interrupted; continue with `(eigen [^`]*)`", err)
+    assert command, err
+    monkeypatch.setattr(EigenSearch, "run", real_run)
+    assert command.group(1) == f"eigen search --resume {run} --gpu -1"
+    # It runs: the resumed sitting starts (a one-second budget ends it at the first stage boundary).
+    assert main(shlex.split(command.group(1))[1:] + ["--time-budget", "1s"]) == 0
+    assert "search stopped (time budget)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("command", ["duplicate", "train-teacher"])
+def test_ctrl_c_in_a_command_that_continues_says_to_run_it_again(command, capsys, monkeypatch):
+    from eigen import cli
+    config_class, _, description = cli.COMMANDS[command]
+
+    def interrupted(config):
+        raise KeyboardInterrupt
+    monkeypatch.setitem(cli.COMMANDS, command, (config_class, interrupted, description))
+    assert main([command, "--gpu", "-1"]) == 130
+    assert "run the same command again to continue" in capsys.readouterr().err
