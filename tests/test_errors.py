@@ -160,7 +160,7 @@ CASES = [
                                                                       "--gpu", "-1"],
          "needs a 'test/' subfolder .* \\(or 'val/' in place of 'test/'\\)", image_folder(["a", "b"], ("train",))),
     Case("eval of a search whose weights are gone", lambda tmp, run: ["eval", str(weightless_run(tmp, run))],
-         "the weights .* names \\(parent.pt\\) are gone; evaluate a final folder or a checkpoint instead"),
+         "the weights .* names \\(best.pt\\) are gone; evaluate a final folder or a checkpoint instead"),
     Case("image folder with one class", lambda tmp, run: ["search", "--dataset", f"imagefolder:{tmp / 'imgs'}", "--gpu", "-1"],
          "has 1 class folder; a classifier needs at least two", image_folder(["cats"])),
     Case("--gpu on a machine without CUDA", lambda tmp, run: [*SEARCH[:-2], "--gpu", "0"],

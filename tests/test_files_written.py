@@ -10,6 +10,7 @@ import torch
 
 from eigen import runfolder
 from eigen.commands.search import search_command
+from eigen.portable import resolve_from_file
 from eigen.runfolder import copy_atomic, write_json, write_torch
 from eigen.views.search_progress import PlainProgress
 from tests.search.test_search import Scripted
@@ -35,7 +36,12 @@ def test_a_run_in_the_default_runs_folder_refreshes_runs_best_json(tmp_path, mon
     monkeypatch.chdir(tmp_path)
     assert scripted_search(replace(tiny_config("unused"), out=None)) == 0
     (run,) = [p for p in (tmp_path / "runs").iterdir() if p.is_dir()]
-    assert (tmp_path / "runs" / "best.json").read_text() == (run / "best.json").read_text()
+    latest, own = (json.loads(p.read_text()) for p in (tmp_path / "runs" / "best.json", run / "best.json"))
+    assert {k: v for k, v in latest.items() if k not in ("run", "weights")} == \
+        {k: v for k, v in own.items() if k not in ("run", "weights")}
+    for key in ("run", "weights"):  # each names the same place, relative to where it lies
+        assert (resolve_from_file(latest[key], tmp_path / "runs" / "best.json").resolve()
+                == resolve_from_file(own[key], run / "best.json").resolve())
 
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])

@@ -123,10 +123,11 @@ TEACHER = ["train-teacher", "--dataset", "synthetic", "--image-size", "8", "--gp
            "--depth", "10", "--growth", "4", "--epochs", "2"]
 
 
-def test_a_teacher_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path):
+@pytest.mark.parametrize("kills", [2, pytest.param(4, marks=pytest.mark.slow)])
+def test_a_teacher_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path, kills):
     assert eigen(*TEACHER, "--out", str(tmp_path / "whole")).returncode == 0
     folder = tmp_path / "killed"
-    kill_and_resume([*TEACHER, "--out", str(folder)], [*TEACHER, "--out", str(folder)], ["write"], kills=4, seed=2,
+    kill_and_resume([*TEACHER, "--out", str(folder)], [*TEACHER, "--out", str(folder)], ["write"], kills=kills, seed=2,
                     folder=folder, begun="")
     whole, killed = (json.loads((f / "ensemble.json").read_text()) for f in (tmp_path / "whole", folder))
     assert [m["val_accuracy"] for m in killed["members"]] == [m["val_accuracy"] for m in whole["members"]]

@@ -42,7 +42,7 @@ def moved(tmp_path_factory):
 
 def test_best_json_names_no_absolute_path(moved):
     best = json.loads((moved / "best.json").read_text())
-    assert best["run"] == "." and best["weights"] == "parent.pt"
+    assert best["run"] == "." and best["weights"] == "best.pt"
 
 
 def test_eval_of_a_moved_run_folder_without_final_evaluates_its_best(moved, capsys):

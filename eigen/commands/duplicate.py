@@ -239,7 +239,6 @@ def check_same_plan(plan: dict, config: DuplicateConfig, source: Source, folder:
                          f"or pass --out to start afresh elsewhere")
 
 
-@holds_locks
 def check_plan_shape(plan: dict) -> None:
     """Read every part of a saved plan the training reads, so a damaged one fails here (as a
     sentence, see `interpreting`) and not halfway through training."""
@@ -254,6 +253,7 @@ def check_plan_shape(plan: dict) -> None:
     str(plan["data"]["dataset"]), list(plan["data"]["class_names"])
 
 
+@holds_locks
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
     """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     from ..views.duplicate_progress import make_duplicate_progress

@@ -41,6 +41,7 @@ from ..views.search_progress import SearchProgress
 from .extinction import STAGES, survives, threshold
 from .fitness import Fitness
 from .sitting import Sitting
+from .spending import Spending
 from .succession import Succession
 
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
@@ -220,15 +221,15 @@ class EigenSearch:
         self.fitness = Fitness.parse(settings.fitness)
         self.memo: dict[tuple[str, int], dict] = {}
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
-        self.spent_by_generation: dict[int, dict] = {}  # generation -> {"flops", "seconds"}, from the history
+        self.spending = Spending()
         with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
             # Results written after the last boundary: children of the stage in flight already trained.
             self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
             self.history_count = len(records)
             for r in records:
                 self._remember(r)
-                self._account(r)
-        self.state.spent = self._total_spent()
+                self.spending.add(r)
+        self.state.spent = self.spending.total()
         if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
             copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
 
@@ -312,7 +313,7 @@ class EigenSearch:
             self.folder.append_history(record)
             self.history_count += 1
             self._remember(record)
-            self._account(record)
+            self.spending.add(record)
             self.progress.child_finished(self, generation, child, stage, record)
             self.failures.saw(f"{child.id} at {stage}", child.status)
         if k == 2:
@@ -350,7 +351,7 @@ class EigenSearch:
         state.thresholds = {stage: generation.thresholds[stage] for stage in ("T1", "T2")}
         best_ever = state.best.fitness["T3"] if state.best else 0.0
         change = state.succession.record(generation.number, best_ever)
-        spent = self.spent_by_generation.get(generation.number, {"flops": 0, "seconds": 0.0})
+        spent = self.spending.of(generation.number)
         summary = {
             "generation": generation.number, "phase": generation.phase, "step_size": generation.step_size,
             "trained": {s: sum(s in c.fitness for c in generation.children) for s in STAGES},
@@ -360,12 +361,12 @@ class EigenSearch:
             "parent": state.parent.id, "parent_fitness": state.parent_fitness, "parent_params": state.parent.params,
             "improved": replaced, "new_best": new_best,
             "best": state.best.id if state.best else None, "best_fitness": state.best.fitness["T3"] if state.best else None,
-            "flops_spent": spent["flops"], "seconds": round(spent["seconds"], 3),
+            "flops_spent": spent["flops"], "seconds": spent["seconds"],
             "succession_change": change,
         }
         state.generations.append(summary)
         state.generation = None
-        state.spent = self._total_spent()
+        state.spent = self.spending.total()
         self.save()
         shutil.rmtree(self.folder.individuals, ignore_errors=True)
         self.progress.generation_finished(self, generation, summary)
@@ -434,16 +435,6 @@ class EigenSearch:
             self.genome_of[record["id"]] = record["genome"]
         if record["status"] in REUSABLE and not record.get("reused_from"):
             self.memo[self._memo_key(record["key"], record["until"], record["parent"])] = record
-
-    def _account(self, record: dict) -> None:
-        """Add a record's FLOPs and seconds to its generation's cost (LS §3.5)."""
-        spent = self.spent_by_generation.setdefault(record["generation"], {"flops": 0, "seconds": 0.0})
-        spent["flops"] += record.get("flops_spent", 0)
-        spent["seconds"] += record.get("seconds", 0.0)
-
-    def _total_spent(self) -> dict:
-        return {"flops": sum(s["flops"] for s in self.spent_by_generation.values()),
-                "seconds": round(sum(s["seconds"] for s in self.spent_by_generation.values()), 3)}
 
     def _close_stage(self, generation: Generation, k: int) -> None:
         """A stage boundary: save the state, then drop checkpoints nobody will read again."""

@@ -39,6 +39,7 @@ from ..training.individual import FailureWatch, IndividualTrainer
 from .eigen_search import BudgetSpent, Individual, draw_child
 from .fitness import Fitness
 from .sitting import Sitting
+from .spending import Spending
 
 STATE_VERSION = 2  # 2: fitness apart from accuracy, cost totals, the population ensemble
 STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
@@ -127,13 +128,13 @@ class Evolution:
         self.failures = FailureWatch(self.progress.note)
         self.fitness = Fitness.parse(settings.fitness)
         records = folder.read_history()
-        self.spent_by_generation: dict[int, dict] = {}
+        self.spending = Spending()
         with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
             self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
             self.history_count = len(records)
             for r in records:
-                self._account(r)
-        self.state.spent = self._total_spent()
+                self.spending.add(r)
+        self.state.spent = self.spending.total()
 
     @property
     def best_weights(self):
@@ -248,8 +249,8 @@ class Evolution:
             }
             self.folder.append_history(record)
             self.history_count += 1
-            self._account(record)
-            self.state.spent = self._total_spent()
+            self.spending.add(record)
+            self.state.spent = self.spending.total()
             self.failures.saw(individual.id, record["status"])
         individual.fitness = dict(record["fitness"])
         individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
@@ -267,27 +268,17 @@ class Evolution:
         if individual.checkpoint:
             (self.folder.path / individual.checkpoint).unlink(missing_ok=True)
 
-    def _account(self, record: dict) -> None:
-        """Add a record's FLOPs and seconds to its generation's cost (LS §3.5)."""
-        spent = self.spent_by_generation.setdefault(record["generation"], {"flops": 0, "seconds": 0.0})
-        spent["flops"] += record.get("flops_spent", 0)
-        spent["seconds"] += record.get("seconds", 0.0)
-
-    def _total_spent(self) -> dict:
-        return {"flops": sum(s["flops"] for s in self.spent_by_generation.values()),
-                "seconds": round(sum(s["seconds"] for s in self.spent_by_generation.values()), 3)}
-
     def _summarize(self, generation: int) -> None:
         state = self.state
         fitness = [i.fitness[STAGE] for i in state.population]
-        spent = self.spent_by_generation.get(generation, {"flops": 0, "seconds": 0.0})
+        spent = self.spending.of(generation)
         state.generations.append({
             "generation": generation, "events": state.events, "alive": len(fitness),
             "population_best": max(fitness, default=0.0), "population_mean": sum(fitness) / max(len(fitness), 1),
             "best": state.best.id if state.best else None,
             "best_fitness": state.best.fitness[STAGE] if state.best else 0.0,
             "best_params": state.best.params if state.best else 0,
-            "flops_spent": spent["flops"], "seconds": round(spent["seconds"], 3),
+            "flops_spent": spent["flops"], "seconds": spent["seconds"],
         })
         self.progress.generation_finished(self, state.generations[-1])
 
