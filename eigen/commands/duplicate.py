@@ -30,6 +30,7 @@ from ..genome.dna import Genome, GenomeError
 from ..portable import relative_to_file, resolve_from_file
 from ..runfolder import (git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries, versions,
                          write_json)
+from ..search.fitness import Fitness
 from ..search.sitting import Sitting
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
@@ -80,6 +81,9 @@ def _read_source(path: Path, dataset: str | None) -> Source:
         genome = Genome.from_dict(best["genome"], data["image_size"])
     except GenomeError as e:
         raise EigenError(f"the genome in {path} is not valid: {e}") from None
+    if not isinstance(best.get("fitness_expression", "acc"), str):
+        raise ValueError("its fitness_expression is not text")
+    Fitness.parse(best.get("fitness_expression", "acc"))  # the final choice uses it: a bad one fails now, naming the file
     if dataset is not None and dataset != data["dataset"]:
         raise EigenError(f"{path} comes from a search on {data['dataset']}, not {dataset}; duplicate it on "
                          f"{data['dataset']} (leave out --dataset) or search {dataset} first")
@@ -109,6 +113,7 @@ class Duplication:
         self.total = plan["schedule"]["total"]
         self.chunk_ends = plan["chunk_ends"]
         self.image_size = plan["data"]["image_size"]
+        self.fitness = Fitness.parse(plan.get("fitness_expression", "acc"))  # the search's; chooses the final model
         if self.state_path.exists():
             self.state = read_json(self.state_path, "the duplication's progress")
             with interpreting(self.state_path, "the duplication's progress",
@@ -176,9 +181,7 @@ class Duplication:
 
     def fitness_of(self, candidate: dict) -> float:
         """The candidate's fitness from its validation accuracy (the entry's "fitness" is that accuracy)."""
-        from ..search.fitness import Fitness
-        fitness = Fitness.parse(self.plan.get("fitness_expression", "acc"))
-        return fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"])
+        return self.fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"])
 
     def measured_once(self, name: str, measure) -> float:
         """A test accuracy, measured the first time it is asked for and remembered after that."""

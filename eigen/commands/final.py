@@ -55,6 +55,8 @@ def finish(duplication, data, top_k: int, source) -> dict:
         ensemble_path.unlink(missing_ok=True)  # from an earlier --top-k
 
     as_found = plan["candidates"][0]
+    teacher = teacher_description(duplication)
+    seconds = device_seconds(duplication, source, teacher)
     metrics = {
         "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
                   "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
@@ -68,8 +70,8 @@ def finish(duplication, data, top_k: int, source) -> dict:
                         "device_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
         "ensemble": ensemble,
         # Seconds on the device that did the work, named: a CPU run's seconds are not GPU-seconds.
-        "device_seconds": gpu_seconds(duplication, source), "device": device_name(data.device),
-        "cost": end_to_end_cost(duplication, source),
+        "device_seconds": seconds, "device": device_name(data.device),
+        "cost": end_to_end_cost(duplication, seconds, teacher),
         "fitness_expression": plan.get("fitness_expression", "acc"),
         **about,
         "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
@@ -89,15 +91,26 @@ def device_name(device) -> str:
     return torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
 
 
-def gpu_seconds(duplication, source) -> dict:
+def teacher_description(duplication) -> dict | None:
+    """The teacher's ensemble.json, read once for the cost; None without a teacher, or when it was
+    moved or edited since (its cost is then unknown, which is not a reason to fail)."""
+    if not duplication.plan["teacher"]:
+        return None
+    try:
+        folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
+        description = read_json(folder / "ensemble.json", "the teacher's description")
+        return description if isinstance(description, dict) else None
+    except EigenError:
+        return None
+
+
+def device_seconds(duplication, source, teacher: dict | None) -> dict:
     """Device seconds spent by each phase that led to this model (None where it cannot be known)."""
-    teacher = None
-    if duplication.plan["teacher"]:
+    training = None
+    if teacher is not None:
         try:
-            teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
-            ensemble = read_json(teacher_folder / "ensemble.json", "the teacher's description")
-            teacher = round(sum(m.get("device_seconds", m.get("gpu_seconds", 0)) for m in ensemble["members"]), 1)
-        except (EigenError, *SHAPE_ERRORS):  # a teacher moved or edited since: its cost is unknown, not fatal
+            training = round(sum(m.get("device_seconds", m.get("gpu_seconds", 0)) for m in teacher["members"]), 1)
+        except SHAPE_ERRORS:  # edited by hand since: unknown
             pass
     search = None
     if source.run is not None and RunFolder(source.run).history.exists():
@@ -106,21 +119,15 @@ def gpu_seconds(duplication, source) -> dict:
         except (EigenError, *SHAPE_ERRORS):  # the search's history damaged since: its cost is unknown
             pass
     duplicate = round(sum(duplication.entry(c)["seconds"] for c in duplication.candidates), 1)
-    known = [s for s in (teacher, search, duplicate) if s is not None]
-    return {"teacher": teacher, "search": search, "duplicate": duplicate, "total": round(sum(known), 1)}
+    known = [s for s in (training, search, duplicate) if s is not None]
+    return {"teacher": training, "search": search, "duplicate": duplicate, "total": round(sum(known), 1)}
 
 
-def end_to_end_cost(duplication, source) -> dict:
-    """What this model cost, from the teacher to the final training (LS §3.5's accounting): device
-    seconds of each phase and the FLOPs of the search and the duplication (None where unknown)."""
-    seconds = gpu_seconds(duplication, source)
-    cache = None
-    if duplication.plan["teacher"]:
-        try:
-            teacher_folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
-            cache = read_json(teacher_folder / "ensemble.json", "the teacher's description").get("logits_cache_seconds")
-        except (EigenError, *SHAPE_ERRORS):
-            pass
+def end_to_end_cost(duplication, seconds: dict, teacher: dict | None) -> dict:
+    """What this model cost, from the teacher to the final training (LS §3.5's accounting): the
+    phases' device `seconds` plus the teacher's logits cache, and the FLOPs of the search and the
+    duplication (None where unknown)."""
+    cache = teacher.get("logits_cache_seconds") if teacher is not None else None
     search_flops = (duplication.plan["source"].get("search_cost") or {}).get("flops")
     schedule, num_val = duplication.plan["schedule"], duplication.plan["data"].get("val")
     duplicate_flops = 0

@@ -282,13 +282,13 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
                       f"vote: validation {ensemble['val_accuracy']:.2f}%, test {ensemble['test_accuracy']:.2f}%",
                       highlight=False)
     # "diverged", "failed: oom", "failed: RuntimeError" (the message itself is in the history)
-    failed = collections.Counter(":".join(r["status"].split(":")[:2]) for r in folder.read_history()
-                                 if r["status"] != "ok")
+    records = folder.read_history()
+    failed = collections.Counter(":".join(r["status"].split(":")[:2]) for r in records if r["status"] != "ok")
     if failed:
         console.print(f"{sum(failed.values())} training(s) did not finish: "
                       + ", ".join(f"{n} {status}" for status, n in failed.most_common())
                       + f" (details in {folder.history})", highlight=False)
-    eager = eager_summary(folder.read_history())
+    eager = eager_summary(records)
     if eager:
         console.print(eager, highlight=False)
     console.print(report_note, highlight=False)

@@ -47,6 +47,7 @@ from .succession import Succession
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
 MAX_DRAWS = 100  # draws per child slot before the limits are declared impossible to meet
 REUSABLE = ("ok", "diverged")  # statuses a retraining would reproduce; an OOM may not repeat
+HISTORY_FIX = "restore it from a copy, or start a new run with `eigen search --out`"  # a damaged run file
 
 
 @dataclass(frozen=True)
@@ -180,7 +181,8 @@ class SearchState:
 
 def _from_version_1(d: dict) -> dict:
     """eigen 0.1's state: the parent changed only when beaten, so it was also the best ever; its weights
-    are copied to best.pt by the search when it resumes (`EigenSearch._migrate_best_weights`)."""
+    are copied to best.pt when the search resumes (`EigenSearch.__init__`), and the cost is summed
+    again from the history."""
     trained = d["parent"]["checkpoint"] is not None
     return {**d, "version": STATE_VERSION, "best": d["parent"] if trained else None,
             "best_test": d.get("parent_test"), "spent": None}
@@ -212,7 +214,7 @@ class EigenSearch:
         self.progress = progress or SearchProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
-            with interpreting(folder.state, "the search state", "restore it from a copy, or start a new run with `eigen search --out`"):
+            with interpreting(folder.state, "the search state", HISTORY_FIX):
                 self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
         else:
             self.state = SearchState.initial(settings)
@@ -221,15 +223,13 @@ class EigenSearch:
         self.fitness = Fitness.parse(settings.fitness)
         self.memo: dict[tuple[str, int], dict] = {}
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
-        self.spending = Spending()
-        with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
+        with interpreting(folder.history, "the search's history", HISTORY_FIX):
             # Results written after the last boundary: children of the stage in flight already trained.
             self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
             self.history_count = len(records)
             for r in records:
                 self._remember(r)
-                self.spending.add(r)
-        self.state.spent = self.spending.total()
+            self.spending = Spending(records)
         if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
             copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
 
@@ -366,7 +366,6 @@ class EigenSearch:
         }
         state.generations.append(summary)
         state.generation = None
-        state.spent = self.spending.total()
         self.save()
         shutil.rmtree(self.folder.individuals, ignore_errors=True)
         self.progress.generation_finished(self, generation, summary)
@@ -448,6 +447,7 @@ class EigenSearch:
 
     def save(self) -> None:
         self.state.history_count = self.history_count
+        self.state.spent = self.spending.total()
         write_json(self.folder.state, self.state.to_dict())
 
     # -- the answer ----------------------------------------------------------------------------------
@@ -463,7 +463,7 @@ class EigenSearch:
                 "val_accuracy": b.accuracy.get("T3", b.fitness.get("T3", 0.0)),
                 "test_accuracy": test, "params": b.params, "flops": b.flops,
                 "weights": str(self.folder.best_weights.resolve()) if trained else None,
-                "genome": b.genome.to_dict(), "search_cost": dict(state.spent)}
+                "genome": b.genome.to_dict(), "search_cost": self.spending.total()}
 
     def measure_test(self) -> float | None:
         """Test accuracy of the best individual, measured once per best (the test set never selects)."""

@@ -36,7 +36,7 @@ from ..genome.cost import cost
 from ..genome.dna import initial_genome
 from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer
-from .eigen_search import BudgetSpent, Individual, draw_child
+from .eigen_search import HISTORY_FIX, BudgetSpent, Individual, draw_child
 from .fitness import Fitness
 from .sitting import Sitting
 from .spending import Spending
@@ -121,20 +121,17 @@ class Evolution:
         self.progress = progress or EvolutionProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
-            with interpreting(folder.state, "the search state", "restore it from a copy, or start a new run with `eigen search --out`"):
+            with interpreting(folder.state, "the search state", HISTORY_FIX):
                 self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
         else:
             self.state = EvolutionState()
         self.failures = FailureWatch(self.progress.note)
         self.fitness = Fitness.parse(settings.fitness)
         records = folder.read_history()
-        self.spending = Spending()
-        with interpreting(folder.history, "the search's history", "restore it from a copy, or start a new run with `eigen search --out`"):
+        with interpreting(folder.history, "the search's history", HISTORY_FIX):
             self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
             self.history_count = len(records)
-            for r in records:
-                self.spending.add(r)
-        self.state.spent = self.spending.total()
+            self.spending = Spending(records)
 
     @property
     def best_weights(self):
@@ -250,7 +247,6 @@ class Evolution:
             self.folder.append_history(record)
             self.history_count += 1
             self.spending.add(record)
-            self.state.spent = self.spending.total()
             self.failures.saw(individual.id, record["status"])
         individual.fitness = dict(record["fitness"])
         individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
@@ -284,6 +280,7 @@ class Evolution:
 
     def save(self) -> None:
         self.state.history_count = self.history_count
+        self.state.spent = self.spending.total()
         write_json(self.folder.state, self.state.to_dict())
 
     # -- the answer ----------------------------------------------------------------------------------
@@ -298,7 +295,7 @@ class Evolution:
                 "val_accuracy": b.accuracy.get(STAGE, b.fitness[STAGE]) if b else 0.0, "test_accuracy": test,
                 "params": b.params if b else 0, "flops": b.flops if b else 0,
                 "weights": str(self.best_weights.resolve()) if b else None,
-                "genome": (b.genome if b else initial_genome()).to_dict(), "search_cost": dict(state.spent),
+                "genome": (b.genome if b else initial_genome()).to_dict(), "search_cost": self.spending.total(),
                 "population_ensemble": state.ensemble}
 
     def measure_test(self) -> float | None:
@@ -320,11 +317,11 @@ class Evolution:
             return None
         members = [i.id for i in living]
         if state.ensemble is None or state.ensemble["members"] != members:
-            paths = [self.folder.path / i.checkpoint for i in living]
+            accuracy = self.individuals.vote_accuracies([self.folder.path / i.checkpoint for i in living],
+                                                        ("val", "test"))
             state.ensemble = {"k": len(members), "members": members, "vote": "majority",
                               "member_val_accuracy": [i.accuracy.get(STAGE, i.fitness[STAGE]) for i in living],
-                              "val_accuracy": self.individuals.vote_accuracy(paths, "val"),
-                              "test_accuracy": self.individuals.vote_accuracy(paths, "test"),
+                              "val_accuracy": accuracy["val"], "test_accuracy": accuracy["test"],
                               "events": state.events}
             self.save()
         return state.ensemble

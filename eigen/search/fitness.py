@@ -45,7 +45,7 @@ class Fitness:
         except SyntaxError:
             raise FitnessError(f"--fitness '{expression}' is not an expression; write a linear combination of "
                                f"acc, mparams and gflops such as {EXAMPLE}") from None
-        terms = _linear(tree.body, expression)
+        terms = _linear(tree.body, text)
         if not any(terms.get(v) for v in VARIABLES):
             raise FitnessError(f"--fitness '{expression}' does not depend on acc, mparams or gflops, so it "
                                f"cannot tell individuals apart; try {EXAMPLE}")

@@ -59,8 +59,8 @@ class IndividualTrainer(Protocol):
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
 
-    def vote_accuracy(self, checkpoints: list[Path], split: str) -> float:
-        """Accuracy in percent of the majority vote of the models in `checkpoints` on `split`."""
+    def vote_accuracies(self, checkpoints: list[Path], splits: tuple[str, ...]) -> dict[str, float]:
+        """Accuracy in percent of the majority vote of the models in `checkpoints`, on each split."""
 
 
 class FailureWatch:
@@ -160,9 +160,9 @@ class TorchIndividuals:
         model = load_model(checkpoint_path, self.data.device)
         return evaluate(model, self.data, "test")
 
-    def vote_accuracy(self, checkpoints: list[Path], split: str) -> float:
-        models = [load_model(path, self.data.device) for path in checkpoints]
-        return majority_vote_accuracy(models, self.data, split)
+    def vote_accuracies(self, checkpoints: list[Path], splits: tuple[str, ...]) -> dict[str, float]:
+        models = [load_model(path, self.data.device) for path in checkpoints]  # loaded once for every split
+        return {split: majority_vote_accuracy(models, self.data, split) for split in splits}
 
 
 def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:

@@ -294,47 +294,41 @@ def evaluate(model: torch.nn.Module, data: DeviceData, split: str = "val") -> fl
 
 
 @torch.no_grad()
-@torch.no_grad()
 def majority_vote_accuracy(models: list[torch.nn.Module], data: DeviceData, split: str = "val") -> float:
     """Accuracy in percent of a majority vote of the models' predicted classes: Large-Scale
     Evolution's ensemble (its 95.6% is the top 2 by validation, "ensembling was done by majority
     voting"). A tie (two models that disagree) goes to the class with the larger mean softmax."""
-    modes = [m.training for m in models]
-    for model in models:
-        model.eval()
-    on_gpu = data.device.type == "cuda"
-    correct = total = 0
-    for x, y in data.eval_batches(split):
-        if on_gpu:
-            x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
-            probabilities = torch.stack([m(x).float().softmax(dim=1) for m in models])  # (M, B, K)
-        votes = F.one_hot(probabilities.argmax(dim=2), probabilities.shape[2]).sum(dim=0).float()  # (B, K)
-        scores = votes + probabilities.mean(dim=0) * 0.5  # the mean softmax < 1 vote: it only breaks ties
-        correct += (scores.argmax(dim=1) == y).sum()
-        total += len(y)
-    for model, mode in zip(models, modes):
-        model.train(mode)
-    return 100.0 * int(correct) / total
+    def vote(probabilities: torch.Tensor) -> torch.Tensor:  # (M, B, K) -> (B, K)
+        votes = F.one_hot(probabilities.argmax(dim=2), probabilities.shape[2]).sum(dim=0).float()
+        return votes + probabilities.mean(dim=0) * 0.5  # the mean softmax < 1 vote: it only breaks ties
+    return _accuracy(models, data, split, vote)
 
 
+@torch.no_grad()
 def ensemble_accuracy(models: list[torch.nn.Module], data: DeviceData, split: str = "val") -> float:
-    """Accuracy in percent of the mean of the models' softmax outputs (Large-Scale Evolution's
-    ensemble; for one model, its own accuracy). Models are put in eval mode and left as they were."""
+    """Accuracy in percent of the mean of the models' softmax outputs (for one model, its own
+    accuracy)."""
+    return _accuracy(models, data, split, lambda probabilities: probabilities.mean(dim=0))
+
+
+def _accuracy(models: list[torch.nn.Module], data: DeviceData, split: str, combine) -> float:
+    """Accuracy in percent of `combine`((M, B, K) softmax outputs) -> (B, K) scores on `split`.
+    Models are put in eval mode and left as they were; correct answers are summed on the device, so
+    the whole split costs one host sync."""
     modes = [m.training for m in models]
     for model in models:
         model.eval()
     on_gpu = data.device.type == "cuda"
-    correct = torch.zeros((), dtype=torch.long, device=data.device)  # summed on the device: one sync at the end
+    correct = torch.zeros((), dtype=torch.long, device=data.device)
     total = 0
     for x, y in data.eval_batches(split):
         if on_gpu:
             x = x.contiguous(memory_format=torch.channels_last)
         with torch.autocast(data.device.type, dtype=torch.bfloat16, enabled=on_gpu):
             if len(models) == 1:
-                scores = models[0](x)
+                scores = models[0](x)  # argmax of the logits: no softmax needed for one model
             else:
-                scores = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
+                scores = combine(torch.stack([m(x).float().softmax(dim=1) for m in models]))
         correct += (scores.argmax(dim=1) == y).sum()
         total += len(y)
     for model, mode in zip(models, modes):
