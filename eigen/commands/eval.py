@@ -5,7 +5,7 @@ PATH may be
                                           softmax) of its k best candidates by validation accuracy
     genome.json                           with its weights beside it (model.safetensors or model.pt)
     an eigen checkpoint (.pt)             parent.pt of a search, final/candidates/<id>.pt, ...
-    best.json                             a search's parent, with the weights it names
+    best.json                             a search's best, with the weights it names
     a TorchScript export (.pt)            model.torchscript.pt or ensemble.torchscript.pt
 
 The dataset and image size are the ones the model was trained on, read from the files beside it or

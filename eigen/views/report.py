@@ -91,7 +91,7 @@ def write_duplicates_plot(final: Path, path: Path) -> Path:
             ax.scatter(c["params"] / 1e6, entry["fitness"], marker="*", color="tab:green", s=160, zorder=4)
         ax.annotate(f"{c['id']}: {c['label']}", (c["params"] / 1e6, entry["fitness"]), fontsize=7,
                     xytext=(4, 3), textcoords="offset points")
-    ax.scatter([], [], marker="s", color="tab:orange", label="as found (the search's parent)")
+    ax.scatter([], [], marker="s", color="tab:orange", label="as found (the search's best)")
     ax.scatter([], [], marker="o", color="tab:blue", label="duplicates (grey: still training)")
     if chosen:
         ax.scatter([], [], marker="*", color="tab:green", s=120, label=f"chosen ({chosen})")
