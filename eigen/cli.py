@@ -65,6 +65,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -
             parser.add_argument(flag, action="store_true", help=meta["help"])
             continue
         kwargs = {"default": f.default, "help": meta["help"], "metavar": meta["metavar"] or "VALUE"}
+        if meta.get("const") is not None:
+            kwargs.update(nargs="?", const=meta["const"])
         if meta.get("type") is not None:
             kwargs["type"] = meta["type"]
         if meta.get("choices"):

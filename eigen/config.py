@@ -57,11 +57,13 @@ gpu_index = _number(int, -1)
 
 
 def opt(default: Any, help: str, type: Callable | None = None, choices=None, positional: bool = False,
-        metavar: str | None = None):
-    """A config field with what the CLI needs to expose it. Say the default in `help` when it is None."""
+        metavar: str | None = None, const: Any = None):
+    """A config field with what the CLI needs to expose it. Say the default in `help` when it is None.
+    With `const`, the flag's value is optional: the flag alone means `const`."""
     if metavar is None and type is not None:
         metavar = {"int": "N", "float": "X", "parse_duration": "TIME"}[type.__name__]
-    meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar}
+    meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar,
+            "const": const}
     return field(default=default, metadata=meta)
 
 
@@ -83,6 +85,18 @@ class DeviceOptions:
 
 
 @dataclass(kw_only=True)
+class ExecutorOptions:
+    """Where the independent trainings of a command run (SPEC §10); they never change its results."""
+
+    parallel: int = opt(1, "trainings at once on the device (one thread and CUDA stream each); with --ray, at once "
+                           "per GPU worker", type=positive_int)
+    ray: str | None = opt(None, "train on a Ray cluster, one worker per GPU (per CPU where there are none): "
+                                "--ray alone starts one on this machine, --ray auto joins a running one, "
+                                "--ray ADDRESS joins the one there (needs `pip install \"eigen[ray]\"`)",
+                          metavar="ADDRESS", const="local")
+
+
+@dataclass(kw_only=True)
 class TrainingOptions:
     schedule_scale: float = opt(1.0, "multiplies every iteration count of the recipe: T1, T2, T3 in a search, "
                                      "the 25,000 iterations of a final training, the lr steps",
@@ -95,12 +109,12 @@ class TrainingOptions:
 
 
 @dataclass(kw_only=True)
-class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
+class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions):
     """`eigen search`: find an architecture (SPEC §6)."""
 
     out: str | None = opt(None, "run folder (default: runs/<dataset>-<strategy>-<timestamp>)", metavar="PATH")
     resume: str | None = opt(None, "continue the run in this folder where it stopped, with its own settings "
-                                   "(--gpu, --data-dir, --time-budget, --max-generations may change)",
+                                   "(--gpu, --data-dir, --time-budget, --max-generations, --parallel, --ray may change)",
                              metavar="RUN_DIR")
     strategy: str = opt("eigen", "search strategy", choices=STRATEGIES)
     population: int | None = opt(None, "children per generation (eigen: 10) or population size "
@@ -138,7 +152,7 @@ class SearchConfig(TrainingOptions, DeviceOptions, DataOptions):
 
 
 @dataclass(kw_only=True)
-class TeacherConfig(DeviceOptions, DataOptions):
+class TeacherConfig(ExecutorOptions, DeviceOptions, DataOptions):
     """`eigen train-teacher`: a DenseNet-BC ensemble for mimicry (SPEC §8)."""
 
     out: str | None = opt(None, "teacher folder (default: teachers/<dataset>/)", metavar="PATH")
@@ -151,7 +165,7 @@ class TeacherConfig(DeviceOptions, DataOptions):
 
 
 @dataclass(kw_only=True)
-class DuplicateConfig(TrainingOptions, DeviceOptions):
+class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
     """`eigen duplicate`: gene duplication and the final training (SPEC §9)."""
 
     best: str = opt("runs/best.json", "best.json of a search", positional=True)

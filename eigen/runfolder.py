@@ -94,6 +94,11 @@ def write_torch(path: Path, obj: Any) -> None:
     _write_atomic(Path(path), lambda f: torch.save(obj, f), binary=True)
 
 
+def write_bytes(path: Path, data: bytes) -> None:
+    """Atomically write `data` (a checkpoint that came back from a Ray worker)."""
+    _write_atomic(Path(path), lambda f: f.write(data), binary=True)
+
+
 def copy_atomic(source: Path, target: Path) -> None:
     """Copy `source` over `target` so that `target` is never half-written."""
     _write_atomic(Path(target), lambda f: shutil.copyfileobj(open(source, "rb"), f), binary=True)

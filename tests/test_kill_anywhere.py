@@ -33,7 +33,8 @@ SEARCH_POINTS = ["write"] * 4 + ["history-line", "trained", "extinction", "repor
 
 
 def _sitting(args, fault, log):
-    """The child process: one `eigen` command with the fault armed (forked, so torch is already imported)."""
+    """The child process: one `eigen` command with the fault armed (forked from a forkserver that has
+    already imported torch)."""
     os.environ.pop("EIGEN_FAULT", None)
     if fault:
         os.environ["EIGEN_FAULT"] = fault
@@ -48,10 +49,19 @@ def _sitting(args, fault, log):
     os._exit(code or 0)
 
 
+def _context():
+    """Sittings fork from a forkserver that has imported torch and eigen but never trained: forking
+    the test process itself would copy an OpenMP runtime that threads (`--parallel`) have used,
+    which crashes the child now and then; a fresh interpreter per sitting would cost ~3 s each."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["torch", "eigen.cli", "tests.test_kill_anywhere"])
+    return context
+
+
 def eigen(*args, fault=None, log=None):
     """Run one sitting of `eigen ARGS` in a forked process; its exit code (-9 when killed) and output."""
     log = log or Path(os.environ.get("TMPDIR", "/tmp")) / f"eigen-sitting-{os.getpid()}.log"
-    process = multiprocessing.get_context("fork").Process(target=_sitting, args=(args, fault, str(log)))
+    process = _context().Process(target=_sitting, args=(args, fault, str(log)))
     process.start()
     process.join(timeout=600)
     return SimpleNamespace(returncode=process.exitcode, stderr=Path(log).read_text() if Path(log).exists() else "")

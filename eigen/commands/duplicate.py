@@ -102,9 +102,13 @@ def final_folder(config: DuplicateConfig, source: Source) -> Path:
 class Duplication:
     """Trains the planned candidates, chunk by chunk, in a final folder; see the module docstring."""
 
-    def __init__(self, folder: Path, plan: dict, individuals, progress=None, time_budget: float | None = None):
+    def __init__(self, folder: Path, plan: dict, individuals, progress=None, time_budget: float | None = None,
+                 executor=None):
+        from ..executors.local import InlineExecutor
         from ..views.duplicate_progress import DuplicateProgress
         self.folder, self.plan, self.individuals = Path(folder), plan, individuals
+        self.executor = executor or InlineExecutor(individuals)  # where the candidates train (SPEC §10)
+        self._until: dict[str, int] = {}  # candidate id -> the end of the chunk queued or in training
         from ..training.individual import FailureWatch
         self.progress = progress or DuplicateProgress()
         self.failures = FailureWatch(self.progress.note)
@@ -146,32 +150,49 @@ class Duplication:
         write_json(self.state_path, self.state)
 
     def run(self) -> str:
-        """Train every candidate to the end of the schedule; 'done', or 'time budget' if it ran out."""
+        """Train every candidate to the end of the schedule; 'done', or 'time budget' if it ran out.
+
+        Candidates train side by side on the executor (`--parallel`, `--ray`), each chunk by chunk:
+        a finished chunk is recorded in state.json and the candidate's next chunk is queued."""
+        from ..executors.work import Training, run_all
         from ..training.individual import training_seed
         self.progress.started(self)
         seed = self.plan["settings"]["seed"]
-        for candidate in self.candidates:
-            genome = Genome.from_dict(candidate["genome"], self.image_size)
+        genomes = {c["id"]: Genome.from_dict(c["genome"], self.image_size) for c in self.candidates}
+
+        def next_chunk(candidate: dict):
             entry, path = self.entry(candidate), self.checkpoint(candidate)
-            while not self.finished(candidate):
-                if self.sitting.spent():
-                    return "time budget"
-                if entry["step"] and not path.exists():  # weights gone: start this candidate again
-                    entry.update(step=0, fitness=None, curve=[])
-                until = next(end for end in self.chunk_ends if end > entry["step"])
-                self.progress.chunk_started(self, candidate, until)
-                result = self.individuals.train(genome, seed=training_seed(seed, genome, "final"), until=until,
-                                                start_from=path if entry["step"] else None, save_to=path)
-                entry["status"], entry["seconds"] = result.status, entry["seconds"] + result.seconds
-                if result.ok:
-                    entry["step"], entry["fitness"] = result.step, result.fitness
-                    entry["curve"].append([result.step, result.fitness])
-                else:
-                    entry["fitness"] = 0.0
-                self.save()
-                self.progress.chunk_finished(self, candidate, entry, result.seconds)
-                self.failures.saw(candidate["id"], result.status)
-        return "done"
+            if entry["step"] and not path.exists():  # weights gone: start this candidate again
+                entry.update(step=0, fitness=None, curve=[])
+            until = next(end for end in self.chunk_ends if end > entry["step"])
+            genome = genomes[candidate["id"]]
+            return Training(genome, training_seed(seed, genome, "final"), until, save_to=path,
+                            start_from=path if entry["step"] else None)
+
+        def started(candidate: dict):
+            self.progress.chunk_started(self, candidate, self._until[candidate["id"]])
+
+        def finished(candidate: dict, result):
+            entry = self.entry(candidate)
+            entry["status"], entry["seconds"] = result.status, entry["seconds"] + result.seconds
+            if result.ok:
+                entry["step"], entry["fitness"] = result.step, result.fitness
+                entry["curve"].append([result.step, result.fitness])
+            else:
+                entry["fitness"] = 0.0
+            self.save()
+            self.progress.chunk_finished(self, candidate, entry, result.seconds)
+            self.failures.saw(candidate["id"], result.status)
+            return [] if self.finished(candidate) else [self._queued(candidate, next_chunk(candidate))]
+
+        queue = [self._queued(c, next_chunk(c)) for c in self.candidates if not self.finished(c)]
+        everything = run_all(self.executor, queue, on_done=finished, on_start=started,
+                             may_start=lambda: not self.sitting.spent())
+        return "done" if everything else "time budget"
+
+    def _queued(self, candidate: dict, training):
+        self._until[candidate["id"]] = training.until
+        return candidate, training
 
     def ranked(self) -> list[dict]:
         """Trained candidates, best fitness first (the search's `--fitness`, validation accuracy by
@@ -259,9 +280,11 @@ def check_plan_shape(plan: dict) -> None:
 @holds_locks
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
     """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    from ..executors.choose import check_executor
     from ..views.duplicate_progress import make_duplicate_progress
     from .search import find_teacher
 
+    check_executor(config)
     source = read_source(config.best, config.dataset)
     folder = final_folder(config, source)
     plan_path = folder / "plan.json"
@@ -286,6 +309,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..data.datasets import load_splits
     from ..data.device_data import DeviceData
     from ..device import resolve_device
+    from ..executors.choose import make_executor
+    from ..executors.worker import WorkerSpec
     from ..training.individual import TorchIndividuals
     from ..training.trainer import Schedule
 
@@ -317,14 +342,23 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
         plan["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         write_json(plan_path, plan)
 
-    individuals = individuals or TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+    worker = None
+    if individuals is None:
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, deterministic=config.deterministic)
     progress = progress or make_duplicate_progress()
-    duplication = Duplication(folder, plan, individuals, progress, config.time_budget)
+    try:
+        executor = make_executor(config, individuals, device, worker, say=progress.note)
+    except BaseException:
+        progress.close()
+        raise
+    duplication = Duplication(folder, plan, individuals, progress, config.time_budget, executor)
     try:
         for note in notes:
             progress.note(note)
         reason = duplication.run()
     finally:
+        executor.close()
         progress.close()
     if reason != "done":
         print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "

@@ -12,13 +12,14 @@ from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
 from ..errors import DataError, EigenError, Interrupted
+from ..executors.choose import check_executor
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
 from ..views.search_progress import SearchProgress, make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
-SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic")
+SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "parallel", "ray")
 DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
 
 
@@ -59,7 +60,7 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
             ignored.append("--" + f.name.replace("_", "-"))
     if ignored:
         say(f"resuming: {', '.join(ignored)} ignored (the run keeps its own settings; only "
-            f"--gpu, --data-dir, --time-budget and --max-generations apply to a resumed run)")
+            f"--gpu, --data-dir, --time-budget, --max-generations, --parallel and --ray apply to a resumed run)")
     return dataclasses.replace(config, resume=given.resume)
 
 
@@ -122,6 +123,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
     evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
+    check_executor(config)
     if evolving and config.resolved_population() < 2:
         raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
                          f"a tournament needs two individuals")
@@ -131,6 +133,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     from ..data.datasets import load_splits
     from ..data.device_data import DeviceData
     from ..device import resolve_device
+    from ..executors.choose import make_executor
+    from ..executors.worker import WorkerSpec
     from ..search.eigen_search import EigenSearch, EigenSettings
     from ..training.individual import TorchIndividuals
     from ..training.trainer import Schedule
@@ -182,9 +186,12 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             "created": datetime.datetime.now().isoformat(timespec="seconds"),
         })
 
+    worker = None
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving,
                                        say=lambda text: progress.note(text))  # once, if CUDA graphs are turned off
+        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=not evolving,
+                                        deterministic=config.deterministic)
     if evolving:
         from ..search.evolution import Evolution, EvolutionSettings
         from ..views.evolution_progress import make_evolution_progress
@@ -195,7 +202,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
             fitness=config.fitness, top_k=config.top_k)
         progress = progress or make_evolution_progress()
-        make_search = lambda: Evolution(settings, individuals, folder, progress)
+        make_search = lambda: Evolution(settings, individuals, folder, progress, executor)
     else:
         settings = EigenSettings(
             population=config.resolved_population(), primary_step=config.primary_step,
@@ -206,7 +213,12 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
             inherit_weights=config.inherit_weights, elitist=config.elitist, fitness=config.fitness)
         progress = progress or make_progress()
-        make_search = lambda: EigenSearch(settings, individuals, folder, progress)
+        make_search = lambda: EigenSearch(settings, individuals, folder, progress, executor)
+    try:
+        executor = make_executor(config, individuals, device, worker, say=progress.note)
+    except BaseException:
+        progress.close()
+        raise
     try:
         for note in notes:
             progress.note(note)
@@ -227,6 +239,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
             write_json(latest, with_relative_paths(best, ("run", "weights"), latest))
         report_note = _try_report(folder)
     finally:
+        executor.close()
         progress.close()
     _print_summary(search, reason, best, report_note, folder, config)
     return 0

@@ -1,7 +1,9 @@
 """`eigen train-teacher` (SPEC §8, EIGEN §3.2): train the DenseNet-BC ensemble, then cache its logits.
 
-Members train one after another with the project's trainer (data on the device, CUDA graphs),
-checkpointing every epoch so that a killed run resumes where it stopped, and the command writes
+Members train with the project's trainer (data on the device, CUDA graphs) on the command's
+executor: one after another by default, side by side with `--parallel K`, on a Ray cluster with
+`--ray`. Each trains in chunks of about 1/40 of its epochs, checkpointing after each, so that a
+killed run resumes where it stopped; the command writes
 `teachers/<dataset>/`:
 
     member-<i>.pt        weights and architecture of each member (with its accuracies, GPU-seconds)
@@ -14,14 +16,12 @@ batch 128, lr 0.1 divided by 10 at 50% and 75% of the epochs, standard C10+/C100
 from __future__ import annotations
 
 import datetime
-import gc
 import time
 from pathlib import Path
 
-import torch
-
 from ..data.device_data import NUM_VIEWS, DeviceData
 from ..errors import EigenError
+from ..executors.choose import check_executor
 from ..runfolder import (holds_locks, interpreting, load_checkpoint, lock_folder, sweep_temporaries, write_json,
                          write_torch)
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
@@ -42,6 +42,17 @@ def teacher_schedule(epochs: int, steps_per_epoch: int):
                     weight_decay=WEIGHT_DECAY, batch_size=BATCH_SIZE)
 
 
+def _chunk(arch: dict, config, i: int, step: int, steps_per_epoch: int, partial: Path):
+    """Member i's next chunk of epochs, from iteration `step` (a fresh member at 0): about 40 chunks
+    per member, each ending with the partial checkpoint a killed run resumes from."""
+    from ..executors.work import Training
+    epochs = max(1, round(config.epochs / 40))
+    epoch = step // steps_per_epoch
+    end = min(config.epochs, epoch + epochs)
+    return Training(arch, config.seed * 1000 + i, end * steps_per_epoch, save_to=partial,
+                    start_from=partial if step else None)
+
+
 def _architecture(config, num_classes: int) -> dict:
     return {"model": "densenet-bc", "depth": config.depth, "growth": config.growth, "num_classes": num_classes}
 
@@ -53,8 +64,13 @@ def train_teacher_command(config, say=print) -> int:
 
     from ..data.datasets import load_splits
     from ..device import resolve_device
-    from ..training.trainer import Trainer, evaluate
+    from ..executors.choose import make_executor
+    from ..executors.work import run_all
+    from ..executors.worker import WorkerSpec
+    from ..training.members import MemberTrainer
+    from ..training.trainer import evaluate, free_cached_memory
 
+    check_executor(config)
     device = resolve_device(config.gpu)
     splits = load_splits(config.dataset, config.data_dir, config.image_size)
     folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
@@ -74,7 +90,9 @@ def train_teacher_command(config, say=print) -> int:
     steps_per_epoch = data.num_train // BATCH_SIZE
     schedule = teacher_schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()
-    members = []
+    members: dict[int, dict] = {}
+    queue = []
+    first_epoch: dict[int, int] = {}  # where each member still to train starts (0, or where a kill left it)
     for i in range(config.members):
         path = folder / f"member-{i}.pt"
         if path.exists():
@@ -83,46 +101,69 @@ def train_teacher_command(config, say=print) -> int:
                 raise EigenError(f"{path} is not a teacher member eigen wrote; remove it to train member {i} again")
             if saved["architecture"] == arch and saved["epochs"] == config.epochs:
                 say(f"member {i}: already trained ({saved['val_accuracy']:.2f}% validation), kept")
-                members.append(saved)
+                members[i] = saved
                 continue
             raise EigenError(f"{path} holds a different teacher ({saved['architecture']}, {saved['epochs']} epochs); "
                              f"use another --out or remove {folder}")
         partial = folder / f"member-{i}.partial.pt"
-        torch.manual_seed(config.seed * 1000 + i)
-        trainer = Trainer(build_member(arch), data, schedule, seed=config.seed * 1000 + i)
-        seconds = 0.0
+        step = 0
         if partial.exists():
-            state = load_checkpoint(partial, f"the half-trained member {i}",
-                                    f"remove it to start member {i} again", map_location=device)
+            state = load_checkpoint(partial, f"the half-trained member {i}", f"remove it to start member {i} again")
             with interpreting(partial, f"the half-trained member {i}", f"remove it to start member {i} again"):
-                trainer.load_state_dict(state["trainer"])
-                seconds = float(state["seconds"])
-        epochs = tqdm(range(trainer.step // steps_per_epoch, config.epochs), desc=f"member {i}", unit="epoch",
-                      initial=trainer.step // steps_per_epoch, total=config.epochs)
-        for epoch in epochs:
-            if config.time_budget is not None and time.monotonic() - started >= config.time_budget:
-                say(f"time budget spent: member {i} stopped after epoch {epoch}; run the same command to continue")
-                return 0
-            result = trainer.train(until=(epoch + 1) * steps_per_epoch)
-            if not result.ok:
-                raise EigenError(f"teacher member {i} stopped at epoch {epoch + 1}: {result.status}")
-            seconds += result.seconds
-            write_torch(partial, {"trainer": trainer.state_dict(), "seconds": seconds})
-            epochs.set_postfix(loss=f"{result.loss:.3f}")
-        model = trainer.model
+                step = int(state["trainer"]["step"])
+                float(state["seconds"])
+        queue.append((i, _chunk(arch, config, i, step, steps_per_epoch, partial)))
+        first_epoch[i] = step // steps_per_epoch
+
+    bars = {i: tqdm(total=config.epochs, initial=first_epoch[i], desc=f"member {i}", unit="epoch", position=n)
+            for n, (i, _) in enumerate(queue)}
+
+    def finished(i: int, result) -> list:
+        if not result.ok:
+            raise EigenError(f"teacher member {i} stopped before epoch {result.step // steps_per_epoch + 1}: "
+                             f"{result.status}")
+        partial = folder / f"member-{i}.partial.pt"
+        bars[i].update(result.step // steps_per_epoch - bars[i].n)
+        if result.step < config.epochs * steps_per_epoch:
+            return [(i, _chunk(arch, config, i, result.step, steps_per_epoch, partial))]
+        state = load_checkpoint(partial, f"the half-trained member {i}", f"remove it to start member {i} again",
+                                map_location=device)
+        model = load_member({"architecture": arch, "model": state["trainer"]["model"]}, device)
+        seconds = float(state["seconds"])
         saved = {"architecture": arch, "epochs": config.epochs, "model": model.state_dict(),
                  "val_accuracy": evaluate(model, data, "val"), "test_accuracy": evaluate(model, data, "test"),
                  "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * BATCH_SIZE / max(seconds, 1e-9)}
-        write_torch(path, saved)
+        write_torch(folder / f"member-{i}.pt", saved)
         partial.unlink(missing_ok=True)
+        bars[i].close()
         say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
             f"{seconds:.0f} s")
-        members.append(saved)
-        del trainer, model  # the next member needs the device's memory, not this one's leftovers
-        gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        members[i] = saved
+        del model
+        return []
 
+    def on_progress(i, step, until, loss):
+        bars[i].set_postfix(loss=f"{loss:.3f}")
+        bars[i].update(step // steps_per_epoch - bars[i].n)
+
+    trainer = MemberTrainer(data, schedule)
+    executor = make_executor(config, trainer, device, WorkerSpec.members(splits, schedule,
+                                                                          deterministic=config.deterministic), say=say)
+    try:
+        everything = run_all(executor, [(i, training) for i, training in queue], on_done=finished,
+                             on_progress=on_progress,
+                             may_start=lambda: config.time_budget is None or time.monotonic() - started < config.time_budget)
+    finally:
+        executor.close()
+        for bar in bars.values():
+            bar.close()
+    if not everything:
+        done = ", ".join(f"member {i} after epoch {bars[i].n}" for i in sorted(bars) if i not in members)
+        say(f"time budget spent: stopped {done}; run the same command to continue")
+        return 0
+    members = [members[i] for i in range(config.members)]
+
+    free_cached_memory(device)
     models = [load_member(m, device) for m in members]
     summary = {
         "architecture": arch, "recipe": {"epochs": config.epochs, "batch_size": BATCH_SIZE, "lr": 0.1,

@@ -19,9 +19,12 @@ Evolution §3.5); every generation's summary and the state sum them.
 Everything the loop knows lives in `SearchState`, written to `state.json` at every stage boundary
 (after the generation's children are drawn, after each stage, after the generation ends). Within a
 stage, each child's result is appended to `history.jsonl` as soon as its checkpoint is on disk, so a
-resumed run picks up those results instead of training the children again, and loses at most the one
-training in flight. A genome already trained in this run (same key, same iteration count) is not
-trained again: its recorded result is reused.
+resumed run picks up those results instead of training the children again, and loses at most the
+trainings in flight. The children of a stage train on an executor (`eigen.executors`: one at a time,
+`--parallel K` at once, or on a Ray cluster) and are recorded in the order they finish; each result
+depends only on the child's own seed and inputs, so every executor gives the same records. A genome
+already trained in this run (same key, same iteration count) is not trained again: its recorded
+result is reused.
 """
 from __future__ import annotations
 
@@ -34,6 +37,8 @@ from .. import faults
 from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import Genome, initial_genome
+from ..executors.local import InlineExecutor
+from ..executors.work import Executor, Training, run_all
 from ..genome.mutations import mutate, step_count
 from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer, StageResult, training_seed
@@ -209,8 +214,9 @@ class EigenSearch:
     """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
 
     def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress: SearchProgress | None = None):
+                 progress: SearchProgress | None = None, executor: Executor | None = None):
         self.settings, self.individuals, self.folder = settings, individuals, folder
+        self.executor = executor or InlineExecutor(individuals)  # where the children train (SPEC §10)
         self.progress = progress or SearchProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
@@ -282,10 +288,16 @@ class EigenSearch:
         return generation
 
     def train_stage(self, generation: Generation, k: int) -> None:
-        """Train every living child of `generation` to the end of stage k (skipped if already done)."""
+        """Train every living child of `generation` to the end of stage k (skipped if already done).
+
+        The children train on the executor, several at once with `--parallel` or `--ray`; each
+        result is recorded as it finishes. A child whose genome another child of this stage is
+        already training waits for that result and reuses it, as it would one recorded earlier."""
         if generation.stages_done > k:
             return
         stage, until = STAGES[k], self.settings.stage_ends[k]
+        twins: dict[tuple, list[Individual]] = {}  # memo key -> children waiting for the one in training
+        queue = []
         for child in generation.children:
             if not child.alive or stage in child.fitness:
                 continue
@@ -293,31 +305,58 @@ class EigenSearch:
             if recorded is not None:  # trained before a kill; its checkpoint is on disk
                 self._apply(child, stage, recorded)
                 continue
-            if self.sitting.spent():
-                raise BudgetSpent
-            self.progress.child_started(self, generation, child, stage)
-            earlier = self.memo.get(self._memo_key(child.key, until, child.parent))
-            if earlier is not None:
-                self._apply(child, stage, earlier)
-                record = self._record(generation, child, stage, until, seconds=0.0, iterations=0,
-                                      reused_from=earlier["id"])
+            key = self._memo_key(child.key, until, child.parent)
+            if key in self.memo:
+                if self.sitting.spent():
+                    raise BudgetSpent
+                self._reuse(generation, child, stage, until, self.memo[key])
+            elif key in twins:
+                twins[key].append(child)
             else:
-                result = self._train(child, stage, until)
-                child.status, child.step = result.status, result.step
-                child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
-                child.fitness[stage] = self.fitness(result.fitness, child.params, child.flops)
-                child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
-                record = self._record(generation, child, stage, until, seconds=result.seconds,
-                                      iterations=result.iterations, inherited=result.inherited)
-                record.update(result.graph_fields())  # whether it ran as a CUDA graph, and why not
-            self.folder.append_history(record)
-            self.history_count += 1
-            self._remember(record)
-            self.spending.add(record)
-            self.progress.child_finished(self, generation, child, stage, record)
-            self.failures.saw(f"{child.id} at {stage}", child.status)
+                twins[key] = []
+                queue.append((child, self._training(child, stage, until)))
+
+        def finished(child: Individual, result: StageResult):
+            child.status, child.step = result.status, result.step
+            child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
+            child.fitness[stage] = self.fitness(result.fitness, child.params, child.flops)
+            child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
+            record = self._record(generation, child, stage, until, seconds=result.seconds,
+                                  iterations=result.iterations, inherited=result.inherited)
+            record.update(result.graph_fields())  # whether it ran as a CUDA graph, and why not
+            self._finish(generation, child, stage, record)
+            waiting = twins.pop(self._memo_key(child.key, until, child.parent), [])
+            earlier = self.memo.get(self._memo_key(child.key, until, child.parent))
+            if earlier is None:  # a failure is not reused (an OOM may not repeat): each twin trains itself
+                return [(twin, self._training(twin, stage, until)) for twin in waiting]
+            for twin in waiting:
+                self._reuse(generation, twin, stage, until, earlier)
+
+        everything = run_all(
+            self.executor, queue, on_done=finished,
+            on_start=lambda child: self.progress.child_started(self, generation, child, stage),
+            on_progress=lambda child, step, end, loss: self.progress.child_progress(self, child, stage, step, end, loss),
+            may_start=lambda: not self.sitting.spent())
+        if not everything:
+            raise BudgetSpent
         if k == 2:
             self._close_stage(generation, k)
+
+    def _reuse(self, generation: Generation, child: Individual, stage: str, until: int, earlier: dict) -> None:
+        """Take an identical genome's recorded result (same genome, same length) as this child's."""
+        self.progress.child_started(self, generation, child, stage)
+        self._apply(child, stage, earlier)
+        record = self._record(generation, child, stage, until, seconds=0.0, iterations=0, reused_from=earlier["id"])
+        self._finish(generation, child, stage, record)
+
+    def _finish(self, generation: Generation, child: Individual, stage: str, record: dict) -> None:
+        """A child's result is in: its history line (its checkpoint is already on disk), the totals, the view."""
+        self.folder.append_history(record)
+        self.history_count += 1
+        self._remember(record)
+        self.spending.add(record)
+        self.progress.child_finished(self, generation, child, stage, record)
+        self.failures.saw(f"{child.id} at {stage}", child.status)
 
     def extinguish(self, generation: Generation, k: int, rank: int) -> None:
         """Eq. 1 / Eq. 2: v_{g,stage} = max(rank-th best fitness at this stage, v_{g-1,stage})."""
@@ -371,18 +410,18 @@ class EigenSearch:
         self.progress.generation_finished(self, generation, summary)
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _train(self, child: Individual, stage: str, until: int) -> StageResult:
+    def _training(self, child: Individual, stage: str, until: int) -> Training:
+        """What training `child` to the end of `stage` takes: its seed, its last checkpoint (or the
+        parent's weights to inherit), and where its new checkpoint goes."""
         start = self.folder.path / child.checkpoint if child.checkpoint else None
         if start is not None and not start.exists():
             start = None  # a reused result whose weights are gone: train from scratch (same seed, same run)
         inherit_from = None
         if start is None and self.settings.inherit_weights and self.state.parent.checkpoint:
             inherit_from = self.folder.parent_weights  # the parent of this generation, trained
-        return self.individuals.train(child.genome, seed=training_seed(self.settings.seed, child.genome),
-                                      until=until, start_from=start, inherit_from=inherit_from,
-                                      save_to=self.folder.path / self._checkpoint_name(child, stage),
-                                      on_progress=lambda step, end, loss: self.progress.child_progress(
-                                          self, child, stage, step, end, loss))
+        return Training(child.genome, training_seed(self.settings.seed, child.genome), until,
+                        save_to=self.folder.path / self._checkpoint_name(child, stage), start_from=start,
+                        inherit_from=inherit_from)
 
     def _memo_key(self, key: str, until: int, parent: str | None) -> tuple:
         """What decides a training's result: the genome and its length, and with weight inheritance

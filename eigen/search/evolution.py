@@ -15,9 +15,13 @@ classifier, learning rate 0.1, §3.3), each trained in turn. Then each *event* k
      set-point, reproduce only below it).
 
 Everything event k draws comes from `random.Random(f"{strategy}:{seed}:event:{k}")` and the population
-in order, so a resumed run makes the same choices. `state.json` is written when an event's choices are
-made and when it ends; the child's result is in `history.jsonl` as soon as its weights are on disk,
-so a kill loses at most the one training in flight. A *generation* here is `population` events, which
+in order, so a resumed run makes the same choices. With an executor that trains several at once
+(`--parallel`, `--ray`), up to that many events are in flight, as the paper's asynchronous workers
+were: event k is drawn once event k - window has been applied (its child is then in the population)
+and results are applied in event order, so a run is a pure function of its seed and its window
+(with window 1, the classic loop). `state.json` is written when events are drawn and when one is
+applied; a child's result is in `history.jsonl` as soon as its weights are on disk, so a kill loses
+at most the trainings in flight. A *generation* here is `population` events, which
 is what --max-generations counts and the report plots. The best individual ever (by fitness:
 validation accuracy unless `--fitness` says otherwise) keeps its weights in `best.pt`, whatever becomes
 of it in the population. At the end of each sitting the best `--top-k` living individuals by fitness
@@ -32,16 +36,18 @@ import random
 from dataclasses import dataclass, field
 
 from ..errors import EigenError
+from ..executors.local import InlineExecutor
+from ..executors.work import Training, run_all
 from ..genome.cost import cost
 from ..genome.dna import initial_genome
 from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
 from ..training.individual import FailureWatch, IndividualTrainer
-from .eigen_search import HISTORY_FIX, BudgetSpent, Individual, draw_child
+from .eigen_search import HISTORY_FIX, Individual, draw_child
 from .fitness import Fitness
 from .sitting import Sitting
 from .spending import Spending
 
-STATE_VERSION = 2  # 2: fitness apart from accuracy, cost totals, the population ensemble
+STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight
 STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
 
 
@@ -68,7 +74,7 @@ class EvolutionState:
     population: list[Individual] = field(default_factory=list)  # the living, in order of birth
     born: int = 0  # initial individuals created so far
     events: int = 0  # reproduction events finished
-    pending: dict | None = None  # the event in flight: its number, the pair, who dies, the child
+    pending: list[dict] = field(default_factory=list)  # events drawn, not yet applied: number, pair, who dies, child
     best: Individual | None = None  # the best ever, by validation accuracy
     generations: list[dict] = field(default_factory=list)
     history_count: int = 0
@@ -87,11 +93,13 @@ class EvolutionState:
     @classmethod
     def from_dict(cls, d: dict, image_size: int) -> "EvolutionState":
         if d.get("version") == 1:  # eigen 0.1: fitness was accuracy; the cost is summed again from the history
-            d = {**d, "version": STATE_VERSION, "spent": None, "ensemble": None}
+            d = {**d, "version": 2, "spent": None, "ensemble": None}
+        if d.get("version") == 2:  # one event in flight at most, or none
+            d = {**d, "version": STATE_VERSION, "pending": [d["pending"]] if d["pending"] else []}
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
-                   events=d["events"], pending=d["pending"],
+                   events=d["events"], pending=list(d["pending"]),
                    best=Individual.from_dict(d["best"], image_size) if d["best"] else None,
                    generations=d["generations"], history_count=d["history_count"], stopped=d["stopped"],
                    best_test=d.get("best_test"), spent=d["spent"], ensemble=d["ensemble"])
@@ -115,9 +123,10 @@ class Evolution:
     """Runs (or resumes) a large-scale or random search in a run folder; see the module docstring."""
 
     def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress=None):
+                 progress=None, executor=None):
         from ..views.evolution_progress import EvolutionProgress
         self.settings, self.individuals, self.folder = settings, individuals, folder
+        self.executor = executor or InlineExecutor(individuals)  # where the individuals train (SPEC §10)
         self.progress = progress or EvolutionProgress()
         self.sitting = Sitting(settings.time_budget)
         if folder.state.exists():
@@ -139,20 +148,29 @@ class Evolution:
 
     # -- the loop ------------------------------------------------------------------------------------
     def run(self) -> str:
-        """Evolve until out of generations or time; return why it stopped."""
-        s, state = self.settings, self.state
+        """Evolve until out of generations or time; return why it stopped.
+
+        Trainings run on the executor, up to `window` at once: the starting population all at once,
+        then up to `window` events in flight (the paper's asynchronous workers). Results are applied
+        in order (initial individual n, then event k), and event k's tournament is drawn once event
+        k - window has been applied, so the run is a pure function of its seed and window, whatever
+        order the trainings finish in and however often it is killed and resumed."""
         self.progress.search_started(self)
-        try:
-            while (reason := self.stop_reason()) is None:
-                if state.pending is None and (state.born < s.population or len(state.population) < 2):
-                    self.train_initial()  # the starting population, or a refill (S1's PopulationTooSmall)
-                else:
-                    self.event(state.events + 1)
-        except BudgetSpent:
-            reason = "time budget"
-        state.stopped = reason
+        self._individuals: dict[tuple, Individual] = {}  # tag -> the individual it trains
+        self._done: dict[tuple, tuple[Individual, dict]] = {}  # finished, waiting for their turn to apply
+        self._flying: set[tuple] = set()  # queued or training in this sitting
+        everything = run_all(self.executor, self._startable(), on_done=self._finished, on_start=self._started,
+                             on_progress=lambda tag, step, end, loss: self.progress.child_progress(
+                                 self, self._individuals[tag], step, end, loss),
+                             may_start=lambda: not self.sitting.spent())
+        self.state.stopped = self.stop_reason() or ("time budget" if not everything else "max generations")
         self.save()
-        return reason
+        return self.state.stopped
+
+    @property
+    def window(self) -> int:
+        """Events in flight at once: the executor's slots (1: the classic one-at-a-time loop)."""
+        return self.executor.slots
 
     def stop_reason(self) -> str | None:
         s = self.settings
@@ -162,45 +180,167 @@ class Evolution:
             return "time budget"
         return None
 
-    def train_initial(self) -> None:
-        """One more individual of the starting population: the trivial genome, trained from scratch."""
-        state, s = self.state, self.settings
-        genome = initial_genome()
-        c = cost(genome, s.image_size, s.num_classes)
-        individual = Individual(f"i{state.born}", None, genome, [], c.params, c.flops)
-        self._train_and_record(individual, event=0, killed=None, inherit=None)
-        state.born += 1
-        if individual.status == "ok":
-            state.population.append(individual)
-        if state.born == s.population and not state.generations:
-            self._summarize(0)
-        self.save()
+    def _startable(self) -> list:
+        """The trainings that may start now, each (tag, Training), tag ("initial", n) or ("event", k);
+        draws (and saves) new events' tournaments while fewer than `window` are pending. Results
+        recorded before a kill are applied on the way, which may make more trainings startable."""
+        state = self.state
+        while True:
+            before = (state.born, state.events, len(state.pending))
+            ready = self._startable_now()
+            if ready or (state.born, state.events, len(state.pending)) == before:
+                return ready
 
-    def event(self, k: int) -> None:
-        """Reproduction event k: draw a pair, kill one, train the other's child (resumable)."""
+    def _startable_now(self) -> list:
         state, s = self.state, self.settings
-        if state.pending is None or state.pending["event"] != k:
-            state.pending = self._choose(k)
+        ready = []
+        if state.born < s.population or (len(state.population) < 2 and not state.pending):
+            # The starting population, or a refill (S1's PopulationTooSmall): all independent.
+            first = state.born
+            last = s.population if state.born < s.population else state.born + 1
+            for n in range(first, last):
+                if ("initial", n) not in self._flying and ("initial", n) not in self._done:
+                    ready.append(self._queue_initial(n))
+            return [r for r in ready if r is not None]
+        if self._draw():
             self.save()
-        pending = state.pending
-        child = Individual.from_dict(pending["child"], s.image_size)
-        if pending["killed"] is not None:
-            killed = next((i for i in state.population if i.id == pending["killed"]), None)
-            if killed is not None:
-                state.population.remove(killed)
-                self._drop_weights(killed)
-        parent = next(i for i in state.population if i.id == pending["parent"])
-        self.progress.child_started(self, child, pending)
-        inherit = self.folder.path / parent.checkpoint if parent.checkpoint else None
-        record = self._train_and_record(child, event=k, killed=pending["killed"], inherit=inherit)
-        if child.status == "ok":
-            state.population.append(child)
-        state.events = k
-        state.pending = None
-        self.progress.child_finished(self, child, record)
-        if k % s.population == 0:
-            self._summarize(k // s.population)
-        self.save()
+        for pending in state.pending:
+            ready.append(self._queue_event(pending))
+        return [r for r in ready if r is not None]
+
+    def _draw(self) -> bool:
+        """Draw events while fewer than `window` are pending: called after every result applied, so
+        event k is drawn right after event k - window is applied, from the population as it is then
+        (that is what makes the run independent of finishing order). True if any was drawn."""
+        state, s = self.state, self.settings
+        if state.born < s.population:
+            return False
+        limit = s.max_generations * s.population if s.max_generations is not None else None
+        drawn = False
+        while len(state.pending) < self.window and len(state.population) >= 2:
+            k = state.events + len(state.pending) + 1
+            if limit is not None and k > limit:
+                break
+            state.pending.append(self._choose(k))
+            killed = state.pending[-1]["killed"]
+            if killed is not None:  # dead now; its weights go when this event is applied
+                state.population = [i for i in state.population if i.id != killed]
+            drawn = True
+        return drawn
+
+    def _queue_initial(self, n: int):
+        genome = initial_genome()
+        c = cost(genome, self.settings.image_size, self.settings.num_classes)
+        return self._queue(("initial", n), Individual(f"i{n}", None, genome, [], c.params, c.flops), inherit=None)
+
+    def _queue_event(self, pending: dict):
+        tag = ("event", pending["event"])
+        if tag in self._flying or tag in self._done:
+            return None
+        child = Individual.from_dict(pending["child"], self.settings.image_size)
+        parent = next((i for i in self.state.population if i.id == pending["parent"]), None)
+        if parent is None:  # killed by an event drawn after this one; its weights stay until that one applies
+            checkpoint = f"{self.folder.individuals.name}/{pending['parent']}.pt"
+        else:
+            checkpoint = parent.checkpoint
+        inherit = self.folder.path / checkpoint if checkpoint else None
+        return self._queue(tag, child, inherit=inherit)
+
+    def _queue(self, tag: tuple, individual: Individual, inherit):
+        """Queue one training, unless it finished before a kill (its result is then taken as is)."""
+        self._individuals[tag] = individual
+        recorded = self.recorded.get(individual.id)
+        if recorded is not None:
+            self._flying.add(tag)
+            self._finished(tag, None, recorded)
+            return None
+        self._flying.add(tag)
+        name = f"{self.folder.individuals.name}/{individual.id}.pt"
+        s = self.settings
+        return tag, Training(individual.genome, individual_seed(s.seed, individual.id), s.child_steps,
+                             save_to=self.folder.path / name,
+                             inherit_from=inherit if inherit is not None and inherit.exists() else None)
+
+    def _started(self, tag: tuple) -> None:
+        pending = next((p for p in self.state.pending if ("event", p["event"]) == tag), None)
+        self.progress.child_started(self, self._individuals[tag], pending)
+
+    def _finished(self, tag: tuple, result, recorded: dict | None = None):
+        """A training finished (or was found recorded): write its history line now, apply it in turn."""
+        individual = self._individuals[tag]
+        record = recorded if recorded is not None else self._record(tag, individual, result)
+        self._done[tag] = (individual, record)
+        self._apply_in_order()
+        if recorded is None:
+            return self._startable()
+
+    def _record(self, tag: tuple, individual: Individual, result) -> dict:
+        s = self.settings
+        event = tag[1] if tag[0] == "event" else 0
+        pending = next((p for p in self.state.pending if p["event"] == event), None) if event else None
+        flops_spent = 3 * individual.flops * s.batch_size * result.iterations + individual.flops * s.num_val
+        fitness = self.fitness(result.fitness, individual.params, individual.flops)  # trainer: accuracy
+        name = f"{self.folder.individuals.name}/{individual.id}.pt"
+        record = {
+            "id": individual.id, "parent": individual.parent, "generation": -(-event // s.population),
+            "event": event, "killed": pending["killed"] if pending else None, "succession": None, "step_size": 1,
+            "stage": STAGE, "until": s.child_steps, "key": individual.key, "mutations": individual.mutations,
+            "params": individual.params, "flops": individual.flops, "fitness": {STAGE: fitness},
+            "accuracy": {STAGE: result.fitness},
+            "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
+            "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
+            "inherited": result.inherited, "genome": individual.genome.to_dict(), **result.graph_fields(),
+        }
+        self.folder.append_history(record)
+        self.history_count += 1
+        self.spending.add(record)
+        self.failures.saw(individual.id, record["status"])
+        return record
+
+    def _apply_in_order(self) -> None:
+        """Apply every finished result whose turn has come: initial individuals by number, then events."""
+        state, s = self.state, self.settings
+        while True:
+            if state.born < s.population or (len(state.population) < 2 and not state.pending):
+                tag = ("initial", state.born)
+            elif state.pending:
+                tag = ("event", state.pending[0]["event"])
+            else:
+                return
+            if tag not in self._done:
+                return
+            individual, record = self._done.pop(tag)
+            self._flying.discard(tag)
+            self._take(individual, record)
+            if tag[0] == "initial":
+                state.born += 1
+                if individual.status == "ok":
+                    state.population.append(individual)
+                if state.born == s.population and not state.generations:
+                    self._summarize(0)
+            else:
+                pending = state.pending.pop(0)
+                if pending["killed"] is not None:
+                    self._drop_weights(pending["killed"])
+                if individual.status == "ok":
+                    state.population.append(individual)
+                state.events = pending["event"]
+                if state.events % s.population == 0:
+                    self._summarize(state.events // s.population)
+            self._draw()
+            self.progress.child_finished(self, individual, record)
+            self.save()
+
+    def _take(self, individual: Individual, record: dict) -> None:
+        """The individual becomes what its record says; the best ever follows it if it is better."""
+        individual.fitness = dict(record["fitness"])
+        individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
+        individual.status, individual.checkpoint = record["status"], record["checkpoint"]
+        individual.step = record["until"] if record["status"] == "ok" else 0
+        best = self.state.best
+        if individual.status == "ok" and (best is None or individual.fitness[STAGE] > best.fitness[STAGE]):
+            copy_atomic(self.folder.path / individual.checkpoint, self.best_weights)
+            self.state.best = Individual.from_dict(individual.to_dict(), self.settings.image_size)
 
     def _choose(self, k: int) -> dict:
         state, s = self.state, self.settings
@@ -210,59 +350,15 @@ class Evolution:
             better, worse = (a, b) if a.fitness[STAGE] >= b.fitness[STAGE] else (b, a)
         else:  # random search: no selection
             better, worse = (a, b) if rng.random() < 0.5 else (b, a)
-        killed = worse.id if len(state.population) >= s.population else None  # S1's set-point
+        # S1's set-point: kill only at it (the children in flight count, as they will join)
+        killed = worse.id if len(state.population) + len(state.pending) >= s.population else None
         genome, mutations, c, _ = draw_child(better, rng, "large-scale", lambda: 1, s)
         child = Individual(f"c{k}", better.id, genome, mutations, c.params, c.flops)
         return {"event": k, "pair": [a.id, b.id], "parent": better.id, "killed": killed, "child": child.to_dict()}
 
     # -- helpers -------------------------------------------------------------------------------------
-    def _train_and_record(self, individual: Individual, *, event: int, killed: str | None, inherit) -> dict:
-        s = self.settings
-        recorded = self.recorded.get(individual.id)
-        if recorded is not None:  # trained before a kill; its weights are on disk
-            record = recorded
-        else:
-            if self.sitting.spent():
-                raise BudgetSpent
-            if event == 0:
-                self.progress.child_started(self, individual, None)
-            name = f"{self.folder.individuals.name}/{individual.id}.pt"
-            result = self.individuals.train(individual.genome, seed=individual_seed(s.seed, individual.id),
-                                            until=s.child_steps, start_from=None, save_to=self.folder.path / name,
-                                            inherit_from=inherit if inherit is not None and inherit.exists() else None,
-                                            on_progress=lambda step, end, loss: self.progress.child_progress(
-                                                self, individual, step, end, loss))
-            flops_spent = 3 * individual.flops * s.batch_size * result.iterations + individual.flops * s.num_val
-            fitness = self.fitness(result.fitness, individual.params, individual.flops)  # trainer: accuracy
-            record = {
-                "id": individual.id, "parent": individual.parent, "generation": -(-event // s.population),
-                "event": event, "killed": killed, "succession": None, "step_size": 1, "stage": STAGE,
-                "until": s.child_steps, "key": individual.key, "mutations": individual.mutations,
-                "params": individual.params, "flops": individual.flops, "fitness": {STAGE: fitness},
-                "accuracy": {STAGE: result.fitness},
-                "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
-                "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
-                "inherited": result.inherited, "genome": individual.genome.to_dict(), **result.graph_fields(),
-            }
-            self.folder.append_history(record)
-            self.history_count += 1
-            self.spending.add(record)
-            self.failures.saw(individual.id, record["status"])
-        individual.fitness = dict(record["fitness"])
-        individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
-        individual.status, individual.checkpoint = record["status"], record["checkpoint"]
-        individual.step = record["until"] if record["status"] == "ok" else 0
-        best = self.state.best
-        if individual.status == "ok" and (best is None or individual.fitness[STAGE] > best.fitness[STAGE]):
-            copy_atomic(self.folder.path / individual.checkpoint, self.best_weights)
-            self.state.best = Individual.from_dict(individual.to_dict(), self.settings.image_size)
-        if event == 0:
-            self.progress.child_finished(self, individual, record)
-        return record
-
-    def _drop_weights(self, individual: Individual) -> None:
-        if individual.checkpoint:
-            (self.folder.path / individual.checkpoint).unlink(missing_ok=True)
+    def _drop_weights(self, individual_id: str) -> None:
+        (self.folder.path / self.folder.individuals.name / f"{individual_id}.pt").unlink(missing_ok=True)
 
     def _summarize(self, generation: int) -> None:
         state = self.state

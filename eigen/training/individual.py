@@ -11,7 +11,6 @@ for `TorchIndividuals` so that the loop's rules are checked without training any
 """
 from __future__ import annotations
 
-import gc
 import hashlib
 import time
 from dataclasses import dataclass, replace
@@ -20,13 +19,13 @@ from typing import Protocol
 
 import torch
 
-from .. import faults
 from ..genome.dna import Genome
 from ..genome.inheritance import inherit
 from ..genome.model import build_model
 from ..runfolder import write_torch
 from .mimicry import Mimicry
-from .trainer import Trainer, announce_graphs_off, evaluate, graphs_off_reason, majority_vote_accuracy
+from .trainer import (Trainer, announce_graphs_off, evaluate, free_cached_memory, graphs_off_reason,
+                      majority_vote_accuracy, seeded)
 
 
 @dataclass(frozen=True)
@@ -107,8 +106,7 @@ class TorchIndividuals:
         self.say = say  # told once, when a failed capture turns CUDA graphs off for the process
 
     def _build(self, genome: Genome, seed: int):
-        torch.manual_seed(seed)
-        model = build_model(genome, self.data.num_classes, self.data.image_size)
+        model = seeded(seed, lambda: build_model(genome, self.data.num_classes, self.data.image_size))
         schedule = replace(self.schedule, lr=genome.learning_rate)  # the genome's own learning rate
         return Trainer(model, self.data, schedule, seed=seed, teacher_logits=self.teacher_logits,
                        mimicry=self.mimicry, use_graph=self.use_graph)
@@ -139,7 +137,6 @@ class TorchIndividuals:
                 if not self.keep_optimizer:
                     del state["optimizer"]
                 write_torch(save_to, checkpoint(genome, self.data, state))
-                faults.point("trained")  # weights on disk, result not yet recorded
             status, step, iterations = result.status, result.step, result.step - first
         except torch.cuda.OutOfMemoryError:
             status, fitness, step, iterations = "failed: oom", 0.0, 0, 0
@@ -150,9 +147,7 @@ class TorchIndividuals:
             status, fitness, step, iterations = f"failed: {type(e).__name__}: {message}"[:300], 0.0, 0, 0
         finally:
             del trainer
-            gc.collect()
-            if self.data.device.type == "cuda":
-                torch.cuda.empty_cache()
+            free_cached_memory(self.data.device)
         return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited,
                            graphed, graph_error)
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import math
+import threading
 import time
 from dataclasses import asdict, dataclass, replace
 from typing import Callable
@@ -34,6 +35,26 @@ GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are r
 # capture, so no later Trainer in this process may try again. Read through the functions below.
 _GRAPHS_OFF: dict = {"reason": None, "announced": False}
 _SIDE_STREAMS: dict = {}  # device -> the one warm-up stream every capture reuses
+# What trainings running at once in one process (`--parallel K`, one thread each) must not
+# interleave: seeding the global RNG and building a network under that seed, a CUDA graph capture
+# (warm-up, capture stream and allocator pool are shared), and emptying the allocator's cache.
+SERIAL = threading.RLock()
+
+
+def seeded(seed: int, build):
+    """`build()` with the global RNG seeded with `seed`, so a network's initial weights depend only on
+    its seed even while other threads build theirs."""
+    with SERIAL:
+        torch.manual_seed(seed)
+        return build()
+
+
+def free_cached_memory(device: torch.device) -> None:
+    """Collect garbage and give the allocator's unused cached blocks back (never mid-capture)."""
+    with SERIAL:
+        gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
 
 def graphs_off_reason() -> str | None:
@@ -177,6 +198,10 @@ class Trainer:
 
     def _capture(self) -> None:
         """Record `_step` as a CUDA graph; the warm-up iterations before it are real training steps."""
+        with SERIAL:
+            self._capture_now()
+
+    def _capture_now(self) -> None:
         side = _side_stream(self.device)
         side.wait_stream(torch.cuda.current_stream(self.device))
         with torch.cuda.stream(side):
@@ -189,7 +214,9 @@ class Trainer:
         # writes (not accumulates) them into the graph's own memory on every replay.
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
+        # thread_local: work that other threads' trainings issue on their own streams meanwhile
+        # (`--parallel`) does not invalidate this capture.
+        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
             self._step(zero_grad=False)
         self._graph = graph
 
@@ -261,9 +288,7 @@ class Trainer:
         self._graph = None
         self.optimizer.state.clear()
         self.model.to("cpu")
-        gc.collect()
-        if self.on_gpu:
-            torch.cuda.empty_cache()
+        free_cached_memory(self.device)
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> float:

@@ -36,6 +36,7 @@ class PlainDuplicateProgress(PlainLines, DuplicateProgress):
         self._step_before: dict[str, int] = {}
 
     def started(self, run) -> None:
+        self.pace.parallel = getattr(getattr(run, "executor", None), "slots", 1)  # candidates training at once
         done = sum(run.finished(c) for c in run.candidates)
         self._say(f"duplication in {run.folder}: {len(run.candidates)} candidates of {run.plan['source']['id']}, "
                   f"{run.total:,} iterations each" + (f", {done} already trained" if done else ""))
@@ -61,7 +62,7 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
         console = console or Console()
         PlainDuplicateProgress.__init__(self, console.file)
         self.run = None
-        self.training: str | None = None
+        self.training: set[str] = set()  # candidates in training now (several with --parallel or --ray)
         self._start_live(console)
 
     def started(self, run) -> None:
@@ -70,12 +71,12 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
 
     def chunk_started(self, run, candidate, until) -> None:
         super().chunk_started(run, candidate, until)
-        self.training = candidate["id"]
+        self.training.add(candidate["id"])
         self.live.refresh()
 
     def chunk_finished(self, run, candidate, entry, seconds) -> None:
         self.pace.add(entry["step"] - self._step_before.pop(candidate["id"], entry["step"]), seconds)
-        self.training = None
+        self.training.discard(candidate["id"])
         self.live.refresh()
 
     def _render(self):
@@ -96,7 +97,7 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
         return Group(header, table)
 
     def _state(self, candidate, entry, run) -> Text:
-        if self.training == candidate["id"]:
+        if candidate["id"] in self.training:
             return Text("training", style="yellow")
         if entry["status"] != "ok":
             return Text(entry["status"], style="red")

@@ -72,8 +72,8 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         console = console or Console()
         PlainEvolutionProgress.__init__(self, console.file)
         self.run = None
-        self.training = None
-        self.progress: tuple[int, int, float] | None = None  # (step, until, loss) of the training in flight
+        self.training: dict[str, object] = {}  # id -> individual, for each training in flight
+        self.progress: dict[str, tuple[int, int, float]] = {}  # id -> (step, until, loss) so far
         self.recent: collections.deque = collections.deque(maxlen=RECENT)
         self._start_live(console)
 
@@ -82,14 +82,16 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         super().search_started(run)
 
     def child_started(self, run, child, pending) -> None:
-        self.training, self.progress = child, None
+        self.training[child.id] = child
+        self.progress.pop(child.id, None)
         self.live.refresh()
 
     def child_progress(self, run, child, step, until, loss) -> None:
-        self.progress = (step, until, loss)  # shown in the training row: a long training moves
+        self.progress[child.id] = (step, until, loss)  # shown in the training row: a long training moves
 
     def child_finished(self, run, child, record) -> None:
-        self.training = self.progress = None
+        self.training.pop(child.id, None)
+        self.progress.pop(child.id, None)
         self.recent.append((child, record))
         self.live.refresh()
 
@@ -111,11 +113,12 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
             table.add_row(child.id, child.parent or "-", record["killed"] or "-",
                           summarize_mutations(child.mutations) if child.mutations else "-", human(child.params),
                           str(record["inherited"]), _fitness(child) if child.status == "ok" else child.status)
-        if self.training is not None:
-            table.add_row(self.training.id, self.training.parent or "-", "", summarize_mutations(self.training.mutations)
-                          if self.training.mutations else "-", human(self.training.params), "",
-                          Text("training" if self.progress is None else
-                               "{} {}/{} loss {:.2f}".format("training", *self.progress), style="yellow"))
+        for child in list(self.training.values()):
+            progress = self.progress.get(child.id)
+            table.add_row(child.id, child.parent or "-", "", summarize_mutations(child.mutations)
+                          if child.mutations else "-", human(child.params), "",
+                          Text("training" if progress is None else
+                               "{} {}/{} loss {:.2f}".format("training", *progress), style="yellow"))
         return Group(header, table)
 
 

@@ -60,20 +60,33 @@ class Pace:
 
     def __init__(self):
         self.samples: list[tuple[int, float, float]] = []  # (iterations, flops, seconds) per training
-        self.current: tuple[int, float, float] | None = None  # the training in flight, so far
+        self.flying: dict = {}  # key -> (iterations, flops, seconds) so far, per training in flight
+        self.parallel = 1  # trainings that run at once (`--parallel`, Ray workers): the work divides
 
-    def add(self, iterations: int, seconds: float, flops: float = 1.0) -> None:
+    @property
+    def current(self) -> tuple[int, float, float] | None:
+        """The (first) training in flight, as measured so far."""
+        return next(iter(self.flying.values()), None)
+
+    def add(self, iterations: int, seconds: float, flops: float = 1.0, key=None) -> None:
+        """A training finished (`key`: which of those in flight; None: the only one)."""
         if iterations > 0:
             self.samples.append((iterations, float(flops), seconds))
-        self.current = None
+        if key is None:
+            self.flying.clear()
+        else:
+            self.flying.pop(key, None)
 
-    def in_flight(self, iterations: int, seconds: float, flops: float = 1.0) -> None:
-        """What the training under way has measured so far (replaced by `add` when it ends)."""
-        self.current = (iterations, float(flops), seconds) if iterations > 0 else None
+    def in_flight(self, iterations: int, seconds: float, flops: float = 1.0, key=None) -> None:
+        """What a training under way has measured so far (replaced by `add` when it ends)."""
+        if iterations > 0:
+            self.flying[key] = (iterations, float(flops), seconds)
+        else:
+            self.flying.pop(key, None)
 
     def _model(self) -> tuple[float, float] | None:
         """(a, b): seconds per iteration = a + b * flops; None before anything was timed."""
-        samples = self.samples + ([self.current] if self.current else [])
+        samples = self.samples + list(self.flying.values())
         if not samples:
             return None
         w = sum(n for n, _, _ in samples)
@@ -92,12 +105,13 @@ class Pace:
         return self.seconds_for_work([(iterations, flops)])
 
     def seconds_for_work(self, work: list[tuple[float, float]]) -> float | None:
-        """How long the trainings `work` = [(iterations, flops), ...] would take, one after another."""
+        """How long the trainings `work` = [(iterations, flops), ...] would take, `parallel` at a time
+        (the measured seconds already carry the slowdown of sharing the device)."""
         model = self._model()
         if model is None:
             return None
         a, b = model
-        return sum(n * (a + b * x) for n, x in work)
+        return sum(n * (a + b * x) for n, x in work) / self.parallel
 
 
 def budget_left(sitting) -> str:

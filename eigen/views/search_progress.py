@@ -67,6 +67,7 @@ class PlainProgress(PlainLines, SearchProgress):
         self.pace = Pace()
 
     def search_started(self, search) -> None:
+        self.pace.parallel = getattr(getattr(search, "executor", None), "slots", 1)
         state = search.state
         where = (f"resuming at generation {state.generation.number}, stage {STAGES[min(state.generation.stages_done, 2)]}"
                  if state.generation else f"starting generation {len(state.generations) + 1}")
@@ -81,7 +82,7 @@ class PlainProgress(PlainLines, SearchProgress):
                   f"{generation.step_size}): {len(generation.children)} children of {search.state.parent.id}")
 
     def child_finished(self, search, generation, child, stage, record) -> None:
-        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops)
+        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops, key=child.id)
         how = f"reused {record['reused_from']}" if record["reused_from"] else f"{record['seconds']:.1f}s"
         status = "" if child.status == "ok" else f" [{child.status}]"
         eta = self.pace.seconds_for_work(generation_work_left(search, generation))
@@ -110,9 +111,9 @@ class LiveProgress(LiveView, PlainProgress):
         console = console or Console()
         PlainProgress.__init__(self, console.file)
         self.search = self.generation = None
-        self.training: tuple[str, str] | None = None
-        self.progress: tuple[int, int, float] | None = None  # (step, until, loss) of the training in flight
-        self._first = (0, 0.0)  # (step, elapsed) at the in-flight training's first report
+        self.training: dict[str, str] = {}  # child id -> stage, for each training in flight
+        self.progress: dict[str, tuple[int, int, float]] = {}  # child id -> (step, until, loss) so far
+        self._first: dict[str, tuple[int, float]] = {}  # child id -> (step, elapsed) at its first report
         self._start_live(console)
 
     def search_started(self, search) -> None:
@@ -124,22 +125,25 @@ class LiveProgress(LiveView, PlainProgress):
         super().generation_started(search, generation)
 
     def child_started(self, search, generation, child, stage) -> None:
-        self.training = (child.id, stage)
-        self.progress = None
+        self.training[child.id] = stage
+        self.progress.pop(child.id, None)
         self.live.refresh()
 
     def child_progress(self, search, child, stage, step, until, loss) -> None:
-        """The training in flight moves: its row shows the iteration and loss, the ETA learns its pace."""
-        if self.progress is None:  # the first report: iterations from here on are what is timed
-            self._first = (step, self._elapsed())
-        self.progress = (step, until, loss)
-        first_step, first_time = self._first
+        """A training in flight moves: its row shows the iteration and loss, the ETA learns its pace."""
+        if child.id not in self.progress:  # the first report: iterations from here on are what is timed
+            self._first[child.id] = (step, self._elapsed())
+        self.progress[child.id] = (step, until, loss)
+        first_step, first_time = self._first[child.id]
         if step > first_step:
-            self.pace.in_flight(step - first_step, self._elapsed() - first_time, child.flops)
+            self.pace.in_flight(step - first_step, self._elapsed() - first_time, child.flops, key=child.id)
 
     def child_finished(self, search, generation, child, stage, record) -> None:
-        self.training = self.progress = None
-        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops)  # no line per child: the table shows it
+        self.training.pop(child.id, None)
+        self.progress.pop(child.id, None)
+        self._first.pop(child.id, None)
+        # No line per child: the table shows it.
+        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops, key=child.id)
         self.live.refresh()
 
     def extinction(self, search, generation, stage, bar) -> None:
@@ -156,7 +160,7 @@ class LiveProgress(LiveView, PlainProgress):
         if search is None or generation is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         state = search.state
-        done = {self.training[0]: self.progress[0]} if self.training and self.progress else None
+        done = {child: step for child, (step, _, _) in dict(self.progress).items()}
         eta = clock(self.pace.seconds_for_work(generation_work_left(search, generation, done)))
         budget = budget_left(search.sitting)
         header = Text.from_markup(
@@ -180,11 +184,13 @@ class LiveProgress(LiveView, PlainProgress):
         return Group(header, table, Text(bars, style="dim")) if bars else Group(header, table)
 
     def _state(self, child, thresholds) -> Text:
-        if self.training and self.training[0] == child.id:
-            if self.progress is None:
-                return Text(f"training to {self.training[1]}", style="yellow")
-            step, until, loss = self.progress
-            return Text(f"{self.training[1]} {step}/{until} loss {loss:.2f}", style="yellow")
+        stage = self.training.get(child.id)
+        if stage is not None:
+            progress = self.progress.get(child.id)
+            if progress is None:
+                return Text(f"training to {stage}", style="yellow")
+            step, until, loss = progress
+            return Text(f"{stage} {step}/{until} loss {loss:.2f}", style="yellow")
         if child.status != "ok":
             return Text(child.status, style="red")
         if not child.alive:

@@ -1,0 +1,124 @@
+"""Trainings on this machine's one device: one at a time, or `--parallel K` at once.
+
+`InlineExecutor` (K = 1, the default) trains in the calling thread, exactly as eigen always did.
+
+`ThreadedExecutor` (K > 1) runs K worker threads in this process, sharing one copy of the dataset
+and the teacher's logits on the device. On a GPU each thread issues its work on its own CUDA stream,
+so the kernels of K small networks overlap instead of leaving most of the GPU idle between launches;
+a replayed CUDA graph launches a whole step at once and PyTorch releases the GIL while kernels run,
+so K threads keep K streams busy. Threads rather than K processes: processes would each hold a copy
+of the dataset and the logits cache, and kernels of different processes time-slice on a GPU rather
+than overlap (without MPS). What must not interleave is serialised in the trainer: building a
+network under its seed (the global RNG) and capturing a CUDA graph (one capture at a time).
+
+Results do not depend on K: each training's result is a function of its own seed and inputs.
+"""
+from __future__ import annotations
+
+import contextlib
+import queue
+import threading
+from typing import Any, Callable
+
+import torch
+
+from .. import faults
+from ..training.individual import StageResult
+from .work import Training
+
+_STOP = object()
+
+
+class InlineExecutor:
+    """One training at a time, in the calling thread (Ctrl-C and faults behave as without an executor)."""
+
+    slots = 1
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+        self._pending: tuple[Any, Training] | None = None
+
+    @property
+    def busy(self) -> int:
+        return int(self._pending is not None)
+
+    def submit(self, tag: Any, training: Training) -> None:
+        assert self._pending is None, "InlineExecutor runs one training at a time"
+        self._pending = (tag, training)
+
+    def wait(self, on_progress: Callable | None = None) -> tuple[Any, StageResult]:
+        tag, training = self._pending
+        self._pending = None
+        report = None if on_progress is None else (lambda step, until, loss: on_progress(tag, step, until, loss))
+        result = training.run(self.trainer, on_progress=report)
+        if result.ok:
+            faults.point("trained")  # weights on disk, result not yet recorded
+        return tag, result
+
+    def close(self) -> None:
+        pass
+
+
+class ThreadedExecutor:
+    """K trainings at once on one device, one thread (and one CUDA stream) each; see the module docstring."""
+
+    def __init__(self, trainer, parallel: int, device: torch.device | str = "cpu"):
+        if parallel < 1:
+            raise ValueError(f"parallel must be at least 1, not {parallel}")
+        self.trainer, self.slots, self.device = trainer, parallel, torch.device(device)
+        self.busy = 0
+        self._jobs: queue.Queue = queue.Queue()
+        self._events: queue.Queue = queue.Queue()
+        # Daemon threads: a Ctrl-C or an error in the driver must not wait minutes for trainings in flight.
+        self._threads = [threading.Thread(target=self._work, name=f"eigen-train-{i}", daemon=True)
+                         for i in range(parallel)]
+        for thread in self._threads:
+            thread.start()
+
+    def submit(self, tag: Any, training: Training) -> None:
+        self.busy += 1
+        self._jobs.put((tag, training))
+
+    def wait(self, on_progress: Callable | None = None) -> tuple[Any, StageResult]:
+        while True:
+            kind, tag, payload = self._events.get()
+            if kind == "progress":
+                if on_progress is not None:
+                    on_progress(tag, *payload)
+                continue
+            self.busy -= 1
+            if kind == "error":  # the machine's problem (a full disk): the driver stops, as without threads
+                raise payload
+            if payload.ok:
+                faults.point("trained")  # weights on disk, result not yet recorded
+            return tag, payload
+
+    def close(self) -> None:
+        for _ in self._threads:
+            self._jobs.put((_STOP, None))
+
+    def _work(self) -> None:
+        on_gpu = self.device.type == "cuda"
+        stream = None
+        if on_gpu:
+            torch.cuda.set_device(self.device)
+            stream = torch.cuda.Stream(self.device)
+            stream.wait_stream(torch.cuda.default_stream(self.device))  # the data was put there on the default stream
+        while True:
+            tag, training = self._jobs.get()
+            if tag is _STOP:
+                return
+            try:
+                with torch.cuda.stream(stream) if on_gpu else contextlib.nullcontext():
+                    result = training.run(self.trainer, on_progress=lambda step, until, loss, tag=tag:
+                                          self._events.put(("progress", tag, (step, until, loss))))
+                    if on_gpu:
+                        stream.synchronize()
+                self._events.put(("done", tag, result))
+            except BaseException as e:  # handed to the driver, which decides (worker threads never print)
+                self._events.put(("error", tag, e))
+
+
+def local_executor(trainer, parallel: int = 1, device: torch.device | str = "cpu"):
+    """The executor for `--parallel K` on this machine's device."""
+    return InlineExecutor(trainer) if parallel == 1 else ThreadedExecutor(trainer, parallel, device)

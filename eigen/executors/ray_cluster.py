@@ -1,0 +1,167 @@
+"""Trainings on a Ray cluster (`--ray [ADDRESS]`): one long-lived worker per GPU, several GPUs or machines.
+
+Each worker is a Ray actor that builds its trainer once from a `WorkerSpec` (the dataset and the
+teacher's logits put on its device when it starts, not per training) and then trains whatever it is
+sent. Nothing assumes a shared filesystem: the checkpoints a training starts from travel to the
+worker as bytes through Ray's object store, and the checkpoint it writes travels back the same way;
+the driver writes it into the run folder, then records the result (the kill-safety order: weights on
+disk, then the history line).
+
+A worker that dies mid-training (its process killed, its machine gone) is restarted by Ray, on the
+same or another node, and the training is retried there (`max_restarts`, `max_task_retries`);
+since a training's result depends only on its seed and inputs, the retry gives the same result.
+A cluster with GPUs gets one worker per GPU, each running up to `--parallel` trainings at once
+(one thread and CUDA stream each, as `--parallel` does locally); a cluster without GPUs (a laptop,
+CI) gets one worker per CPU, each training with one thread.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+import uuid
+from dataclasses import replace
+from pathlib import Path
+from typing import Any, Callable
+
+from .. import faults
+from ..errors import EigenError
+from ..runfolder import write_bytes
+from .work import Training
+
+INSTALL = 'pip install "eigen[ray]"'
+INPUTS = ("start_from", "inherit_from")  # the checkpoint files a training reads
+
+
+def require_ray() -> None:
+    """Before anything is written: --ray without Ray installed is one sentence and how to get it."""
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        raise EigenError(f"--ray needs Ray, which is not installed here; install it with `{INSTALL}`, "
+                         f"or leave out --ray to train on this machine") from None
+
+
+class TrainingWorker:
+    """The body of a Ray actor: a trainer on this worker's device, and a private scratch folder."""
+
+    def __init__(self, spec, parallel: int):
+        import ray
+        import torch
+        if ray.get_gpu_ids() and torch.cuda.is_available():
+            device = torch.device("cuda", 0)  # Ray hands each worker its own GPU as device 0
+        else:
+            device = torch.device("cpu")
+            torch.set_num_threads(1)  # one CPU per worker: its share, not the whole machine
+        self.device = device
+        self.trainer = spec.build(device)
+        self.scratch = Path(tempfile.mkdtemp(prefix="eigen-worker-"))
+        self.streams: dict[int, Any] = {}  # thread -> its CUDA stream (up to `parallel` threads)
+
+    def pid(self) -> int:
+        return os.getpid()
+
+    def train(self, training: Training, inputs: dict[str, bytes]) -> tuple[Any, bytes | None]:
+        """Run `training` with its input checkpoints given as bytes; return (result, checkpoint bytes)."""
+        import contextlib
+        import threading
+
+        import torch
+        name = uuid.uuid4().hex
+        local = {}
+        for field, blob in inputs.items():
+            local[field] = self.scratch / f"{name}-{field}.pt"
+            local[field].write_bytes(blob)
+        out = self.scratch / f"{name}-out.pt"
+        here = replace(training, save_to=out, **{field: local.get(field) for field in INPUTS})
+        stream = contextlib.nullcontext()
+        if self.device.type == "cuda":
+            thread = threading.get_ident()
+            if thread not in self.streams:
+                self.streams[thread] = torch.cuda.Stream(self.device)
+            stream = torch.cuda.stream(self.streams[thread])
+        try:
+            with stream:
+                result = here.run(self.trainer)
+            return result, (out.read_bytes() if out.exists() else None)
+        finally:
+            for path in (out, *local.values()):
+                path.unlink(missing_ok=True)
+
+
+def _connect(address: str, say) -> None:
+    import ray
+    if ray.is_initialized():
+        return
+    quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
+    try:
+        if address == "local":
+            ray.init(**quiet)
+            say("Ray: started a local cluster on this machine")
+        else:
+            ray.init(address=address, **quiet)
+            say(f"Ray: joined the cluster at {address}")
+    except (ConnectionError, RuntimeError, ValueError) as e:
+        hint = ("start one with `ray start --head` on the head machine, or use --ray alone for a cluster "
+                "on this machine" if address == "auto" else "check the address, or use --ray auto")
+        raise EigenError(f"cannot reach a Ray cluster at {address} ({str(e).splitlines()[0] if str(e) else e}); "
+                         f"{hint}") from None
+
+
+class RayExecutor:
+    """Trainings on Ray actors; see the module docstring."""
+
+    def __init__(self, spec, address: str = "local", parallel: int = 1, say: Callable[[str], None] = print,
+                 workers: int | None = None):
+        require_ray()
+        import ray
+        self._owns_ray = not ray.is_initialized()  # a connection this executor made, closed again by close()
+        _connect(address, say)
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        count = workers or gpus or max(1, int(resources.get("CPU", 1)))
+        per_worker = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
+        actor = ray.remote(max_restarts=-1, max_task_retries=-1)(TrainingWorker)
+        spec_ref = ray.put(spec)  # one copy of the data and the logits in the object store, for every worker
+        self.workers = [actor.options(**per_worker, max_concurrency=parallel).remote(spec_ref, parallel)
+                        for _ in range(count)]
+        self._spec_ref = spec_ref  # kept alive: a restarted worker builds itself from it again
+        self.parallel = parallel
+        self.slots = count * parallel
+        self._load = [0] * count  # trainings in flight per worker
+        self._flying: dict[Any, tuple[Any, Training, int]] = {}  # object ref -> (tag, training, worker)
+        kind = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{count} CPU"
+        say(f"Ray: {count} worker{'s' if count != 1 else ''} ({kind}), up to {self.slots} trainings at once")
+
+    @property
+    def busy(self) -> int:
+        return len(self._flying)
+
+    def submit(self, tag, training: Training) -> None:
+        inputs = {field: Path(getattr(training, field)).read_bytes()
+                  for field in INPUTS if getattr(training, field) is not None}
+        worker = min(range(len(self.workers)), key=self._load.__getitem__)
+        ref = self.workers[worker].train.remote(training, inputs)
+        self._load[worker] += 1
+        self._flying[ref] = (tag, training, worker)
+
+    def wait(self, on_progress=None):
+        """The next finished training; its checkpoint is written into the run folder before it is
+        returned (Ray workers report no progress while they train)."""
+        import ray
+        ready, _ = ray.wait(list(self._flying), num_returns=1)
+        tag, training, worker = self._flying.pop(ready[0])
+        self._load[worker] -= 1
+        result, checkpoint = ray.get(ready[0])
+        if checkpoint is not None:
+            write_bytes(training.save_to, checkpoint)
+        if result.ok:
+            faults.point("trained")  # weights on disk, result not yet recorded
+        return tag, result
+
+    def close(self) -> None:
+        import ray
+        for worker in self.workers:
+            ray.kill(worker)
+        self.workers = []
+        if self._owns_ray:
+            ray.shutdown()

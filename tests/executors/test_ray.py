@@ -1,0 +1,104 @@
+"""`--ray` on a local cluster of 2 CPU workers: the same results as one at a time, a worker killed
+mid-training loses nothing, a killed driver resumes. Skipped where Ray is not installed
+(`pip install -e ".[ray]"`; CI installs it)."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+import torch
+
+from eigen.cli import main
+from eigen.data.datasets import load_splits
+from eigen.data.device_data import DeviceData
+from eigen.executors import InlineExecutor, Training, run_all
+from eigen.executors.worker import WorkerSpec
+from eigen.genome.dna import Genome
+from eigen.training.individual import TorchIndividuals
+from eigen.training.trainer import Schedule
+from tests.commands.test_final import small_genome
+from tests.executors.test_local import canonical_search, sequential_search  # noqa: F401 (a fixture)
+from tests.search.test_search_run import TINY
+
+ray = pytest.importorskip("ray")
+from eigen.executors.ray_cluster import RayExecutor  # noqa: E402 (needs ray)
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    """One local cluster of 2 CPUs for the module (a command finds it running and leaves it so)."""
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield
+    ray.shutdown()
+
+
+def test_a_search_on_ray_records_what_a_sequential_one_does(cluster, sequential_search, tmp_path, capsys):
+    assert main(["search", *TINY, "--ray", "--out", str(tmp_path / "run")]) == 0
+    assert "Ray: 2 workers (2 CPU), up to 2 trainings at once" in capsys.readouterr().out
+    assert canonical_search(tmp_path / "run") == sequential_search
+
+
+def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
+    splits = load_splits("synthetic", image_size=16)
+    schedule = Schedule(total=200, milestones=(150,))
+    genome = Genome.from_dict(small_genome(), 16)
+    trainings = lambda folder: [(n, Training(genome, n, 200, folder / f"{n}.pt")) for n in range(4)]
+    (tmp_path / "ray").mkdir()
+    (tmp_path / "here").mkdir()
+    executor = RayExecutor(WorkerSpec.individuals(splits, schedule), say=lambda text: None)
+    pids = ray.get([worker.pid.remote() for worker in executor.workers])  # both workers up and loaded
+    killed = threading.Event()
+
+    def kill_one_mid_training():
+        while executor.busy == 0:
+            time.sleep(0.01)
+        time.sleep(0.3)  # a training of 200 iterations takes seconds: this lands inside one
+        os.kill(pids[0], signal.SIGKILL)
+        killed.set()
+    threading.Thread(target=kill_one_mid_training, daemon=True).start()
+    results = {}
+    try:
+        assert run_all(executor, trainings(tmp_path / "ray"), on_done=results.__setitem__)
+        assert killed.is_set() and ray.get(executor.workers[0].pid.remote()) != pids[0]  # restarted
+    finally:
+        executor.close()
+    here = {}
+    local = TorchIndividuals(DeviceData(splits, "cpu"), schedule)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as a CPU worker trains: another thread count sums in another order
+    try:
+        assert run_all(InlineExecutor(local), trainings(tmp_path / "here"), on_done=here.__setitem__)
+    finally:
+        torch.set_num_threads(threads)
+    assert {n: (r.status, r.fitness, r.step) for n, r in results.items()} == \
+           {n: (r.status, r.fitness, r.step) for n, r in here.items()}
+    for n in range(4):  # the weights came back through the object store, whole
+        a, b = (torch.load(tmp_path / f / f"{n}.pt", weights_only=True)["trainer"]["model"] for f in ("ray", "here"))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_killed_ray_driver_resumes_to_the_sequential_result(sequential_search, tmp_path):
+    """kill -9 of the driver (it started its own local cluster) after its third recorded training,
+    then `--resume --ray`: the run ends as the one-at-a-time run did."""
+    folder = tmp_path / "run"
+    env = {**os.environ, "EIGEN_FAULT": "kill@trained#3"}
+    killed = subprocess.run([sys.executable, "-m", "eigen.cli", "search", *TINY, "--ray", "--out", str(folder)],
+                            env=env, capture_output=True, text=True, timeout=300)
+    assert killed.returncode == -signal.SIGKILL, killed.stderr
+    env.pop("EIGEN_FAULT")
+    resumed = subprocess.run([sys.executable, "-m", "eigen.cli", "search", "--resume", str(folder), "--gpu", "-1",
+                              "--ray"], env=env, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert canonical_search(folder) == sequential_search
+
+
+def test_without_ray_the_flag_says_how_to_install_it(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails as if it were not installed
+    assert main(["search", *TINY, "--ray", "--out", str(tmp_path / "run")]) == 2
+    assert 'pip install "eigen[ray]"' in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
