@@ -123,7 +123,7 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
     evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
-    check_executor(config)
+    check_executor(config, notes.append)
     if evolving and config.resolved_population() < 2:
         raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
                          f"a tournament needs two individuals")
@@ -249,16 +249,18 @@ def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int
     """The command that continues this run on the device it used (with a higher --max-generations
     when that limit is what stopped it)."""
     from ..device import device_flag
+    from ..executors.choose import executor_flags
     more = f" --max-generations {max_generations}" if max_generations else ""
-    return f"eigen search --resume {folder.path}{device_flag(config.gpu)}{more}"
+    return f"eigen search --resume {folder.path}{device_flag(config.gpu)}{executor_flags(config)}{more}"
 
 
 def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
     """`eigen duplicate` of this run, on its device and at its --schedule-scale (a scaled-down smoke
     search is followed by a scaled-down final training, not 25,000 iterations per candidate)."""
     from ..device import device_flag
+    from ..executors.choose import executor_flags
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
-    return f"eigen duplicate {folder.best}{device_flag(config.gpu)}{scale}"
+    return f"eigen duplicate {folder.best}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
 
 
 def _try_report(folder: RunFolder) -> str:

@@ -70,7 +70,7 @@ def train_teacher_command(config, say=print) -> int:
     from ..training.members import MemberTrainer
     from ..training.trainer import evaluate, free_cached_memory
 
-    check_executor(config)
+    check_executor(config, say)
     device = resolve_device(config.gpu)
     splits = load_splits(config.dataset, config.data_dir, config.image_size)
     folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
@@ -150,7 +150,7 @@ def train_teacher_command(config, say=print) -> int:
     executor = make_executor(config, trainer, device, WorkerSpec.members(splits, schedule,
                                                                           deterministic=config.deterministic), say=say)
     try:
-        everything = run_all(executor, [(i, training) for i, training in queue], on_done=finished,
+        everything = run_all(executor, queue, on_done=finished,
                              on_progress=on_progress,
                              may_start=lambda: config.time_budget is None or time.monotonic() - started < config.time_budget)
     finally:

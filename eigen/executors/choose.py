@@ -16,8 +16,23 @@ def make_executor(config, trainer, device, worker=None, say=print):
     return RayExecutor(worker, address=config.ray, parallel=config.parallel, say=say)
 
 
-def check_executor(config) -> None:
-    """What `--ray` needs, checked before a command writes anything."""
+def check_executor(config, say=print) -> None:
+    """What `--ray` needs, checked before a command writes anything: Ray installed, and a cluster to
+    join reachable (joined now; a local one is started when the trainings begin)."""
     if getattr(config, "ray", None) is not None:
-        from .ray_cluster import require_ray
+        from .ray_cluster import connect, require_ray
         require_ray()
+        if config.ray != "local":
+            connect(config.ray, say)
+
+
+def executor_flags(config) -> str:
+    """The `--parallel` / `--ray` flags a printed next command needs to train where this one did (a
+    resumed Large-Scale run keeps its number of events in flight only if it is given the same K)."""
+    import shlex
+    flags = f" --parallel {config.parallel}" if config.parallel != 1 else ""
+    if config.ray == "local":
+        flags += " --ray"
+    elif config.ray is not None:
+        flags += f" --ray {shlex.quote(config.ray)}"
+    return flags

@@ -69,7 +69,8 @@ class ThreadedExecutor:
         self.busy = 0
         self._jobs: queue.Queue = queue.Queue()
         self._events: queue.Queue = queue.Queue()
-        # Daemon threads: a Ctrl-C or an error in the driver must not wait minutes for trainings in flight.
+        # Daemon threads, not concurrent.futures (whose workers are joined at exit): a Ctrl-C or an
+        # error in the driver must not wait minutes for the trainings in flight.
         self._threads = [threading.Thread(target=self._work, name=f"eigen-train-{i}", daemon=True)
                          for i in range(parallel)]
         for thread in self._threads:

@@ -88,10 +88,30 @@ class TrainingWorker:
                 path.unlink(missing_ok=True)
 
 
-def _connect(address: str, say) -> None:
+def _check_reachable(address: str) -> None:
+    """A HOST:PORT that answers nothing would keep `ray.init` retrying for minutes: try it first."""
+    import socket
+    host, _, port = address.rpartition(":")
+    if "://" in address or not host or not port.isdigit():
+        return  # ray://... (Ray Client) or something Ray itself will judge
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as e:
+        raise EigenError(f"nothing answers at {address} ({e.strerror or e}); start the cluster there with "
+                         f"`ray start --head`, or use --ray auto on a machine of the cluster") from None
+
+
+_OURS = {"connected": False}  # whether eigen made this process's Ray connection (and so closes it)
+
+
+def connect(address: str, say) -> None:
+    """Join (or, for "local", start) the cluster, unless this process is already connected; a cluster
+    that cannot be reached is one sentence, before the command writes anything."""
     import ray
     if ray.is_initialized():
         return
+    if address not in ("local", "auto"):
+        _check_reachable(address)
     quiet = {"include_dashboard": False, "log_to_driver": False, "configure_logging": False}
     try:
         if address == "local":
@@ -105,6 +125,7 @@ def _connect(address: str, say) -> None:
                 "on this machine" if address == "auto" else "check the address, or use --ray auto")
         raise EigenError(f"cannot reach a Ray cluster at {address} ({str(e).splitlines()[0] if str(e) else e}); "
                          f"{hint}") from None
+    _OURS["connected"] = True
 
 
 class RayExecutor:
@@ -114,8 +135,7 @@ class RayExecutor:
                  workers: int | None = None):
         require_ray()
         import ray
-        self._owns_ray = not ray.is_initialized()  # a connection this executor made, closed again by close()
-        _connect(address, say)
+        connect(address, say)
         resources = ray.cluster_resources()
         gpus = int(resources.get("GPU", 0))
         count = workers or gpus or max(1, int(resources.get("CPU", 1)))
@@ -163,5 +183,6 @@ class RayExecutor:
         for worker in self.workers:
             ray.kill(worker)
         self.workers = []
-        if self._owns_ray:
+        if _OURS["connected"]:
             ray.shutdown()
+            _OURS["connected"] = False

@@ -60,13 +60,15 @@ Queued = tuple[Any, Training]
 
 def run_all(executor: Executor, queue: Iterable[Queued], *,
             on_done: Callable[[Any, StageResult], Iterable[Queued] | None],
-            on_start: Callable[[Any], None] = lambda tag: None,
+            on_start: Callable[[Any], bool | None] = lambda tag: None,
             on_progress: Callable[[Any, int, int, float], None] | None = None,
             may_start: Callable[[], bool] = lambda: True) -> bool:
     """Run every queued training (and the follow-ups `on_done` returns) on `executor`.
 
-    Returns True when everything ran, False when `may_start()` refused to start one (the trainings
-    in flight then still finish and are handed to `on_done`, so no finished work is lost)."""
+    `on_start(tag)` hears each training as it is about to start; returning False skips it (the
+    caller has handled it otherwise). Returns True when everything ran, False when `may_start()`
+    refused to start one (the trainings in flight then still finish and are handed to `on_done`, so
+    no finished work is lost)."""
     waiting = collections.deque(queue)
     refused = False
     while True:
@@ -75,7 +77,8 @@ def run_all(executor: Executor, queue: Iterable[Queued], *,
                 refused = True
                 break
             tag, training = waiting.popleft()
-            on_start(tag)
+            if on_start(tag) is False:  # the caller dealt with it (a result it can reuse, say)
+                continue
             executor.submit(tag, training)
         if executor.busy == 0:
             return not refused and not waiting

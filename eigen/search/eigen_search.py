@@ -296,7 +296,7 @@ class EigenSearch:
         if generation.stages_done > k:
             return
         stage, until = STAGES[k], self.settings.stage_ends[k]
-        twins: dict[tuple, list[Individual]] = {}  # memo key -> children waiting for the one in training
+        twins: dict[tuple, list[Individual]] = {}  # memo key in training -> children waiting for its result
         queue = []
         for child in generation.children:
             if not child.alive or stage in child.fitness:
@@ -305,16 +305,19 @@ class EigenSearch:
             if recorded is not None:  # trained before a kill; its checkpoint is on disk
                 self._apply(child, stage, recorded)
                 continue
+            queue.append((child, self._training(child, stage, until)))
+
+        def starting(child: Individual) -> bool:
             key = self._memo_key(child.key, until, child.parent)
-            if key in self.memo:
-                if self.sitting.spent():
-                    raise BudgetSpent
+            if key in self.memo:  # an identical genome already trained this far: take its result
                 self._reuse(generation, child, stage, until, self.memo[key])
-            elif key in twins:
+                return False
+            if key in twins:  # an identical genome is training now: wait for its result
                 twins[key].append(child)
-            else:
-                twins[key] = []
-                queue.append((child, self._training(child, stage, until)))
+                return False
+            twins[key] = []
+            self.progress.child_started(self, generation, child, stage)
+            return True
 
         def finished(child: Individual, result: StageResult):
             child.status, child.step = result.status, result.step
@@ -325,16 +328,13 @@ class EigenSearch:
                                   iterations=result.iterations, inherited=result.inherited)
             record.update(result.graph_fields())  # whether it ran as a CUDA graph, and why not
             self._finish(generation, child, stage, record)
+            # Its twins start again: each takes this result, or (a failure is not reused: an OOM may
+            # not repeat) the first trains itself and the others wait for it.
             waiting = twins.pop(self._memo_key(child.key, until, child.parent), [])
-            earlier = self.memo.get(self._memo_key(child.key, until, child.parent))
-            if earlier is None:  # a failure is not reused (an OOM may not repeat): each twin trains itself
-                return [(twin, self._training(twin, stage, until)) for twin in waiting]
-            for twin in waiting:
-                self._reuse(generation, twin, stage, until, earlier)
+            return [(twin, self._training(twin, stage, until)) for twin in waiting]
 
         everything = run_all(
-            self.executor, queue, on_done=finished,
-            on_start=lambda child: self.progress.child_started(self, generation, child, stage),
+            self.executor, queue, on_done=finished, on_start=starting,
             on_progress=lambda child, step, end, loss: self.progress.child_progress(self, child, stage, step, end, loss),
             may_start=lambda: not self.sitting.spent())
         if not everything:

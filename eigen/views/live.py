@@ -53,7 +53,7 @@ class Pace:
     One iteration of a network with 50x the FLOPs of another takes far longer, but not 50x longer
     (every iteration also pays a fixed cost: the batch, the optimiser, kernel launches). So the time
     of an iteration is modelled as `a + b * flops`, fitted by least squares (weighted by iterations)
-    to the trainings measured so far, including the one in flight; with too few distinct FLOPs to
+    to the trainings measured so far, including those in flight; with too few distinct FLOPs to
     fit a line, time is taken as proportional to FLOPs. With `flops` left at 1 this is a plain
     seconds-per-iteration pace.
     """

@@ -37,7 +37,7 @@ def generation_work_left(search, generation, done: dict | None = None) -> list[t
     """The trainings left in this generation as [(iterations, FLOPs), ...], for `Pace.seconds_for_work`.
 
     The living children not yet through this stage count with their own FLOPs (less the iterations
-    `done` = {child id: step} already run by the one in flight); later stages, whose survivors are
+    `done` = {child id: step} already run by those in flight); later stages, whose survivors are
     not known yet, count p and q children of the living children's mean FLOPs."""
     s = search.settings
     ends = (0,) + tuple(s.stage_ends)

@@ -3,6 +3,7 @@ mid-training loses nothing, a killed driver resumes. Skipped where Ray is not in
 (`pip install -e ".[ray]"`; CI installs it)."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -24,6 +25,7 @@ from eigen.training.trainer import Schedule
 from tests.commands.test_final import small_genome
 from tests.executors.test_local import canonical_search, sequential_search  # noqa: F401 (a fixture)
 from tests.search.test_search_run import TINY
+from tests.test_kill_anywhere import TEACHER
 
 ray = pytest.importorskip("ray")
 from eigen.executors.ray_cluster import RayExecutor  # noqa: E402 (needs ray)
@@ -79,6 +81,21 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
            {n: (r.status, r.fitness, r.step) for n, r in here.items()}
     for n in range(4):  # the weights came back through the object store, whole
         a, b = (torch.load(tmp_path / f / f"{n}.pt", weights_only=True)["trainer"]["model"] for f in ("ray", "here"))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_teacher_members_trained_on_ray_match_one_after_another(cluster, tmp_path):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as each CPU worker trains, so that the weights agree to the last bit
+    try:
+        assert main([*TEACHER, "--out", str(tmp_path / "here")]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert main([*TEACHER, "--ray", "--out", str(tmp_path / "ray")]) == 0
+    here, there = (json.loads((tmp_path / f / "ensemble.json").read_text()) for f in ("here", "ray"))
+    assert [m["val_accuracy"] for m in here["members"]] == [m["val_accuracy"] for m in there["members"]]
+    for i in range(2):
+        a, b = (torch.load(tmp_path / f / f"member-{i}.pt", weights_only=True)["model"] for f in ("here", "ray"))
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
