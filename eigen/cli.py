@@ -83,14 +83,34 @@ def make_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=description, description=description[0].upper() + description[1:] + ".",
                            formatter_class=_HelpFormatter)
         _add_config_arguments(p, config_class)
+        _add_file_arguments(p)
+    parser.commands = sub.choices  # name -> its parser, whose defaults a --config file replaces
     return parser
 
 
+def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config and --print-config: on every command, and never saved in a run's settings."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="read settings from a TOML, YAML or JSON file whose keys are the flags (a run's "
+                             "config.json reproduces it); flags given here win over the file")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved settings as TOML (a file --config reads) and exit")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     config_class, run, _ = COMMANDS[args.command]
-    config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
     try:
+        if args.config:  # the file's settings become the defaults, so the command line still wins
+            from .configfile import settings_from_file
+            parser.commands[args.command].set_defaults(**settings_from_file(config_class, args.config, args.command))
+            args = parser.parse_args(argv)
+        config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+        if args.print_config:
+            from .configfile import to_toml
+            print(to_toml(config, args.command), end="")
+            return 0
         if getattr(config, "deterministic", False):
             from .device import use_deterministic
             use_deterministic()
