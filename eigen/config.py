@@ -92,6 +92,8 @@ class TrainingOptions:
     teacher: str | None = opt(None, "teacher folder for mimicry (default: teachers/<dataset>/ if it exists)",
                          metavar="PATH")
     no_mimicry: bool = opt(False, "train without the teacher's logits (plain cross-entropy)")
+    tensorboard: bool = opt(False, "also write TensorBoard event files (tensorboard/ beside metrics.csv; needs "
+                                   "pip install \"eigen[tensorboard]\")")
 
 
 @dataclass(kw_only=True)

@@ -32,6 +32,7 @@ from ..runfolder import (git_commit, holds_locks, interpreting, lock_folder, rea
                          write_json)
 from ..search.fitness import Fitness
 from ..search.sitting import Sitting
+from ..training.metrics import MetricsLog, tensorboard_missing
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
@@ -262,6 +263,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..views.duplicate_progress import make_duplicate_progress
     from .search import find_teacher
 
+    if config.tensorboard and tensorboard_missing():
+        raise EigenError(tensorboard_missing())
     source = read_source(config.best, config.dataset)
     folder = final_folder(config, source)
     plan_path = folder / "plan.json"
@@ -317,7 +320,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
         plan["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
         write_json(plan_path, plan)
 
-    individuals = individuals or TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+    individuals = individuals or TorchIndividuals(data, schedule, teacher_logits=teacher_logits, stage="final",
+                                                  metrics=MetricsLog(folder, config.tensorboard))
     progress = progress or make_duplicate_progress()
     duplication = Duplication(folder, plan, individuals, progress, config.time_budget)
     try:

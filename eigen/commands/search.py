@@ -15,10 +15,11 @@ from ..errors import DataError, EigenError, Interrupted
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
+from ..training.metrics import MetricsLog, tensorboard_missing
 from ..views.search_progress import SearchProgress, make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
-SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic")
+SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard")
 DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
 
 
@@ -104,6 +105,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     notes: list[str] = []
     saved = None
+    if config.tensorboard and tensorboard_missing():
+        raise EigenError(tensorboard_missing())
     if config.resume:
         folder = RunFolder(config.resume)
         folder.require()
@@ -184,7 +187,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
 
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving,
-                                       say=lambda text: progress.note(text))  # once, if CUDA graphs are turned off
+                                       say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
+                                       metrics=MetricsLog(folder.path, config.tensorboard))
     if evolving:
         from ..search.evolution import Evolution, EvolutionSettings
         from ..views.evolution_progress import make_evolution_progress

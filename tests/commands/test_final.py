@@ -92,6 +92,16 @@ def test_duplicate_trains_every_candidate_and_exports_the_best(finished):
     assert evaluate(model, data, "test") == metrics["model"]["test_accuracy"]
     assert re.search(r"c2 \(block 2 x2, [\d.]+k params\) 100/100 it, validation", log)
 
+    # metrics.csv: every candidate's curve (50 points) and its five validations, as in state.json's curve.
+    from eigen.training.metrics import read_metrics
+    rows = read_metrics(final / "metrics.csv")
+    for c in plan["candidates"]:
+        mine = [r for r in rows if r["individual"] == c["id"]]
+        assert {r["stage"] for r in mine} == {"final"} and [r["iteration"] for r in mine] == list(range(2, 101, 2))
+        validated = [r for r in mine if r["val_accuracy"] is not None]
+        assert [r["iteration"] for r in validated] == [step for step, _ in entries[c["id"]]["curve"]]
+        assert [r["val_accuracy"] for r in validated] == pytest.approx([acc for _, acc in entries[c["id"]]["curve"]])
+
 
 @pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
 def test_torchscript_export_gives_the_eager_logits_without_eigen(finished):
