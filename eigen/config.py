@@ -169,6 +169,7 @@ class DuplicateConfig(TrainingOptions, DeviceOptions):
     candidates: int = opt(8, "candidates trained, the genome as found first, then the fewest added copies",
                           type=positive_int)
     top_k: int = opt(1, "also ensemble the best k candidates (averaged softmax)", type=positive_int)
+    onnx: bool = opt(False, "also export model.onnx beside model.pt2 (needs pip install \"eigen[onnx]\")")
 
 
 @dataclass(kw_only=True)
@@ -180,10 +181,10 @@ class ReportConfig:
 
 @dataclass(kw_only=True)
 class EvalConfig(DeviceOptions):
-    """`eigen eval`: test accuracy of a final folder, a genome + weights, or a TorchScript file."""
+    """`eigen eval`: test accuracy of a final folder, a genome + weights, or an export."""
 
-    path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt or a TorchScript .pt",
-                    positional=True)
+    path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt, an export "
+                          "(model.pt2, model.onnx) or an eigen 0.1 TorchScript .pt", positional=True)
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
                          metavar="PATH")
     dataset: str | None = opt(None, "dataset to evaluate on (default: the one the model was trained on)",
@@ -193,6 +194,9 @@ class EvalConfig(DeviceOptions):
     # A light command: by default it takes the GPU if there is one, else the CPU (and says which).
     gpu: int | None = opt(None, "CUDA device index; -1 runs on the CPU (default: GPU 0 if there is one, "
                                 "else the CPU)", type=gpu_index)
+    confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<dataset>.png and "
+                                      ".svg beside the model)", metavar="PNG")
+    json: bool = opt(False, "print the results as one JSON object (top-1, top-5, per-class accuracy, files)")
 
 
 def check_saved_settings(config_class: type, saved: dict) -> None:

@@ -59,7 +59,7 @@ def write_report(folder: RunFolder) -> list[Path]:
         fig.tight_layout()
         path = folder.report / filename
         faults.point("report")
-        _save(fig, path)
+        save_figure(fig, path)
         plt.close(fig)
         paths.append(path)
     final = folder.path / "final"
@@ -101,16 +101,19 @@ def write_duplicates_plot(final: Path, path: Path) -> Path:
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, path)
+    save_figure(fig, path)
     plt.close(fig)
     return path
 
 
-def _save(fig, path: Path) -> None:
-    """Draw into a temporary file and rename it: a killed report never leaves half a PNG."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp)
-    tmp.replace(path)
+def save_figure(fig, path: Path, svg: bool = True) -> None:
+    """`path` (a PNG) and, with `svg`, the same figure as an SVG beside it for slides and papers; each
+    drawn into a temporary file and renamed, so a killed report never leaves half a picture."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target in (path, path.with_suffix(".svg")) if svg else (path,):
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        fig.savefig(tmp)
+        tmp.replace(target)
 
 
 def _fitness(ax, records: list[dict], state: dict) -> None:

@@ -3,6 +3,7 @@ the final folder, the exports, resume, and clear errors on bad input."""
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -103,26 +104,50 @@ def test_duplicate_trains_every_candidate_and_exports_the_best(finished):
         assert [r["val_accuracy"] for r in validated] == pytest.approx([acc for _, acc in entries[c["id"]]["curve"]])
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-def test_torchscript_export_gives_the_eager_logits_without_eigen(finished):
+def test_the_pt2_export_gives_the_eager_logits_without_eigen_and_refuses_pixels(finished):
     final, _ = finished
     metrics = json.loads((final / "metrics.json").read_text())
     mean = torch.tensor(metrics["normalization"]["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(metrics["normalization"]["std"]).view(1, 3, 1, 1)
     model = load_model(final / "candidates" / f"{metrics['model']['candidate']}.pt").eval()
-    scripted = torch.jit.load(str(final / "model.torchscript.pt"))
-    images = torch.rand(5, 3, SIZE, SIZE)  # another batch size than the trace's
+    extra = {"eigen.json": ""}
+    program = torch.export.load(str(final / "model.pt2"), extra_files=extra).module()
+    assert json.loads(extra["eigen.json"])["classes"] == metrics["classes"]  # the class names travel with it
+    images = torch.rand(5, 3, SIZE, SIZE)  # another batch size than the export's example
     with torch.no_grad():
-        assert torch.allclose(scripted(images), model((images - mean) / std), atol=1e-5)
-        probabilities = torch.jit.load(str(final / "ensemble.torchscript.pt"))(images)
-    assert torch.allclose(probabilities.sum(dim=1), torch.ones(5), atol=1e-5)
+        assert torch.allclose(program(images), model((images - mean) / std), atol=1e-5)
+        assert program(images[:1]).shape == (1, 8)
+        probabilities = torch.export.load(str(final / "ensemble.pt2")).module()(images)
+        assert torch.allclose(probabilities.sum(dim=1), torch.ones(5), atol=1e-5)
+        for wrong in ((images * 255).to(torch.uint8), images * 255, (images - mean) / std):  # never mis-normalised
+            with pytest.raises(RuntimeError, match=r"float tensors .* in \[0, 1\]; divide uint8 pixels by 255"):
+                program(wrong)
     # A bare interpreter with eigen made unimportable loads and runs the export.
     code = ("import sys; sys.modules['eigen'] = None; import torch; "
-            f"m = torch.jit.load({str(final / 'model.torchscript.pt')!r}); "
+            f"m = torch.export.load({str(final / 'model.pt2')!r}).module(); "
             f"print(tuple(m(torch.rand(3, 3, {SIZE}, {SIZE})).shape))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 8)"
+    assert not list(final.glob("*.torchscript.pt"))  # deprecated upstream: no longer written
+
+
+def test_the_onnx_export_matches_the_model_in_onnxruntime(finished, tmp_path):
+    pytest.importorskip("onnxscript")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    final, _ = finished
+    copy = tmp_path / "final"
+    shutil.copytree(final, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    best = write_best(tmp_path / "best.json", small_genome())
+    assert duplicate_command(config_for(best, copy, top_k=2, onnx=True), progress=PlainDuplicateProgress(io.StringIO())) == 0
+    assert json.loads((copy / "metrics.json").read_text())["files"]["onnx"] == "model.onnx"
+    session = onnxruntime.InferenceSession(str(copy / "model.onnx"))
+    assert json.loads(session.get_modelmeta().custom_metadata_map["eigen.json"])["classes"] == metrics["classes"]
+    images = torch.rand(7, 3, SIZE, SIZE)
+    expected = torch.export.load(str(copy / "model.pt2")).module()(images)
+    got = session.run(None, {session.get_inputs()[0].name: images.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(got), expected, atol=1e-4)
 
 
 def test_eval_reads_every_form_of_a_model(finished, capsys):
@@ -137,10 +162,10 @@ def test_eval_reads_every_form_of_a_model(finished, capsys):
     test = round(metrics["model"]["test_accuracy"], 2)
     assert accuracy(final) == test
     assert accuracy(final / "genome.json") == test
-    assert accuracy(final / "model.torchscript.pt") == test
+    assert accuracy(final / "model.pt2") == test
     assert accuracy(final / "candidates" / f"{chosen}.pt") == test
     assert accuracy(final, top_k=2) == round(metrics["ensemble"]["test_accuracy"], 2)
-    assert accuracy(final / "ensemble.torchscript.pt") == round(metrics["ensemble"]["test_accuracy"], 2)
+    assert accuracy(final / "ensemble.pt2") == round(metrics["ensemble"]["test_accuracy"], 2)
 
 
 def test_weights_fall_back_to_a_state_dict_without_safetensors(monkeypatch, tmp_path):
