@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
+from .config import DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, TeacherConfig
 from .errors import EigenError, Interrupted, describe_os_error
 
 
@@ -33,7 +33,10 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
     "duplicate": (DuplicateConfig, _lazy("commands.duplicate", "duplicate_command"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
     "report": (ReportConfig, _lazy("commands.report", "report_command"), "redraw the plots of a run folder"),
-    "eval": (EvalConfig, _lazy("commands.eval", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
+    "eval": (EvalConfig, _lazy("commands.eval", "eval_command"),
+             "test accuracy (top-1, top-5, per class, confusion matrix) of a final model, genome + weights or export"),
+    "predict": (PredictConfig, _lazy("commands.predict", "predict_command"),
+                "the top-k classes of images, from a final folder or an export (model.pt2, model.onnx)"),
 }
 
 
@@ -57,8 +60,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -
     for f in dataclasses.fields(config_class):
         meta = f.metadata
         if meta.get("positional"):
-            parser.add_argument(f.name, nargs=None if f.default is None else "?", default=f.default,
-                                help=meta["help"])
+            parser.add_argument(f.name, nargs=meta.get("nargs") or (None if f.default is None else "?"),
+                                default=f.default, help=meta["help"])
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):

@@ -57,11 +57,12 @@ gpu_index = _number(int, -1)
 
 
 def opt(default: Any, help: str, type: Callable | None = None, choices=None, positional: bool = False,
-        metavar: str | None = None):
+        metavar: str | None = None, nargs: str | None = None):
     """A config field with what the CLI needs to expose it. Say the default in `help` when it is None."""
     if metavar is None and type is not None:
         metavar = {"int": "N", "float": "X", "parse_duration": "TIME"}[type.__name__]
-    meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar}
+    meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar,
+            "nargs": nargs}
     return field(default=default, metadata=meta)
 
 
@@ -197,6 +198,17 @@ class EvalConfig(DeviceOptions):
     confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<dataset>.png and "
                                       ".svg beside the model)", metavar="PNG")
     json: bool = opt(False, "print the results as one JSON object (top-1, top-5, per-class accuracy, files)")
+
+
+@dataclass(kw_only=True)
+class PredictConfig:
+    """`eigen predict`: the most probable classes of each image, from a final folder or an export."""
+
+    model: str = opt(None, "final/ folder (or its run folder), model.pt2, model.onnx or an eigen 0.1 TorchScript .pt",
+                     positional=True)
+    images: list = opt(None, "image files, or folders of them (png, jpg, ...)", positional=True, nargs="+")
+    top_k: int = opt(5, "classes shown per image, most probable first", type=positive_int)
+    json: bool = opt(False, "print the predictions as one JSON object")
 
 
 def check_saved_settings(config_class: type, saved: dict) -> None:

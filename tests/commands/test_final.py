@@ -314,3 +314,51 @@ def test_the_live_table_shows_every_candidate(finished):
     for c in plan["candidates"]:
         assert c["id"] in text and c["label"] in text
     assert "training" in text and "done" in text and "budget left" in text
+
+
+def test_predict_gives_each_image_its_top_classes(finished, tmp_path, capsys):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    splits = load_splits("synthetic", image_size=SIZE)
+    from PIL import Image
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(4):
+        Image.fromarray(splits.test.x[k]).save(folder / f"img{k}.png")
+    Image.fromarray(splits.test.x[4]).resize((40, 30)).save(tmp_path / "big.jpg")  # resized to the model's size
+    assert main(["predict", str(final), str(folder), str(tmp_path / "big.jpg"), "--top-k", "3", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [Path(p["image"]).name for p in predictions] == ["img0.png", "img1.png", "img2.png", "img3.png", "big.jpg"]
+    program = torch.export.load(str(final / "model.pt2")).module()
+    with torch.no_grad():
+        expected = program(torch.from_numpy(splits.test.x[:4]).permute(0, 3, 1, 2).float() / 255).softmax(dim=1)
+    for p, probabilities in zip(predictions, expected):
+        assert len(p["top"]) == 3 and [t["probability"] for t in p["top"]] == sorted((t["probability"] for t in p["top"]), reverse=True)
+        assert p["top"][0]["class"] == metrics["classes"][probabilities.argmax()]
+        assert p["top"][0]["probability"] == pytest.approx(probabilities.max().item(), abs=1e-5)
+    # The ensemble's export gives probabilities already; the text form names each image once.
+    assert main(["predict", str(final / "ensemble.pt2"), str(folder / "img0.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{folder / 'img0.png'}: ") and line.count("%") == 5
+    for argv, expect in ((["predict", str(final), str(tmp_path / "none.png")], "does not exist; pass image files"),
+                         (["predict", str(tmp_path), str(folder)], "holds no exported model (model.pt2)"),
+                         (["predict", str(final), str(tmp_path)], None)):
+        if expect is None:  # tmp_path holds big.jpg: fine
+            assert main(argv) == 0
+            capsys.readouterr()
+            continue
+        assert main(argv) == 2
+        assert expect in capsys.readouterr().err
+
+
+def test_eval_json_has_top5_per_class_and_the_confusion_matrix(finished, tmp_path, capsys):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    png = tmp_path / "confusion.png"
+    assert main(["eval", str(final / "model.pt2"), "--gpu", "-1", "--json", "--confusion", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top1"] == pytest.approx(metrics["model"]["test_accuracy"]) and result["top5"] >= result["top1"]
+    assert list(result["per_class"]) == metrics["classes"]
+    matrix = torch.tensor(result["confusion"]["matrix"])
+    assert matrix.sum() == result["test_images"] and matrix.trace() == round(result["top1"] * result["test_images"] / 100)
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".svg").exists()
