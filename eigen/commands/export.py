@@ -189,12 +189,22 @@ def export_onnx(model: nn.Module, path: Path, image_size: int, metadata: dict) -
 
 def load_program(path: Path, device="cpu") -> tuple[nn.Module, dict]:
     """A model.pt2 as a module on `device`, and its eigen metadata ({} for one eigen did not write)."""
+    import logging
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        raise EigenError(f"{path} cannot be loaded as a torch.export program (it is not a .pt2 archive); "
+                         f"export it again with `eigen duplicate`")
     extra = {METADATA: ""}
+    quiet = logging.getLogger("torch.export")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # torch logs a traceback before it raises; the sentence below says it
     try:
         module = torch.export.load(str(path), extra_files=extra).module()
     except Exception as e:
         raise EigenError(f"{path} cannot be loaded as a torch.export program "
                          f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    finally:
+        quiet.setLevel(level)
     raw = extra[METADATA]
     meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw else {}
     return module.to(device), meta

@@ -146,13 +146,15 @@ def end_to_end_cost(duplication, seconds: dict, teacher: dict | None) -> dict:
 
 
 def _draw(folder: Path, source) -> str:
-    """The duplication's plot: in the run's report when this is the run's final folder, else beside it."""
-    from ..views.report import write_duplicates_plot, write_report
+    """The duplication's plots (candidates, learning curves): in the run's report when this is the run's
+    final folder, else beside it."""
+    from ..views.report import write_curves_plot, write_duplicates_plot, write_report
     try:
         if source.run is not None and folder.resolve() == (source.run / "final").resolve():
             write_report(RunFolder(source.run))
-            return f"report: {source.run / 'report' / 'duplicates.png'}"
-        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}"
+            return f"report: {source.run / 'report' / 'duplicates.png'}, {source.run / 'report' / 'final-curves.png'}"
+        curves = write_curves_plot(folder, folder / "final-curves.png")
+        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}, {curves}"
     except Exception as e:  # the final folder is complete without the plot
         return f"the plot could not be drawn ({type(e).__name__}: {e})"
 

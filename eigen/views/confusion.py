@@ -33,7 +33,7 @@ def write_confusion_plot(matrix, classes: list[str], path: Path, title: str) -> 
                                 color="white" if share[i, j] > 60 else "black")
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title(title, fontsize=10)
+    ax.set_title("\n".join(line if len(line) <= 70 else "..." + line[-67:] for line in title.splitlines()), fontsize=10)
     fig.tight_layout()
     save_figure(fig, path)
     plt.close(fig)
