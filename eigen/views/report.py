@@ -298,7 +298,7 @@ def _evolution_fitness(ax, records: list[dict], state: dict) -> str:
         ys.append(value)
         running = max(running, value)
         best.append(running)
-    ax.scatter(xs, ys, s=14, color="0.55", alpha=0.7, label="individuals")
+    ax.scatter(xs, ys, s=30, color="0.55", edgecolor="black", linewidth=0.4, label="individuals", zorder=3)
     ax.step(xs, best, where="post", color="tab:blue", linewidth=2.5, label="best so far")
     _chance(ax, state)
     population = len([r for r in records if r.get("event") == 0])
