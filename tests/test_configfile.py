@@ -32,6 +32,8 @@ def test_print_config_reads_back_to_the_same_settings(tmp_path, capsys):
     (".json", '{"dataset": "synthetic", "schedule-scale": 0.5, "population": 4, "no_mimicry": true}'),
 ])
 def test_every_format_gives_the_same_settings_and_flags_win(tmp_path, capsys, suffix, text):
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")  # the yaml extra
     path = tmp_path / f"c{suffix}"
     path.write_text(text)
     config = printed(capsys, ["search", "--config", str(path), "--population", "6", "--print-config"])
