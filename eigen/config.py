@@ -195,8 +195,8 @@ class EvalConfig(DeviceOptions):
     # A light command: by default it takes the GPU if there is one, else the CPU (and says which).
     gpu: int | None = opt(None, "CUDA device index; -1 runs on the CPU (default: GPU 0 if there is one, "
                                 "else the CPU)", type=gpu_index)
-    confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<dataset>.png and "
-                                      ".svg beside the model)", metavar="PNG")
+    confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<model>-<dataset>.png "
+                                      "and .svg beside the model)", metavar="PNG")
     json: bool = opt(False, "print the results as one JSON object (top-1, top-5, per-class accuracy, files)")
 
 

@@ -11,8 +11,8 @@ PATH may be
 
 The dataset and image size are the ones the model was trained on, read from the files beside it or
 inside it; `--dataset` evaluates on another dataset with the same classes. Besides top-1 it reports
-top-5 and the accuracy of every class, draws the confusion matrix (confusion-<dataset>.png and .svg
-beside the model, or `--confusion PATH`), and with `--json` prints all of it as one JSON object.
+top-5 and the accuracy of every class, draws the confusion matrix (confusion-<model>-<dataset>.png and
+.svg beside the model, or `--confusion PATH`), and with `--json` prints all of it as one JSON object.
 """
 from __future__ import annotations
 
@@ -63,7 +63,7 @@ def eval_command(config) -> int:
     data = DeviceData(splits, device, with_test=True)
     models = target.load(device, image_size)
     scores = Scores(score(models, data, target.raw_input), data.test_y.cpu(), list(splits.classes))
-    png = Path(config.confusion) if config.confusion else target.folder / f"confusion-{splits.name.replace(':', '-').replace('/', '-')}.png"
+    png = Path(config.confusion) if config.confusion else target.folder / confusion_name(config, splits.name)
     write_confusion_plot(scores.confusion().numpy(), scores.classes, png,
                          f"{target.description}\nconfusion on the {len(data.test_y):,} {splits.name} test images")
     result = {"model": target.description, "dataset": splits.name, "test_images": len(data.test_y),
@@ -82,6 +82,14 @@ def eval_command(config) -> int:
     print(per_class_line(result["per_class"]))
     print(f"confusion matrix: {png} (and .svg)")
     return 0
+
+
+def confusion_name(config, dataset: str) -> str:
+    """confusion-<model>-<dataset>.png: one file per model and dataset, so evaluating the ensemble or
+    a checkpoint beside the final model never overwrites its picture."""
+    path = Path(config.path)
+    model = path.stem if path.is_file() else (f"top{config.top_k}" if config.top_k > 1 else "model")
+    return f"confusion-{model}-{dataset}.png".replace(":", "-").replace("/", "-")
 
 
 def per_class_line(per_class: dict[str, float | None]) -> str:
