@@ -12,7 +12,7 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
+from .config import DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, TeacherConfig
 from .errors import EigenError, Interrupted, describe_os_error
 
 
@@ -33,7 +33,10 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
     "duplicate": (DuplicateConfig, _lazy("commands.duplicate", "duplicate_command"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
     "report": (ReportConfig, _lazy("commands.report", "report_command"), "redraw the plots of a run folder"),
-    "eval": (EvalConfig, _lazy("commands.eval", "eval_command"), "test accuracy of a final model, genome + weights or TorchScript"),
+    "eval": (EvalConfig, _lazy("commands.eval", "eval_command"),
+             "test accuracy (top-1, top-5, per class, confusion matrix) of a final model, genome + weights or export"),
+    "predict": (PredictConfig, _lazy("commands.predict", "predict_command"),
+                "the top-k classes of images, from a final folder or an export (model.pt2, model.onnx)"),
 }
 
 
@@ -57,8 +60,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -
     for f in dataclasses.fields(config_class):
         meta = f.metadata
         if meta.get("positional"):
-            parser.add_argument(f.name, nargs=None if f.default is None else "?", default=f.default,
-                                help=meta["help"])
+            parser.add_argument(f.name, nargs=meta.get("nargs") or (None if f.default is None else "?"),
+                                default=f.default, help=meta["help"])
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
@@ -85,14 +88,34 @@ def make_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(name, help=description, description=description[0].upper() + description[1:] + ".",
                            formatter_class=_HelpFormatter)
         _add_config_arguments(p, config_class)
+        _add_file_arguments(p)
+    parser.commands = sub.choices  # name -> its parser, whose defaults a --config file replaces
     return parser
 
 
+def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
+    """--config and --print-config: on every command, and never saved in a run's settings."""
+    parser.add_argument("--config", metavar="FILE", default=None,
+                        help="read settings from a TOML, YAML or JSON file whose keys are the flags (a run's "
+                             "config.json reproduces it); flags given here win over the file")
+    parser.add_argument("--print-config", action="store_true",
+                        help="print the resolved settings as TOML (a file --config reads) and exit")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = make_parser().parse_args(argv)
+    parser = make_parser()
+    args = parser.parse_args(argv)
     config_class, run, _ = COMMANDS[args.command]
-    config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
     try:
+        if args.config:  # the file's settings become the defaults, so the command line still wins
+            from .configfile import settings_from_file
+            parser.commands[args.command].set_defaults(**settings_from_file(config_class, args.config, args.command))
+            args = parser.parse_args(argv)
+        config = config_class(**{f.name: getattr(args, f.name) for f in dataclasses.fields(config_class)})
+        if args.print_config:
+            from .configfile import to_toml
+            print(to_toml(config, args.command), end="")
+            return 0
         if getattr(config, "deterministic", False):
             from .device import use_deterministic
             use_deterministic()

@@ -57,13 +57,13 @@ gpu_index = _number(int, -1)
 
 
 def opt(default: Any, help: str, type: Callable | None = None, choices=None, positional: bool = False,
-        metavar: str | None = None, const: Any = None):
+        metavar: str | None = None, nargs: str | None = None, const: Any = None):
     """A config field with what the CLI needs to expose it. Say the default in `help` when it is None.
     With `const`, the flag's value is optional: the flag alone means `const`."""
     if metavar is None and type is not None:
         metavar = {"int": "N", "float": "X", "parse_duration": "TIME"}[type.__name__]
     meta = {"help": help, "type": type, "choices": choices, "positional": positional, "metavar": metavar,
-            "const": const}
+            "nargs": nargs, "const": const}
     return field(default=default, metadata=meta)
 
 
@@ -106,6 +106,8 @@ class TrainingOptions:
     teacher: str | None = opt(None, "teacher folder for mimicry (default: teachers/<dataset>/ if it exists)",
                          metavar="PATH")
     no_mimicry: bool = opt(False, "train without the teacher's logits (plain cross-entropy)")
+    tensorboard: bool = opt(False, "also write TensorBoard event files (tensorboard/ beside metrics.csv; needs "
+                                   "pip install \"eigen[tensorboard]\")")
 
 
 @dataclass(kw_only=True)
@@ -181,6 +183,7 @@ class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
     candidates: int = opt(8, "candidates trained, the genome as found first, then the fewest added copies",
                           type=positive_int)
     top_k: int = opt(1, "also ensemble the best k candidates (averaged softmax)", type=positive_int)
+    onnx: bool = opt(False, "also export model.onnx beside model.pt2 (needs pip install \"eigen[onnx]\")")
 
 
 @dataclass(kw_only=True)
@@ -192,10 +195,10 @@ class ReportConfig:
 
 @dataclass(kw_only=True)
 class EvalConfig(DeviceOptions):
-    """`eigen eval`: test accuracy of a final folder, a genome + weights, or a TorchScript file."""
+    """`eigen eval`: test accuracy of a final folder, a genome + weights, or an export."""
 
-    path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt or a TorchScript .pt",
-                    positional=True)
+    path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt, an export "
+                          "(model.pt2, model.onnx) or an eigen 0.1 TorchScript .pt", positional=True)
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
                          metavar="PATH")
     dataset: str | None = opt(None, "dataset to evaluate on (default: the one the model was trained on)",
@@ -205,6 +208,20 @@ class EvalConfig(DeviceOptions):
     # A light command: by default it takes the GPU if there is one, else the CPU (and says which).
     gpu: int | None = opt(None, "CUDA device index; -1 runs on the CPU (default: GPU 0 if there is one, "
                                 "else the CPU)", type=gpu_index)
+    confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<model>-<dataset>.png "
+                                      "and .svg beside the model)", metavar="PNG")
+    json: bool = opt(False, "print the results as one JSON object (top-1, top-5, per-class accuracy, files)")
+
+
+@dataclass(kw_only=True)
+class PredictConfig:
+    """`eigen predict`: the most probable classes of each image, from a final folder or an export."""
+
+    model: str = opt(None, "final/ folder (or its run folder), model.pt2, model.onnx or an eigen 0.1 TorchScript .pt",
+                     positional=True)
+    images: list = opt(None, "image files, or folders of them (png, jpg, ...)", positional=True, nargs="+")
+    top_k: int = opt(5, "classes shown per image, most probable first", type=positive_int)
+    json: bool = opt(False, "print the predictions as one JSON object")
 
 
 def check_saved_settings(config_class: type, saved: dict) -> None:

@@ -147,8 +147,41 @@ def first_history_line_without_status(c):
     c.joinpath("history.jsonl").write_text("\n".join([json.dumps(record), *lines[1:]]) + "\n")
 
 
+def config_file(text):
+    def prepare(tmp, monkeypatch):
+        (tmp / "search.toml").write_text(text)
+    return prepare
+
+
+def without(package):
+    def prepare(tmp, monkeypatch):
+        import importlib.util
+        real = importlib.util.find_spec
+        monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == package else real(name, *a))
+    return prepare
+
+
+def damaged_program(tmp, monkeypatch):
+    (tmp / "model.pt2").write_bytes(b"not an archive: a file renamed by mistake")
+
+
 SEARCH = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1"]
 CASES = [
+    Case("config file with an unknown key", lambda tmp, run: ["search", "--config", str(tmp / "search.toml")],
+         "the config file .*search.toml sets 'populaton', which `eigen search` does not have \\(its settings: ",
+         config_file("populaton = 4\n")),
+    Case("config file with a bad value", lambda tmp, run: ["search", "--config", str(tmp / "search.toml")],
+         "the config file .*search.toml sets --t1: must be at least 1, got 0", config_file("t1 = 0\n")),
+    Case("--tensorboard without the package", lambda tmp, run: [*SEARCH, "--tensorboard", "--out", str(tmp / "run")],
+         "--tensorboard needs the tensorboard package, which is not installed; install it with "
+         "pip install \"eigen\\[tensorboard\\]\" or leave out --tensorboard", without("tensorboard")),
+    Case("--onnx without the packages", lambda tmp, run: ["duplicate", str(run / "best.json"), "--onnx", "--gpu", "-1"],
+         "--onnx needs the onnx package, not installed; install them with pip install \"eigen\\[onnx\\]\"",
+         without("onnx")),
+    Case("predict with a search that has no final model yet", lambda tmp, run: ["predict", str(run), str(tmp)],
+         "holds no exported model \\(model.pt2\\); pass a final folder written by `eigen duplicate`, or run it first"),
+    Case("eval of a damaged model.pt2", lambda tmp, run: ["eval", str(tmp / "model.pt2")],
+         "model.pt2 cannot be loaded as a torch.export program", damaged_program),
     Case("unknown dataset", lambda tmp, run: ["search", "--dataset", "mnist", "--gpu", "-1"], "unknown dataset 'mnist'"),
     Case("CIFAR files missing, no network", lambda tmp, run: ["search", "--data-dir", str(tmp / "nothing"), "--gpu", "-1"],
          "could not get cifar10 into .*; on an offline machine put cifar10_train.npz", offline),

@@ -79,6 +79,13 @@ def all_files_parse(folder: Path) -> None:
             torch.load(path, weights_only=True)
         elif path.suffix == ".png":
             assert path.read_bytes()[-8:] == b"IEND\xaeB`\x82", path
+        elif path.suffix == ".svg":
+            assert path.read_text().rstrip().endswith("</svg>"), path
+        elif path.suffix == ".csv":  # metrics.csv: every complete line has every column (a torn last one is cut later)
+            from eigen.training.metrics import COLUMNS
+            lines = path.read_text().split("\n")
+            assert lines[0] == ",".join(COLUMNS), path
+            assert all(len(line.split(",")) == len(COLUMNS) for line in lines[1:-1]), path
         elif path.suffix == ".jsonl":
             lines = path.read_text().split("\n")
             for line in lines[:-1]:

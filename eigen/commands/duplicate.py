@@ -10,8 +10,9 @@ The final folder (`runs/<name>/final/` unless `--out` says otherwise) holds:
     state.json               each candidate's progress and validation accuracy, rewritten atomically
                              after every chunk of training
     candidates/<id>.pt       each candidate's checkpoint (weights, optimiser, place in the schedule)
-    genome.json, model.safetensors, model.torchscript.pt     the chosen model (see export.py)
-    ensemble.torchscript.pt  with --top-k above 1: the best k candidates, averaged softmax
+    genome.json, model.safetensors, model.pt2 (model.onnx)   the chosen model (see export.py)
+    ensemble.pt2             with --top-k above 1: the best k candidates, averaged softmax
+    metrics.csv              every candidate's learning curve (see training/metrics.py)
     metrics.json             accuracies, parameters, FLOPs, GPU-seconds of every phase (written last)
 
 Each candidate trains in `CHUNKS` pieces with a checkpoint after each; running the same command again
@@ -32,6 +33,8 @@ from ..runfolder import (git_commit, holds_locks, interpreting, lock_folder, rea
                          write_json)
 from ..search.fitness import Fitness
 from ..search.sitting import Sitting
+from ..training.metrics import MetricsLog, tensorboard_missing
+from .export import onnx_missing
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
@@ -285,6 +288,10 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from .search import find_teacher
 
     check_executor(config)
+    if config.tensorboard and tensorboard_missing():
+        raise EigenError(tensorboard_missing())
+    if config.onnx and onnx_missing():
+        raise EigenError(onnx_missing())
     source = read_source(config.best, config.dataset)
     folder = final_folder(config, source)
     plan_path = folder / "plan.json"
@@ -344,7 +351,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
 
     worker = None
     if individuals is None:
-        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits)
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, stage="final",
+                                       metrics=MetricsLog(folder, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, deterministic=config.deterministic)
     progress = progress or make_duplicate_progress()
     try:
@@ -365,5 +373,5 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
               f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
         return 0
     from .final import finish
-    finish(duplication, data, config.top_k, source)
+    finish(duplication, data, config.top_k, source, onnx=config.onnx)
     return 0

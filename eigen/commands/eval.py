@@ -6,10 +6,13 @@ PATH may be
     genome.json                           with its weights beside it (model.safetensors or model.pt)
     an eigen checkpoint (.pt)             parent.pt of a search, final/candidates/<id>.pt, ...
     best.json                             a search's best, with the weights it names
-    a TorchScript export (.pt)            model.torchscript.pt or ensemble.torchscript.pt
+    an export                             model.pt2 or ensemble.pt2 (torch.export), model.onnx (with
+                                          onnxruntime), or an eigen 0.1 TorchScript *.torchscript.pt
 
 The dataset and image size are the ones the model was trained on, read from the files beside it or
-inside it; `--dataset` evaluates on another dataset with the same classes.
+inside it; `--dataset` evaluates on another dataset with the same classes. Besides top-1 it reports
+top-5 and the accuracy of every class, draws the confusion matrix (confusion-<model>-<dataset>.png and
+.svg beside the model, or `--confusion PATH`), and with `--json` prints all of it as one JSON object.
 """
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
 from ..portable import resolve_from_file
 from ..runfolder import interpreting, read_json
+from ..views.confusion import write_confusion_plot
+from .scoring import Scores, score
 
 
 @dataclass
@@ -31,11 +36,12 @@ class Target:
 
     description: str
     load: Callable[[torch.device, int], list[torch.nn.Module]]
-    raw_input: bool = False  # TorchScript exports take [0, 1] images and normalise them themselves
+    raw_input: bool = False  # exports take [0, 1] images and normalise them themselves
     dataset: str | None = None
     image_size: int | None = None
     num_classes: int | None = None
     notes: list[str] = field(default_factory=list)
+    folder: Path | None = None  # where the confusion matrix goes by default: the model's own folder
 
 
 def eval_command(config) -> int:
@@ -56,35 +62,58 @@ def eval_command(config) -> int:
                          f"evaluate it on the dataset it was trained on")
     data = DeviceData(splits, device, with_test=True)
     models = target.load(device, image_size)
-    accuracy = raw_accuracy(models, data) if target.raw_input else normalized_accuracy(models, data)
+    scores = Scores(score(models, data, target.raw_input), data.test_y.cpu(), list(splits.classes))
+    png = Path(config.confusion) if config.confusion else target.folder / confusion_name(config, splits.name)
+    write_confusion_plot(scores.confusion().numpy(), scores.classes, png,
+                         f"{target.description}\nconfusion on the {len(data.test_y):,} {splits.name} test images")
+    result = {"model": target.description, "dataset": splits.name, "test_images": len(data.test_y),
+              "top1": scores.top_k(1), "top5": scores.top_k(5), "per_class": scores.per_class(),
+              "confusion": {"png": str(png), "svg": str(png.with_suffix(".svg")),
+                            "matrix": scores.confusion().tolist(), "rows": "true class", "columns": "predicted class"},
+              "notes": target.notes}
+    if config.json:
+        import json
+        print(json.dumps(result, indent=1))
+        return 0
     for note in target.notes:
         print(note)
-    print(f"{target.description}: test accuracy {accuracy:.2f}% on the {len(data.test_y):,} {splits.name} "
-          f"test images")
+    print(f"{target.description}: test accuracy {result['top1']:.2f}% (top-5 {result['top5']:.2f}%) on the "
+          f"{len(data.test_y):,} {splits.name} test images")
+    print(per_class_line(result["per_class"]))
+    print(f"confusion matrix: {png} (and .svg)")
     return 0
 
 
-def normalized_accuracy(models: list[torch.nn.Module], data) -> float:
-    from ..training.trainer import ensemble_accuracy, evaluate
-    return evaluate(models[0], data, "test") if len(models) == 1 else ensemble_accuracy(models, data, "test")
+def confusion_name(config, dataset: str) -> str:
+    """confusion-<model>-<dataset>.png: one file per model and dataset, so evaluating the ensemble or
+    a checkpoint beside the final model never overwrites its picture."""
+    path = Path(config.path)
+    model = path.stem if path.is_file() else (f"top{config.top_k}" if config.top_k > 1 else "model")
+    return f"confusion-{model}-{dataset}.png".replace(":", "-").replace("/", "-")
 
 
-@torch.no_grad()
-def raw_accuracy(models: list[torch.nn.Module], data, batch_size: int = 1000) -> float:
-    """Accuracy of models that take [0, 1] images (TorchScript exports), in fp32."""
-    correct = 0
-    for start in range(0, len(data.test_y), batch_size):
-        x = data.test_x[start:start + batch_size].float() / 255
-        scores = torch.stack([m(x).float().softmax(dim=1) for m in models]).mean(dim=0)
-        correct += (scores.argmax(dim=1) == data.test_y[start:start + batch_size]).sum().item()
-    return 100.0 * correct / len(data.test_y)
+def per_class_line(per_class: dict[str, float | None]) -> str:
+    """Every class's accuracy, worst first (the five worst and best when there are more than 12)."""
+    ranked = sorted(((a, c) for c, a in per_class.items() if a is not None))
+    show = lambda items: ", ".join(f"{c} {a:.1f}%" for a, c in items)
+    if len(ranked) <= 12:
+        return f"per class (worst first): {show(ranked)}"
+    return f"per class: worst {show(ranked[:5])}; best {show(ranked[-5:])} (all in --json)"
 
 
 def find_target(path: Path, top_k: int = 1) -> Target:
     """What PATH holds; a clear error when it is nothing eigen can evaluate."""
-    from .export import is_torchscript
+    target = _find_target(path, top_k)
+    if target.folder is None:
+        target.folder = path if path.is_dir() else path.parent
+    return target
+
+
+def _find_target(path: Path, top_k: int) -> Target:
+    from .export import is_program, is_torchscript, load_onnx, load_program, load_torchscript
     if not path.exists():
-        raise EigenError(f"{path} does not exist; pass a final folder, genome.json, a checkpoint or a TorchScript file")
+        raise EigenError(f"{path} does not exist; pass a final folder, genome.json, a checkpoint or an export "
+                         f"(model.pt2, model.onnx)")
     if top_k > 1 and not path.is_dir():
         raise EigenError(f"--top-k {top_k} needs a final folder (runs/<name>/final/) holding several models")
     if path.is_dir() and (path / "config.json").exists() and (path / "best.json").exists():
@@ -102,8 +131,12 @@ def find_target(path: Path, top_k: int = 1) -> Target:
         if isinstance(data, dict) and isinstance(data.get("genome"), dict) and "run" in data:
             return _best_json(path)
         return _genome_json(path, data)
+    if is_program(path):
+        return _export(path, load_program)
+    if path.suffix == ".onnx":
+        return _export(path, lambda p, device="cpu": load_onnx(p))
     if is_torchscript(path):
-        return _torchscript(path)
+        return _export(path, load_torchscript)
     return _checkpoint(path)
 
 
@@ -118,6 +151,7 @@ def _final_folder(folder: Path, top_k: int) -> Target:
     if top_k == 1:
         target = _genome_json(folder / "genome.json", read_json(folder / "genome.json", "the final genome"))
         target.description = f"{folder} ({metrics['model']['candidate']}, {metrics['model']['duplication']})"
+        target.folder = folder
         for name, value in common.items():
             setattr(target, name, value)
         return target
@@ -129,7 +163,7 @@ def _final_folder(folder: Path, top_k: int) -> Target:
     notes = [] if len(ranked) == top_k else [f"only {len(ranked)} candidates finished training; ensembling those"]
     paths = [folder / "candidates" / f"{c['id']}.pt" for c in ranked]
     return Target(f"{folder} ensemble of {', '.join(c['id'] for c in ranked)}",
-                  lambda device, size: [load_model(p, device) for p in paths], notes=notes, **common)
+                  lambda device, size: [load_model(p, device) for p in paths], notes=notes, folder=folder, **common)
 
 
 def _genome_json(path: Path, data) -> Target:
@@ -183,11 +217,11 @@ def _checkpoint(path: Path) -> Target:
                   image_size=saved["image_size"], num_classes=saved["num_classes"])
 
 
-def _torchscript(path: Path) -> Target:
-    from .export import load_torchscript
-    _, meta = load_torchscript(path)  # checks it loads before any data is read
+def _export(path: Path, load) -> Target:
+    """A model.pt2, model.onnx or TorchScript file: it takes [0, 1] images; eigen.json inside says the rest."""
+    _, meta = load(path)  # checks it loads before any data is read
     classes = meta.get("classes")
-    return Target(str(path), lambda device, size: [load_torchscript(path, device)[0]], raw_input=True,
+    return Target(str(path), lambda device, size: [load(path, device)[0]], raw_input=True,
                   dataset=meta.get("dataset"), image_size=meta.get("image_size"),
                   num_classes=len(classes) if classes else None)
 

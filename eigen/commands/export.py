@@ -1,16 +1,22 @@
-"""A trained network in forms that outlive eigen: genome JSON, safetensors weights, TorchScript.
+"""A trained network in forms that outlive eigen: genome JSON, safetensors weights, `torch.export`.
 
     genome.json             the architecture (rebuild it with `eigen.build_model`)
     model.safetensors       the network's state_dict (model.pt, a plain `torch.save`, when the
                             safetensors package is missing)
-    model.torchscript.pt    the network with the input normalisation built in: it takes float images
-                            (B, 3, H, W) in [0, 1], as torchvision's ToTensor makes them, and returns
-                            logits; `torch.jit.load` runs it without eigen installed
-    ensemble.torchscript.pt the same for an ensemble: the mean of the members' softmax outputs
+    model.pt2               a `torch.export` program with the input handling built in: it takes float
+                            images (B, 3, H, W) in [0, 1], as torchvision's ToTensor makes them, for any
+                            batch size, and returns logits; anything else (uint8 pixels in 0..255,
+                            images already normalised) is refused with an error that says so, never
+                            silently mis-normalised. `torch.export.load(path).module()` runs it
+                            without eigen installed
+    ensemble.pt2            the same for an ensemble: the mean of the members' softmax outputs
+    model.onnx              with `--onnx` (pip install "eigen[onnx]"): the same network for
+                            onnxruntime; it refuses other dtypes, but not values outside [0, 1]
 
-Each TorchScript file carries `eigen.json` (dataset, class names, image size, what the output is)
-as an extra file, so `eigen eval` can tell what it is looking at. The export is traced: the forward
-pass of a genome has no data-dependent control flow, so the trace is the whole network.
+Each export carries `eigen.json` (dataset, class names, image size, what the output is): an extra
+file of the .pt2 archive, a metadata property of the ONNX model. TorchScript (`*.torchscript.pt`,
+written by eigen 0.1) is no longer written, because `torch.jit.trace` and `torch.jit.load` are
+deprecated upstream and warn; such files are still read.
 """
 from __future__ import annotations
 
@@ -25,7 +31,10 @@ from ..errors import EigenError
 from ..genome.dna import Genome
 from ..genome.model import build_model
 
-METADATA = "eigen.json"  # the extra file inside every TorchScript export
+METADATA = "eigen.json"  # the extra file inside every export (metadata property of an ONNX model)
+INPUT_RULE = ("eigen model: images must be float tensors (B, 3, H, W) with values in [0, 1]; "
+              "divide uint8 pixels by 255 first")
+MAX_BATCH = 1 << 16  # the largest batch an exported program accepts
 
 
 class Normalized(nn.Module):
@@ -39,6 +48,21 @@ class Normalized(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net((images - self.mean) / self.std)
+
+
+class CheckedImages(nn.Module):
+    """`net` behind a check that the images are what the export says it takes: floats in [0, 1].
+
+    uint8 pixels (0..255) or images normalised already would otherwise give confident nonsense. The
+    check is a tensor assertion, so it survives `torch.export` and runs on every call."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        torch._assert_async(((images >= 0) & (images <= 1)).all(), INPUT_RULE)
+        return self.net(images.float())
 
 
 class SoftmaxEnsemble(nn.Module):
@@ -120,20 +144,105 @@ def model_from(genome: Genome, state: dict[str, torch.Tensor], num_classes: int,
     return model.eval()
 
 
-def export_torchscript(model: nn.Module, path: Path, image_size: int, metadata: dict) -> Path:
-    """Trace `model` (which takes [0, 1] images) on the CPU in eval mode and save it with `metadata`."""
-    model = model.cpu().float().eval()
-    example = torch.rand(2, 3, image_size, image_size)
-    with warnings.catch_warnings(), torch.no_grad():
-        # torch >= 2.10 marks tracing deprecated in favour of torch.export; TorchScript is still what
-        # loads anywhere with a bare `torch.jit.load`, which is the point of this file.
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        traced = torch.jit.trace(model, example, check_trace=False)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        _replace_atomically(path, lambda tmp: torch.jit.save(traced, str(tmp), _extra_files={METADATA: json.dumps(metadata)}))
+def export_program(model: nn.Module, path: Path, image_size: int, metadata: dict) -> Path:
+    """`torch.export` `model` (which takes [0, 1] images) on the CPU in eval mode, for any batch size,
+    behind the input check, and save it atomically with `metadata` as the extra file eigen.json."""
+    program = _exported(model, image_size)
+    _replace_atomically(path, lambda tmp: torch.export.save(program, str(tmp),
+                                                            extra_files={METADATA: json.dumps(metadata)}))
     return path
+
+
+def _exported(model: nn.Module, image_size: int):
+    checked = CheckedImages(model.cpu().float().eval()).eval()
+    example = torch.rand(2, 3, image_size, image_size)
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with torch.no_grad():
+        return torch.export.export(checked, (example,), dynamic_shapes={"images": {0: batch}})
+
+
+def onnx_missing() -> str | None:
+    """Why `--onnx` cannot work here (one sentence), or None when it can."""
+    import importlib.util
+    missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
+    if missing:
+        return (f"--onnx needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}, not installed; "
+                f"install them with pip install \"eigen[onnx]\" or leave out --onnx")
+    return None
+
+
+def export_onnx(model: nn.Module, path: Path, image_size: int, metadata: dict) -> Path:
+    """The same network as ONNX (dynamo exporter, any batch size), with eigen.json as metadata."""
+    import contextlib
+    import io
+    checked = CheckedImages(model.cpu().float().eval()).eval()
+    batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
+    with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
+        warnings.simplefilter("ignore")  # the exporter's progress lines and notes are not the user's business
+        program = torch.onnx.export(checked, (torch.rand(2, 3, image_size, image_size),), dynamo=True,
+                                    dynamic_shapes={"images": {0: batch}}, input_names=["images"],
+                                    output_names=["scores"], verbose=False)
+    program.model.metadata_props[METADATA] = json.dumps(metadata)
+    _replace_atomically(path, lambda tmp: program.save(str(tmp)))
+    return path
+
+
+def load_program(path: Path, device="cpu") -> tuple[nn.Module, dict]:
+    """A model.pt2 as a module on `device`, and its eigen metadata ({} for one eigen did not write)."""
+    import logging
+    import zipfile
+    if not zipfile.is_zipfile(path):
+        raise EigenError(f"{path} cannot be loaded as a torch.export program (it is not a .pt2 archive); "
+                         f"export it again with `eigen duplicate`")
+    extra = {METADATA: ""}
+    quiet = logging.getLogger("torch.export")
+    level = quiet.level
+    quiet.setLevel(logging.CRITICAL)  # torch logs a traceback before it raises; the sentence below says it
+    try:
+        module = torch.export.load(str(path), extra_files=extra).module()
+    except Exception as e:
+        raise EigenError(f"{path} cannot be loaded as a torch.export program "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    finally:
+        quiet.setLevel(level)
+    raw = extra[METADATA]
+    meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw else {}
+    return module.to(device), meta
+
+
+class OnnxModel:
+    """An ONNX export behind the interface of a module: images (a torch tensor) in, scores out."""
+
+    def __init__(self, path: Path):
+        import onnxruntime
+        self.session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        self.input = self.session.get_inputs()[0].name
+        raw = self.session.get_modelmeta().custom_metadata_map.get(METADATA)
+        self.meta = json.loads(raw) if raw else {}
+
+    def __call__(self, images: torch.Tensor) -> torch.Tensor:
+        out = self.session.run(None, {self.input: images.detach().float().cpu().numpy()})[0]
+        return torch.from_numpy(out).to(images.device)
+
+    def eval(self):
+        return self
+
+
+def load_onnx(path: Path) -> tuple[OnnxModel, dict]:
+    import importlib.util
+    if importlib.util.find_spec("onnxruntime") is None:
+        raise EigenError(f"{path} is an ONNX model; reading it needs onnxruntime (pip install \"eigen[onnx]\")")
+    try:
+        model = OnnxModel(path)
+    except Exception as e:
+        raise EigenError(f"{path} cannot be loaded as an ONNX model "
+                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    return model, model.meta
+
+
+def is_program(path: Path) -> bool:
+    """Whether `path` is a `torch.export` archive (.pt2)."""
+    return path.suffix == ".pt2"
 
 
 def is_torchscript(path: Path) -> bool:
@@ -146,7 +255,7 @@ def is_torchscript(path: Path) -> bool:
 
 
 def load_torchscript(path: Path, device="cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """A TorchScript export and its eigen metadata ({} for one eigen did not write)."""
+    """A TorchScript export of eigen 0.1 and its eigen metadata ({} for one eigen did not write)."""
     extra = {METADATA: ""}
     try:
         with warnings.catch_warnings():

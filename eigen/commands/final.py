@@ -15,10 +15,10 @@ from ..portable import resolve_from_file
 from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
-from .export import Normalized, SoftmaxEnsemble, export_torchscript, save_weights
+from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, save_weights
 
 
-def finish(duplication, data, top_k: int, source) -> dict:
+def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     """Choose, measure, export and write metrics.json; print the comparison; return the metrics."""
     folder, plan = duplication.folder, duplication.plan
     ranked = duplication.ranked()
@@ -35,11 +35,13 @@ def finish(duplication, data, top_k: int, source) -> dict:
 
     write_json(folder / "genome.json", chosen["genome"])
     weights = save_weights(model, folder, metadata={"genome_key": chosen["key"], "dataset": about["dataset"]})
-    export_torchscript(Normalized(model, data.mean, data.std), folder / "model.torchscript.pt", size,
-                       {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test})
+    described = {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test}
+    export_program(Normalized(model, data.mean, data.std), folder / "model.pt2", size, described)
+    if onnx:
+        export_onnx(Normalized(model, data.mean, data.std), folder / "model.onnx", size, described)
 
     ensemble = None
-    ensemble_path = folder / "ensemble.torchscript.pt"
+    ensemble_path = folder / "ensemble.pt2"
     members = ranked[:top_k]
     if len(members) > 1:
         models = [load_model(duplication.checkpoint(c), data.device) for c in members]
@@ -48,7 +50,7 @@ def finish(duplication, data, top_k: int, source) -> dict:
         ensemble = {"k": len(members), "members": ids, "val_accuracy": ensemble_accuracy(models, data, "val"),
                     "test_accuracy": duplication.measured_once(name, lambda: ensemble_accuracy(models, data, "test")),
                     "params": sum(c["params"] for c in members), "file": ensemble_path.name}
-        export_torchscript(SoftmaxEnsemble([Normalized(m, data.mean, data.std) for m in models]), ensemble_path,
+        export_program(SoftmaxEnsemble([Normalized(m, data.mean, data.std) for m in models]), ensemble_path,
                            size, {**about, "output": "probabilities (mean softmax)", "members": ids,
                                   "test_accuracy": ensemble["test_accuracy"]})
     else:
@@ -75,8 +77,9 @@ def finish(duplication, data, top_k: int, source) -> dict:
         "fitness_expression": plan.get("fitness_expression", "acc"),
         **about,
         "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
-        "files": {"genome": "genome.json", "weights": weights.name, "torchscript": "model.torchscript.pt",
-                  "ensemble": ensemble_path.name if ensemble else None},
+        "files": {"genome": "genome.json", "weights": weights.name, "program": "model.pt2",
+                  "onnx": "model.onnx" if onnx else None, "ensemble": ensemble_path.name if ensemble else None,
+                  "metrics": "metrics.csv"},
         "mimicry": plan["teacher"] is not None, "teacher": plan["teacher"], "schedule": plan["schedule"],
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
@@ -143,13 +146,15 @@ def end_to_end_cost(duplication, seconds: dict, teacher: dict | None) -> dict:
 
 
 def _draw(folder: Path, source) -> str:
-    """The duplication's plot: in the run's report when this is the run's final folder, else beside it."""
-    from ..views.report import write_duplicates_plot, write_report
+    """The duplication's plots (candidates, learning curves): in the run's report when this is the run's
+    final folder, else beside it."""
+    from ..views.report import write_curves_plot, write_duplicates_plot, write_report
     try:
         if source.run is not None and folder.resolve() == (source.run / "final").resolve():
             write_report(RunFolder(source.run))
-            return f"report: {source.run / 'report' / 'duplicates.png'}"
-        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}"
+            return f"report: {source.run / 'report' / 'duplicates.png'}, {source.run / 'report' / 'final-curves.png'}"
+        curves = write_curves_plot(folder, folder / "final-curves.png")
+        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}, {curves}"
     except Exception as e:  # the final folder is complete without the plot
         return f"the plot could not be drawn ({type(e).__name__}: {e})"
 

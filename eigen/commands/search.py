@@ -16,10 +16,12 @@ from ..executors.choose import check_executor
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
+from ..training.metrics import MetricsLog, tensorboard_missing
 from ..views.search_progress import SearchProgress, make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
-SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "parallel", "ray")
+SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
+                    "ray")
 DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
 
 
@@ -60,7 +62,8 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
             ignored.append("--" + f.name.replace("_", "-"))
     if ignored:
         say(f"resuming: {', '.join(ignored)} ignored (the run keeps its own settings; only "
-            f"--gpu, --data-dir, --time-budget, --max-generations, --parallel and --ray apply to a resumed run)")
+            f"--gpu, --data-dir, --time-budget, --max-generations, --tensorboard, --parallel and --ray apply to a "
+            f"resumed run)")
     return dataclasses.replace(config, resume=given.resume)
 
 
@@ -105,6 +108,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     notes: list[str] = []
     saved = None
+    if config.tensorboard and tensorboard_missing():
+        raise EigenError(tensorboard_missing())
     if config.resume:
         folder = RunFolder(config.resume)
         folder.require()
@@ -189,7 +194,8 @@ def search_command(config: SearchConfig, progress: SearchProgress | None = None,
     worker = None
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving,
-                                       say=lambda text: progress.note(text))  # once, if CUDA graphs are turned off
+                                       say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
+                                       metrics=MetricsLog(folder.path, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=not evolving,
                                         deterministic=config.deterministic)
     if evolving:

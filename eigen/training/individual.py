@@ -23,6 +23,7 @@ from ..genome.dna import Genome
 from ..genome.inheritance import inherit
 from ..genome.model import build_model
 from ..runfolder import write_torch
+from .metrics import training_name
 from .mimicry import Mimicry
 from .trainer import (Trainer, announce_graphs_off, evaluate, free_cached_memory, graphs_off_reason,
                       majority_vote_accuracy, seeded)
@@ -97,8 +98,9 @@ class TorchIndividuals:
     """The real thing: `eigen.train.Trainer` on data that lives on the device."""
 
     def __init__(self, data, schedule, *, teacher_logits=None, mimicry=None, use_graph: bool = True,
-                 keep_optimizer: bool = True, say=lambda text: None):
+                 keep_optimizer: bool = True, say=lambda text: None, metrics=None, stage: str = "train"):
         self.data, self.schedule = data, schedule
+        self.metrics, self.stage = metrics, stage  # a MetricsLog for metrics.csv; the stage its rows name
         self.teacher_logits, self.mimicry = teacher_logits, mimicry or Mimicry()
         self.use_graph = use_graph
         # A checkpoint that will only be inherited from, never continued, needs no momentum buffers.
@@ -117,6 +119,7 @@ class TorchIndividuals:
         trainer = None
         inherited = 0
         graphed, graph_error = False, None
+        log = self.metrics.training(*training_name(save_to, self.stage)) if self.metrics is not None else None
         try:
             trainer = self._build(genome, seed)
             if start_from is not None:
@@ -126,12 +129,14 @@ class TorchIndividuals:
                 parent = torch.load(inherit_from, map_location=self.data.device, weights_only=True)
                 inherited = len(inherit(trainer.model, parent["trainer"]["model"]))
             first = trainer.step
-            result = trainer.train(until=until, on_progress=on_progress)
+            result = trainer.train(until=until, on_progress=on_progress, on_log=log)
             graphed, graph_error = result.graphed, graphs_off_reason() if self.data.device.type == "cuda" else None
             if trainer.graph_error is not None and announce_graphs_off():
                 self.say(f"warning: CUDA graph capture failed ({trainer.graph_error}); every training from now on "
                          f"runs eager (slower, same results), and the history records which ones did")
             fitness = trainer.evaluate("val") if result.ok else 0.0
+            if log is not None:
+                log.end(result.last, fitness if result.ok else None)
             if result.ok:
                 state = trainer.state_dict()
                 if not self.keep_optimizer:
@@ -146,6 +151,8 @@ class TorchIndividuals:
             message = str(e).splitlines()[0] if str(e) else ""
             status, fitness, step, iterations = f"failed: {type(e).__name__}: {message}"[:300], 0.0, 0, 0
         finally:
+            if log is not None:
+                log.close()
             del trainer
             free_cached_memory(self.data.device)
         return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited,

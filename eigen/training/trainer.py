@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 
 from ..data.device_data import BatchOrder, DeviceData
+from .metrics import LOG_POINTS, LogPoint
 from .mimicry import Mimicry, mimicry_loss
 
 CHECK_EVERY = 100  # iterations between checks for a non-finite loss (each check syncs the GPU)
@@ -134,6 +135,7 @@ class TrainResult:
     seconds: float  # wall time of this call
     loss: float  # mean training loss over this call's iterations (nan if none ran)
     graphed: bool  # whether the steps ran as a replayed CUDA graph
+    last: LogPoint | None = None  # the measurements at the end of this call (for metrics.csv), if any ran
 
     @property
     def ok(self) -> bool:
@@ -166,6 +168,7 @@ class Trainer:
         self.order = BatchOrder(data.num_train, schedule.batch_size, seed, self.device)
         self.step = 0
         self.status = "ok"
+        self.log_every = max(1, schedule.total // LOG_POINTS)  # iterations between `on_log` points
         self.use_graph = use_graph and self.on_gpu and graphs_off_reason() is None
         self.graph_error: str | None = None  # why capture failed, if it did
         self._graph = None
@@ -230,16 +233,21 @@ class Trainer:
             self._lr_value = lr
 
     # -- public -------------------------------------------------------------------------------------------
-    def train(self, until: int, on_progress: Callable[[int, int, float], None] | None = None) -> TrainResult:
+    def train(self, until: int, on_progress: Callable[[int, int, float], None] | None = None,
+              on_log: Callable[[LogPoint], None] | None = None) -> TrainResult:
         """Train up to iteration `until` (absolute, not a count); failures come back as a status.
 
         `on_progress(step, until, mean_loss)`, if given, is called about twice a second (on a GPU only
         where the loss is read anyway, every CHECK_EVERY iterations), so a view can show a training
-        that takes minutes moving instead of frozen."""
+        that takes minutes moving instead of frozen. `on_log(LogPoint)`, if given, is called every
+        `log_every` iterations (by iteration, not by time, so a curve's points do not depend on the
+        machine); the point at the end of the call comes back in the result as `last` instead, for
+        the caller to log with the validation accuracy it then measures."""
         start_step, started = self.step, time.perf_counter()
         told = started
         self.model.train()
         self._loss_sum.zero_()
+        self._window = (start_step, 0.0, started)  # (step, loss sum, clock) at the previous log point
         try:
             while self.step < until and self.status == "ok":
                 if self.use_graph and self._graph is None and until - self.step > GRAPH_WARMUP:
@@ -253,18 +261,33 @@ class Trainer:
                 checked = self.step % CHECK_EVERY == 0 or self.step == until
                 if checked:
                     self._check_finite()
+                if on_log is not None and self.step % self.log_every == 0 and self.step < until:
+                    on_log(self._log_point(started))
                 if on_progress is not None and (checked or not self.on_gpu) and time.perf_counter() - told >= PROGRESS_EVERY:
                     told = time.perf_counter()
                     on_progress(self.step, until, self._loss_sum.item() / (self.step - start_step))
         except torch.cuda.OutOfMemoryError:
             self._release("failed: oom")
+        except OSError:
+            raise  # metrics.csv on a full disk: the machine's problem, not this network's
         except Exception as e:  # a failed child is a result the search records, not a crash
             message = str(e).splitlines()[0] if str(e) else ""
             oom = "out of memory" in message or "can't allocate memory" in message
             self._release("failed: oom" if oom else f"failed: {type(e).__name__}: {message}"[:300])
         ran = self.step - start_step
         loss = self._loss_sum.item() / ran if ran and self.status == "ok" else math.nan
-        return TrainResult(self.status, self.step, time.perf_counter() - started, loss, self._graph is not None)
+        last = self._log_point(started) if ran and self.step > self._window[0] else None
+        return TrainResult(self.status, self.step, time.perf_counter() - started, loss, self._graph is not None, last)
+
+    def _log_point(self, started: float) -> LogPoint:
+        """The mean loss, learning rate and throughput since the previous point (one host sync)."""
+        step0, sum0, clock0 = self._window
+        now, total = time.perf_counter(), (self._loss_sum.item() if self.status == "ok" else math.nan)
+        steps = self.step - step0
+        self._window = (self.step, total, now)
+        return LogPoint(step=self.step, loss=(total - sum0) / steps, lr=self.schedule.lr_at(self.step - 1),
+                        images_per_s=steps * self.schedule.batch_size / max(now - clock0, 1e-9),
+                        seconds=now - started)
 
     def _try_capture(self) -> None:
         try:

@@ -1,15 +1,22 @@
-"""The report of a run folder (SPEC §7): PNG plots and a summary table, drawn from the files alone.
+"""The report of a run folder (SPEC §7): plots and a summary table, drawn from the files alone.
 
-Everything here reads `history.jsonl` and `state.json`, so `eigen report` works on a finished run,
-a killed one, or one still going, and draws the same plots the search drew at its end.
+Everything here reads `history.jsonl`, `state.json` and `metrics.csv`, so `eigen report` works on a
+finished run, a killed one, or one still going, and draws the same plots the search drew at its end.
+Each plot is a PNG and an SVG of the same name, sized and lettered for a slide (10 x 6 inches,
+13-point text).
 
-    report/fitness.png    best fitness per generation, the primary -> secondary switch, and every
-                          individual's parameter count as dots (like EIGEN Fig. 4); for large-scale
-                          and random, every individual's fitness and the best so far (LS Fig. 1)
-    report/survivors.png  EIGEN: children trained at each stage of each generation (what extinction left)
-    report/cost.png       best validation accuracy against the device-hours (CPU or GPU) spent training and evaluating
-    report/duplicates.png once `eigen duplicate` has run: the genome as found against its duplicates,
-                          validation accuracy against parameters, the chosen one marked
+    report/fitness        EIGEN Fig. 4: the best fitness ever per generation as a step line, each
+                          parent, the best child at T3, chance level, the primary -> secondary switch;
+                          below, in its own panel on a log scale, every individual's parameter count
+                          (spread across its generation so that no marker hides another); for
+                          large-scale and random, every individual's fitness and the best so far (LS Fig. 1)
+    report/survivors      EIGEN: children trained to each stage of each generation (what extinction left)
+    report/cost           the best fitness against the compute spent, in hours (or minutes, seconds) of
+                          the device config.json names; report/cost-flops against the FLOPs spent
+    report/duplicates     once `eigen duplicate` has run: every candidate's validation accuracy against
+                          its parameters, the genome as found and the chosen one marked
+    report/final-curves   once `eigen duplicate` has run: the final trainings' loss and validation
+                          accuracy against the iteration (EIGEN Fig. 3's view, from final/metrics.csv)
 """
 from __future__ import annotations
 
@@ -25,6 +32,12 @@ from .. import faults
 from ..runfolder import RunFolder, read_json
 from ..search.extinction import STAGES
 
+SLIDE = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
+         "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.dpi": 120, "savefig.dpi": 150,
+         "svg.fonttype": "none"}  # text stays text in the SVG: editable on a slide
+FIGSIZE = (10, 6)  # inches: a 16:9 slide's content area at 150 dpi
+STAGE_COLOURS = {"T1": "0.55", "T2": "tab:orange", "T3": "tab:blue"}
+
 
 def load_run(folder: RunFolder) -> tuple[list[dict], dict]:
     folder.require()
@@ -32,124 +45,231 @@ def load_run(folder: RunFolder) -> tuple[list[dict], dict]:
     return folder.read_history(), state
 
 
-def write_report(folder: RunFolder) -> list[Path]:
-    """Draw the plots into `folder/report/` and return their paths."""
+def _pyplot():
     import matplotlib
     matplotlib.use("Agg")  # files only; never needs a display
     import matplotlib.pyplot as plt
+    return plt
 
+
+def write_report(folder: RunFolder) -> list[Path]:
+    """Draw the plots into `folder/report/` and return the PNGs' paths (each has an SVG beside it)."""
+    plt = _pyplot()
     records, state = load_run(folder)
     config = read_json(folder.config, "the run's settings")
     strategy = config["settings"].get("strategy", "eigen")
     expression = config["settings"].get("fitness", "acc")
-    state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})"}
+    classes = (config.get("data") or {}).get("classes")
+    state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})",
+             "chance": 100.0 / classes if expression == "acc" and classes else None, "run": folder.path.name}
     cost = functools.partial(_cost, device=config.get("device"))
     folder.report.mkdir(exist_ok=True)
-    name = folder.path.name
     paths = []
     if strategy == "eigen":
-        plots = ((_fitness, "fitness.png"), (_survivors, "survivors.png"), (cost, "cost.png"),
-                 (_cost_flops, "cost-flops.png"))
+        plots = ((_fitness, "fitness.png", 2), (_survivors, "survivors.png", 1), (cost, "cost.png", 1),
+                 (_cost_flops, "cost-flops.png", 1))
     else:  # steady state: no stages to survive
-        plots = ((_evolution_fitness, "fitness.png"), (cost, "cost.png"), (_cost_flops, "cost-flops.png"))
-    for draw, filename in plots:
-        fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-        draw(ax, records, state)
-        ax.set_title(f"{name}: {ax.get_title()}", fontsize=10)
-        fig.tight_layout()
-        path = folder.report / filename
-        faults.point("report")
-        _save(fig, path)
-        plt.close(fig)
+        plots = ((_evolution_fitness, "fitness.png", 1), (cost, "cost.png", 1), (_cost_flops, "cost-flops.png", 1))
+    for draw, filename, panels in plots:
+        with plt.rc_context(SLIDE):
+            if panels == 2:  # the answer on top, the parameter counts in their own panel below
+                fig, axes = plt.subplots(2, 1, figsize=FIGSIZE, sharex=True, height_ratios=(3, 2))
+            else:
+                fig, axes = plt.subplots(figsize=FIGSIZE)
+            title = draw(axes, records, state)
+            fig.suptitle(f"{folder.path.name}: {title}", fontsize=14)
+            fig.tight_layout()
+            path = folder.report / filename
+            faults.point("report")
+            save_figure(fig, path)
+            plt.close(fig)
         paths.append(path)
     final = folder.path / "final"
     if (final / "state.json").exists():
         paths.append(write_duplicates_plot(final, folder.report / "duplicates.png"))
+    if (final / "metrics.csv").exists():
+        paths.append(write_curves_plot(final, folder.report / "final-curves.png"))
     return paths
 
 
 def write_duplicates_plot(final: Path, path: Path) -> Path:
     """Validation accuracy against parameters for every candidate of a duplication (done or not)."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = _pyplot()
     plan = read_json(final / "plan.json", "the duplication's plan")
     entries = read_json(final / "state.json", "the duplication's progress")["candidates"]
     metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
     chosen = metrics["model"]["candidate"] if metrics else None
-    fig, ax = plt.subplots(figsize=(8, 4.5), dpi=110)
-    for c in plan["candidates"]:
-        entry = entries[c["id"]]
-        if entry["fitness"] is None or entry["status"] != "ok":
-            continue
-        finished = entry["step"] >= plan["schedule"]["total"]
-        style = ({"marker": "s", "color": "tab:orange", "s": 50} if c["id"] == "c0" else
-                 {"marker": "o", "color": "tab:blue" if finished else "0.7", "s": 30})
-        ax.scatter(c["params"] / 1e6, entry["fitness"], zorder=3, **style)
-        if c["id"] == chosen:
-            ax.scatter(c["params"] / 1e6, entry["fitness"], marker="*", color="tab:green", s=160, zorder=4)
-        ax.annotate(f"{c['id']}: {c['label']}", (c["params"] / 1e6, entry["fitness"]), fontsize=7,
-                    xytext=(4, 3), textcoords="offset points")
-    ax.scatter([], [], marker="s", color="tab:orange", label="as found (the search's best)")
-    ax.scatter([], [], marker="o", color="tab:blue", label="duplicates (grey: still training)")
-    if chosen:
-        ax.scatter([], [], marker="*", color="tab:green", s=120, label=f"chosen ({chosen})")
-    ax.set_xlabel("parameters (millions)")
-    ax.set_ylabel("validation accuracy (%)")
-    ax.set_title(f"{final.parent.name}: gene duplication of {plan['source']['id']}", fontsize=10)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    _save(fig, path)
-    plt.close(fig)
+    with plt.rc_context(SLIDE):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        xs, ys = [], []
+        for n, c in enumerate(plan["candidates"]):
+            entry = entries[c["id"]]
+            if entry["fitness"] is None or entry["status"] != "ok":
+                continue
+            x, y = c["params"] / 1e3, entry["fitness"]
+            xs.append(x)
+            ys.append(y)
+            finished = entry["step"] >= plan["schedule"]["total"]
+            style = ({"marker": "s", "color": "tab:orange", "s": 90} if c["id"] == "c0" else
+                     {"marker": "o", "color": "tab:blue" if finished else "0.7", "s": 60})
+            ax.scatter(x, y, zorder=3, **style)
+            if c["id"] == chosen:  # behind its own marker, larger: both stay visible
+                ax.scatter(x, y, marker="*", color="tab:green", s=650, zorder=2, edgecolor="black", linewidth=0.6)
+            # Labels alternate above and below their point, so neighbours' labels do not collide.
+            below = n % 2 == 1
+            clear = 16 if c["id"] == chosen else 9  # points between the marker's centre and its label
+            ax.annotate(f"{c['id']}: {c['label']}", (x, y), fontsize=10, xytext=(0, -clear - 5 if below else clear),
+                        textcoords="offset points", ha="center", va="top" if below else "bottom", zorder=5)
+        if xs:  # room for the labels around the points; at least 2 accuracy points tall; no tick above 100%
+            span_x = max(xs) - min(xs) or max(xs) * 0.2 or 1.0
+            span_y = max(max(ys) - min(ys), 2.0)
+            ax.set_xlim(max(0.0, min(xs) - 0.25 * span_x), max(xs) + 0.25 * span_x)
+            low, high = max(0.0, min(ys) - 0.35 * span_y), max(ys) + 0.35 * span_y
+            ax.set_ylim(low, high)
+            ax.set_yticks([t for t in ax.get_yticks() if low <= t <= min(high, 100.0)])
+        ax.scatter([], [], marker="s", color="tab:orange", s=60, label="as found (the search's best), retrained")
+        ax.scatter([], [], marker="o", color="tab:blue", s=40, label="with duplicated blocks (grey: still training)")
+        if chosen:
+            ax.scatter([], [], marker="*", color="tab:green", s=160, edgecolor="black", linewidth=0.6,
+                       label=f"chosen ({chosen}), by validation")
+        ax.set_xlabel("parameters (thousands)")
+        ax.set_ylabel("validation accuracy (%)")
+        ax.grid(alpha=0.3)
+        ax.set_title(f"{final.parent.name}: gene duplication of {plan['source']['id']}")
+        ax.legend(loc="best", framealpha=0.9)
+        fig.tight_layout()
+        save_figure(fig, path)
+        plt.close(fig)
     return path
 
 
-def _save(fig, path: Path) -> None:
-    """Draw into a temporary file and rename it: a killed report never leaves half a PNG."""
-    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
-    fig.savefig(tmp)
-    tmp.replace(path)
+def write_curves_plot(final: Path, path: Path) -> Path:
+    """The final trainings' learning curves from final/metrics.csv: training loss (left) and validation
+    accuracy (right) against the iteration, one colour per candidate, the chosen one drawn thicker."""
+    from ..training.metrics import read_metrics
+    plt = _pyplot()
+    rows = [r for r in read_metrics(final / "metrics.csv") if r["stage"] == "final"]
+    metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
+    chosen = metrics["model"]["candidate"] if metrics else None
+    labels = {}
+    if (final / "plan.json").exists():
+        labels = {c["id"]: c["label"] for c in read_json(final / "plan.json", "the duplication's plan")["candidates"]}
+    with plt.rc_context(SLIDE):
+        fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=FIGSIZE)
+        for n, name in enumerate(sorted({r["individual"] for r in rows}, key=lambda i: (len(i), i))):
+            mine = sorted((r for r in rows if r["individual"] == name), key=lambda r: r["iteration"])
+            colour = f"C{n % 10}"
+            width = 3.0 if name == chosen else 1.5
+            label = f"{name}: {labels.get(name, '')}" + (" (chosen)" if name == chosen else "")
+            loss_ax.plot([r["iteration"] for r in mine], [r["loss"] for r in mine], color=colour, linewidth=width,
+                         label=label)
+            validated = [r for r in mine if r["val_accuracy"] is not None]
+            val_ax.plot([r["iteration"] for r in validated], [r["val_accuracy"] for r in validated], "o-",
+                        color=colour, linewidth=width, markersize=5)
+        loss_ax.set_yscale("log")
+        loss_ax.set_xlabel("iteration")
+        loss_ax.set_ylabel("training loss (log scale)")
+        val_ax.set_xlabel("iteration")
+        val_ax.set_ylabel("validation accuracy (%)")
+        for ax in (loss_ax, val_ax):
+            ax.grid(alpha=0.3)
+            ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+        loss_ax.legend(loc="upper right", framealpha=0.9, fontsize=10)
+        fig.suptitle(f"{final.parent.name}: final trainings", fontsize=14)
+        fig.tight_layout()
+        save_figure(fig, path)
+        plt.close(fig)
+    return path
 
 
-def _fitness(ax, records: list[dict], state: dict) -> None:
+def save_figure(fig, path: Path, svg: bool = True) -> None:
+    """`path` (a PNG) and, with `svg`, the same figure as an SVG beside it for slides and papers; each
+    drawn into a temporary file and renamed, so a killed report never leaves half a picture."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for target in (path, path.with_suffix(".svg")) if svg else (path,):
+        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
+        fig.savefig(tmp)
+        tmp.replace(target)
+
+
+def _chance(ax, state: dict) -> None:
+    if state.get("chance") is not None:
+        ax.axhline(state["chance"], color="0.4", linestyle=":", linewidth=1.5,
+                   label=f"chance ({state['chance']:.3g}%)")
+
+
+def _fitness(axes, records: list[dict], state: dict) -> str:
+    """EIGEN Fig. 4: the answer per generation on top, every individual's size below."""
+    ax, sizes = axes
     gens = state["generations"]
-    firsts = {}
-    for r in records:
-        firsts.setdefault(r["id"], r)
-    dots = ax.twinx()
-    dots.scatter([r["generation"] for r in firsts.values()], [max(r["params"], 1) for r in firsts.values()],
-                 s=9, color="0.6", alpha=0.7, label="individuals (parameters)")
-    dots.set_yscale("log")
-    dots.set_ylabel("parameters (dots)")
-    ax.set_zorder(dots.get_zorder() + 1)
-    ax.patch.set_visible(False)
     if gens:
         ever = [(g["generation"], g.get("best_fitness", g["parent_fitness"])) for g in gens]
         ever = [(x, y) for x, y in ever if y is not None]
-        if ever:
-            ax.step(*zip(*ever), where="post", color="tab:blue", label="best ever (the answer)")
+        if ever:  # a step that holds through each generation, out to its right edge
+            xs, ys = zip(*ever)
+            ax.step([x - 0.5 for x in xs] + [xs[-1] + 0.5], list(ys) + [ys[-1]], where="post", color="tab:blue",
+                    linewidth=2.5, label="best ever (the answer)", zorder=3)
         ax.plot([g["generation"] for g in gens], [g["parent_fitness"] for g in gens], "o", color="tab:blue",
-                markersize=4, alpha=0.6, label="parent")
+                markersize=11, markerfacecolor="none", markeredgewidth=2, label="parent after\nthe generation", zorder=4)
         best_children = [(g["generation"], g["best_child_fitness"]) for g in gens if g["best_child_fitness"] is not None]
         if best_children:
-            ax.scatter(*zip(*best_children), marker="x", color="tab:blue", alpha=0.5, label="best child at T3")
-    switched = state.get("succession", {}).get("switched_at")
-    if switched is not None:
-        ax.axvline(switched + 0.5, color="tab:red", label="primary succession ends")
-    ax.set_xlabel("generation")
+            ax.scatter(*zip(*best_children), marker="x", s=70, color="tab:red", linewidths=2,
+                       label="best child at T3", zorder=5)
+    _chance(ax, state)
+    _succession(ax, sizes, state, gens)
     ax.set_ylabel(state["fitness_label"])
-    ax.set_title("best fitness per generation")
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-    handles, labels = [], []
-    for axis in (ax, dots):
-        h, lab = axis.get_legend_handles_labels()
-        handles, labels = handles + h, labels + lab
-    ax.legend(handles, labels, loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # outside: hides no marker
+
+    firsts = {}
+    for r in records:
+        firsts.setdefault(r["id"], r)
+    furthest = {}
+    for r in records:
+        furthest[r["id"]] = r["stage"]
+    by_generation: dict[int, list] = {}
+    for r in firsts.values():
+        by_generation.setdefault(r["generation"], []).append(r)
+    for stage in STAGES:  # spread each generation's children across its width: no marker hides another
+        xs, ys = [], []
+        for generation, children in by_generation.items():
+            for k, r in enumerate(sorted(children, key=lambda r: r["id"])):
+                if furthest[r["id"]] == stage:
+                    xs.append(generation - 0.35 + 0.7 * (k + 0.5) / len(children))
+                    ys.append(max(r["params"], 1))
+        sizes.scatter(xs, ys, s=28, color=STAGE_COLOURS[stage], edgecolor="black", linewidth=0.4,
+                      label=f"trained to {stage}", zorder=3)
+    if gens:
+        sizes.plot([g["generation"] for g in gens], [max(g["parent_params"], 1) for g in gens], "o", color="tab:blue",
+                   markersize=11, markerfacecolor="none", markeredgewidth=2, label="parent", zorder=4)
+    sizes.set_yscale("log")
+    sizes.set_ylabel("parameters (log)")
+    sizes.set_xlabel("generation")
+    sizes.grid(alpha=0.3, which="major")
+    sizes.xaxis.set_major_locator(MaxNLocator(integer=True))
+    sizes.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    generations = [g for g in by_generation] + [g["generation"] for g in gens]
+    if generations:
+        sizes.set_xlim(min(generations) - 0.5, max(generations) + 0.5)
+    return "best fitness per generation (EIGEN Fig. 4)"
 
 
-def _survivors(ax, records: list[dict], state: dict) -> None:
+def _succession(ax, sizes, state: dict, gens: list[dict]) -> None:
+    """Shade the secondary succession and mark where the primary one ended, on both panels."""
+    switched = state.get("succession", {}).get("switched_at")
+    if switched is None:
+        return
+    last = max([g["generation"] for g in gens] + [switched]) + 0.5
+    for axis in (ax, sizes):
+        axis.axvspan(switched + 0.5, last, color="tab:purple", alpha=0.07, zorder=0)
+        axis.axvline(switched + 0.5, color="tab:purple", linewidth=2, linestyle="--", zorder=1)
+    # Named above the panel, where no data can be: primary to the left of the line, secondary to the right.
+    for text, ha, dx in (("primary", "right", -6), ("secondary", "left", 6)):
+        ax.annotate(text, xy=(switched + 0.5, 1.0), xycoords=("data", "axes fraction"), xytext=(dx, 3),
+                    textcoords="offset points", ha=ha, va="bottom", color="tab:purple", fontsize=12)
+
+
+def _survivors(ax, records: list[dict], state: dict) -> str:
     counts: dict[tuple[int, str], set] = {}
     for r in records:
         counts.setdefault((r["generation"], r["stage"]), set()).add(r["id"])
@@ -157,16 +277,19 @@ def _survivors(ax, records: list[dict], state: dict) -> None:
     width = 0.27
     for k, stage in enumerate(STAGES):
         ax.bar([g + (k - 1) * width for g in generations], [len(counts.get((g, stage), ())) for g in generations],
-               width=width, label=f"trained to {stage}")
+               width=width, label=f"trained to {stage}", color=STAGE_COLOURS[stage])
     ax.set_xlabel("generation")
     ax.set_ylabel("children")
-    ax.set_title("survivors per stage")
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3, axis="y")
+    tallest = max((len(ids) for ids in counts.values()), default=1)
+    ax.set_ylim(0, tallest * 1.25)  # headroom: the legend sits above the bars, not on them
+    ax.legend(loc="upper center", ncol=3, frameon=False)
+    return "survivors per stage"
 
 
-def _evolution_fitness(ax, records: list[dict], state: dict) -> None:
+def _evolution_fitness(ax, records: list[dict], state: dict) -> str:
     """Every individual's fitness in the order trained and the best so far (like LS Fig. 1)."""
     xs, ys, best, running = [], [], [], 0.0
     for n, r in enumerate(records, start=1):
@@ -175,38 +298,49 @@ def _evolution_fitness(ax, records: list[dict], state: dict) -> None:
         ys.append(value)
         running = max(running, value)
         best.append(running)
-    ax.scatter(xs, ys, s=7, color="0.6", alpha=0.7, label="individuals")
-    ax.step(xs, best, where="post", color="tab:blue", label="best so far")
+    ax.scatter(xs, ys, s=30, color="0.55", edgecolor="black", linewidth=0.4, label="individuals", zorder=3)
+    ax.step(xs, best, where="post", color="tab:blue", linewidth=2.5, label="best so far")
+    _chance(ax, state)
     population = len([r for r in records if r.get("event") == 0])
     if population and population < len(records):
-        ax.axvline(population + 0.5, color="tab:red", label="starting population trained")
+        ax.axvline(population + 0.5, color="tab:purple", linestyle="--", linewidth=2, label="starting population trained")
     ax.set_xlabel("individuals trained")
     ax.set_ylabel(state["fitness_label"])
-    ax.set_title("fitness of every individual")
-    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", framealpha=0.9)
+    return "fitness of every individual (LS Fig. 1)"
 
 
 def device_hours(device: str | None) -> str:
     """'CPU-hours' or 'GPU-hours (NVIDIA H100 ...)': the unit of the compute a run spent, named after
     the device config.json says did the work (a CPU run's hours are not GPU-hours)."""
+    return device_unit(device, "hours")
+
+
+def device_unit(device: str | None, unit: str) -> str:
     if device in (None, "cpu"):
-        return "CPU-hours" if device == "cpu" else "device-hours"
-    return f"GPU-hours ({device})"
+        return f"CPU-{unit}" if device == "cpu" else f"device-{unit}"
+    return f"GPU-{unit} ({device})"
 
 
-def _cost(ax, records: list[dict], state: dict, device: str | None = None) -> None:
-    """Best fitness against the device-hours spent so far."""
-    _best_against(ax, records, state, lambda r: r["seconds"] / 3600)
-    ax.set_xlabel(f"{device_hours(device)}: training and evaluation of every individual")
-    ax.set_title("fitness vs time")
+def _cost(ax, records: list[dict], state: dict, device: str | None = None) -> str:
+    """Best fitness against the compute spent so far, in a unit that keeps the numbers readable."""
+    total = sum(r["seconds"] for r in records)
+    unit, per = ("hours", 3600) if total >= 3 * 3600 else ("minutes", 60) if total >= 180 else ("seconds", 1)
+    _best_against(ax, records, state, lambda r: r["seconds"] / per)
+    ax.set_xlabel(f"{device_unit(device, unit)} spent training and evaluating")
+    return f"fitness vs compute on {device or 'the device'}"
 
 
-def _cost_flops(ax, records: list[dict], state: dict) -> None:
+def _cost_flops(ax, records: list[dict], state: dict) -> str:
     """Best fitness against the FLOPs spent so far (LS §3.5: 3 x forward FLOPs per training image,
     one forward pass per validation image), a measure of compute that no GPU model changes."""
-    _best_against(ax, records, state, lambda r: r.get("flops_spent", 0) / 1e15)
-    ax.set_xlabel("PFLOPs spent (training and validation of every individual)")
-    ax.set_title("fitness vs FLOPs")
+    total = sum(r.get("flops_spent", 0) for r in records)
+    unit, per = next(((u, p) for u, p in (("PFLOPs", 1e15), ("TFLOPs", 1e12), ("GFLOPs", 1e9)) if total >= 3 * p),
+                     ("MFLOPs", 1e6))
+    _best_against(ax, records, state, lambda r: r.get("flops_spent", 0) / per)
+    ax.set_xlabel(f"{unit} spent (training and validation of every individual)")
+    return "fitness vs FLOPs"
 
 
 def _best_against(ax, records: list[dict], state: dict, spent_by) -> None:
@@ -223,10 +357,13 @@ def _best_against(ax, records: list[dict], state: dict, spent_by) -> None:
             hours.append(spent)
             best.append(running)
     if hours:
-        ax.step(hours, best, where="post", color="tab:blue", label="best so far")
-    ax.scatter(finals_x, finals_y, s=9, color="0.6", label="individuals fully trained")
+        ax.step(hours, best, where="post", color="tab:blue", linewidth=2.5, label="best so far")
+    ax.scatter(finals_x, finals_y, s=30, color="0.55", edgecolor="black", linewidth=0.4,
+               label="individuals fully trained", zorder=3)
+    _chance(ax, state)
     ax.set_ylabel(state["fitness_label"])
-    ax.legend(loc="lower right", fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", framealpha=0.9)
 
 
 def output_console() -> Console:

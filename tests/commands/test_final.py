@@ -3,6 +3,7 @@ the final folder, the exports, resume, and clear errors on bad input."""
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from dataclasses import replace
@@ -92,27 +93,61 @@ def test_duplicate_trains_every_candidate_and_exports_the_best(finished):
     assert evaluate(model, data, "test") == metrics["model"]["test_accuracy"]
     assert re.search(r"c2 \(block 2 x2, [\d.]+k params\) 100/100 it, validation", log)
 
+    # metrics.csv: every candidate's curve (50 points) and its five validations, as in state.json's curve.
+    from eigen.training.metrics import read_metrics
+    rows = read_metrics(final / "metrics.csv")
+    for c in plan["candidates"]:
+        mine = [r for r in rows if r["individual"] == c["id"]]
+        assert {r["stage"] for r in mine} == {"final"} and [r["iteration"] for r in mine] == list(range(2, 101, 2))
+        validated = [r for r in mine if r["val_accuracy"] is not None]
+        assert [r["iteration"] for r in validated] == [step for step, _ in entries[c["id"]]["curve"]]
+        assert [r["val_accuracy"] for r in validated] == pytest.approx([acc for _, acc in entries[c["id"]]["curve"]])
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.load` is deprecated:FutureWarning")
-def test_torchscript_export_gives_the_eager_logits_without_eigen(finished):
+
+def test_the_pt2_export_gives_the_eager_logits_without_eigen_and_refuses_pixels(finished):
     final, _ = finished
     metrics = json.loads((final / "metrics.json").read_text())
     mean = torch.tensor(metrics["normalization"]["mean"]).view(1, 3, 1, 1)
     std = torch.tensor(metrics["normalization"]["std"]).view(1, 3, 1, 1)
     model = load_model(final / "candidates" / f"{metrics['model']['candidate']}.pt").eval()
-    scripted = torch.jit.load(str(final / "model.torchscript.pt"))
-    images = torch.rand(5, 3, SIZE, SIZE)  # another batch size than the trace's
+    extra = {"eigen.json": ""}
+    program = torch.export.load(str(final / "model.pt2"), extra_files=extra).module()
+    assert json.loads(extra["eigen.json"])["classes"] == metrics["classes"]  # the class names travel with it
+    images = torch.rand(5, 3, SIZE, SIZE)  # another batch size than the export's example
     with torch.no_grad():
-        assert torch.allclose(scripted(images), model((images - mean) / std), atol=1e-5)
-        probabilities = torch.jit.load(str(final / "ensemble.torchscript.pt"))(images)
-    assert torch.allclose(probabilities.sum(dim=1), torch.ones(5), atol=1e-5)
+        assert torch.allclose(program(images), model((images - mean) / std), atol=1e-5)
+        assert program(images[:1]).shape == (1, 8)
+        probabilities = torch.export.load(str(final / "ensemble.pt2")).module()(images)
+        assert torch.allclose(probabilities.sum(dim=1), torch.ones(5), atol=1e-5)
+        for wrong in ((images * 255).to(torch.uint8), images * 255, (images - mean) / std):  # never mis-normalised
+            with pytest.raises(RuntimeError, match=r"float tensors .* in \[0, 1\]; divide uint8 pixels by 255"):
+                program(wrong)
     # A bare interpreter with eigen made unimportable loads and runs the export.
     code = ("import sys; sys.modules['eigen'] = None; import torch; "
-            f"m = torch.jit.load({str(final / 'model.torchscript.pt')!r}); "
+            f"m = torch.export.load({str(final / 'model.pt2')!r}).module(); "
             f"print(tuple(m(torch.rand(3, 3, {SIZE}, {SIZE})).shape))")
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "(3, 8)"
+    assert not list(final.glob("*.torchscript.pt"))  # deprecated upstream: no longer written
+
+
+def test_the_onnx_export_matches_the_model_in_onnxruntime(finished, tmp_path):
+    pytest.importorskip("onnxscript")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    final, _ = finished
+    copy = tmp_path / "final"
+    shutil.copytree(final, copy)
+    metrics = json.loads((copy / "metrics.json").read_text())
+    best = write_best(tmp_path / "best.json", small_genome())
+    assert duplicate_command(config_for(best, copy, top_k=2, onnx=True), progress=PlainDuplicateProgress(io.StringIO())) == 0
+    assert json.loads((copy / "metrics.json").read_text())["files"]["onnx"] == "model.onnx"
+    session = onnxruntime.InferenceSession(str(copy / "model.onnx"))
+    assert json.loads(session.get_modelmeta().custom_metadata_map["eigen.json"])["classes"] == metrics["classes"]
+    images = torch.rand(7, 3, SIZE, SIZE)
+    expected = torch.export.load(str(copy / "model.pt2")).module()(images)
+    got = session.run(None, {session.get_inputs()[0].name: images.numpy()})[0]
+    assert torch.allclose(torch.from_numpy(got), expected, atol=1e-4)
 
 
 def test_eval_reads_every_form_of_a_model(finished, capsys):
@@ -127,10 +162,10 @@ def test_eval_reads_every_form_of_a_model(finished, capsys):
     test = round(metrics["model"]["test_accuracy"], 2)
     assert accuracy(final) == test
     assert accuracy(final / "genome.json") == test
-    assert accuracy(final / "model.torchscript.pt") == test
+    assert accuracy(final / "model.pt2") == test
     assert accuracy(final / "candidates" / f"{chosen}.pt") == test
     assert accuracy(final, top_k=2) == round(metrics["ensemble"]["test_accuracy"], 2)
-    assert accuracy(final / "ensemble.torchscript.pt") == round(metrics["ensemble"]["test_accuracy"], 2)
+    assert accuracy(final / "ensemble.pt2") == round(metrics["ensemble"]["test_accuracy"], 2)
 
 
 def test_weights_fall_back_to_a_state_dict_without_safetensors(monkeypatch, tmp_path):
@@ -279,3 +314,51 @@ def test_the_live_table_shows_every_candidate(finished):
     for c in plan["candidates"]:
         assert c["id"] in text and c["label"] in text
     assert "training" in text and "done" in text and "budget left" in text
+
+
+def test_predict_gives_each_image_its_top_classes(finished, tmp_path, capsys):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    splits = load_splits("synthetic", image_size=SIZE)
+    from PIL import Image
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for k in range(4):
+        Image.fromarray(splits.test.x[k]).save(folder / f"img{k}.png")
+    Image.fromarray(splits.test.x[4]).resize((40, 30)).save(tmp_path / "big.jpg")  # resized to the model's size
+    assert main(["predict", str(final), str(folder), str(tmp_path / "big.jpg"), "--top-k", "3", "--json"]) == 0
+    predictions = json.loads(capsys.readouterr().out)["predictions"]
+    assert [Path(p["image"]).name for p in predictions] == ["img0.png", "img1.png", "img2.png", "img3.png", "big.jpg"]
+    program = torch.export.load(str(final / "model.pt2")).module()
+    with torch.no_grad():
+        expected = program(torch.from_numpy(splits.test.x[:4]).permute(0, 3, 1, 2).float() / 255).softmax(dim=1)
+    for p, probabilities in zip(predictions, expected):
+        assert len(p["top"]) == 3 and [t["probability"] for t in p["top"]] == sorted((t["probability"] for t in p["top"]), reverse=True)
+        assert p["top"][0]["class"] == metrics["classes"][probabilities.argmax()]
+        assert p["top"][0]["probability"] == pytest.approx(probabilities.max().item(), abs=1e-5)
+    # The ensemble's export gives probabilities already; the text form names each image once.
+    assert main(["predict", str(final / "ensemble.pt2"), str(folder / "img0.png")]) == 0
+    line = capsys.readouterr().out.strip()
+    assert line.startswith(f"{folder / 'img0.png'}: ") and line.count("%") == 5
+    for argv, expect in ((["predict", str(final), str(tmp_path / "none.png")], "does not exist; pass image files"),
+                         (["predict", str(tmp_path), str(folder)], "holds no exported model (model.pt2)"),
+                         (["predict", str(final), str(tmp_path)], None)):
+        if expect is None:  # tmp_path holds big.jpg: fine
+            assert main(argv) == 0
+            capsys.readouterr()
+            continue
+        assert main(argv) == 2
+        assert expect in capsys.readouterr().err
+
+
+def test_eval_json_has_top5_per_class_and_the_confusion_matrix(finished, tmp_path, capsys):
+    final, _ = finished
+    metrics = json.loads((final / "metrics.json").read_text())
+    png = tmp_path / "confusion.png"
+    assert main(["eval", str(final / "model.pt2"), "--gpu", "-1", "--json", "--confusion", str(png)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["top1"] == pytest.approx(metrics["model"]["test_accuracy"]) and result["top5"] >= result["top1"]
+    assert list(result["per_class"]) == metrics["classes"]
+    matrix = torch.tensor(result["confusion"]["matrix"])
+    assert matrix.sum() == result["test_images"] and matrix.trace() == round(result["top1"] * result["test_images"] / 100)
+    assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".svg").exists()

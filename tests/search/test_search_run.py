@@ -78,6 +78,14 @@ def test_a_two_generation_search_writes_a_complete_run_folder(finished_run):
 
     for name in ("fitness.png", "survivors.png", "cost.png"):
         assert (folder.report / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    # metrics.csv: every training's curve, and its closing row holds the accuracy the history recorded.
+    from eigen.training.metrics import read_metrics
+    ends = {(r["individual"], r["stage"]): r for r in read_metrics(folder.path / "metrics.csv") if r["val_accuracy"] is not None}
+    trained = [r for r in records if r["iterations"] and r["status"] == "ok"]
+    assert trained and {(r["id"], r["stage"]) for r in trained} == set(ends)
+    for r in trained:
+        end = ends[(r["id"], r["stage"])]
+        assert end["iteration"] == r["until"] and end["val_accuracy"] == pytest.approx(r["accuracy"][r["stage"]])
     assert log.count("mimicry off: no teacher for this data in teachers/synthetic/") == 1
     assert "generation 2 done" in log and "T1 threshold" in log
 

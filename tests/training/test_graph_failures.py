@@ -27,10 +27,10 @@ def test_graphs_stay_off_after_a_failure_and_it_is_announced_once(fresh_graphs):
 def test_a_failed_capture_is_said_once_and_every_training_records_it(fresh_graphs, data, monkeypatch, tmp_path):
     real_train = Trainer.train
 
-    def failing_capture(self, until, on_progress=None):  # what `_try_capture` does when capture raises
+    def failing_capture(self, until, on_progress=None, on_log=None):  # what `_try_capture` does when capture raises
         self.graph_error = "RuntimeError: capture failed"
         turn_graphs_off(self.graph_error)
-        return real_train(self, until, on_progress=on_progress)
+        return real_train(self, until, on_progress=on_progress, on_log=on_log)
 
     monkeypatch.setattr(Trainer, "train", failing_capture)
     said = []

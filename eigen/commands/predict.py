@@ -1,0 +1,103 @@
+"""`eigen predict MODEL IMAGE...`: the most probable classes of each image, with their probabilities.
+
+MODEL is a final folder (or the run folder holding it), or an export: model.pt2 / ensemble.pt2
+(torch.export), model.onnx (needs onnxruntime) or an eigen 0.1 *.torchscript.pt. Exports carry the
+class names and image size (eigen.json), and take float images in [0, 1]; images are read as RGB and
+resized to the model's size as `imagefolder:` data is in training (bilinear, aspect not kept). A
+folder stands for the images directly in it, in name order. Runs on the CPU: a handful of images
+does not pay for a device.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import EigenError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
+BATCH = 256  # images per forward pass
+
+
+def predict_command(config) -> int:
+    model, meta, source = load_predictor(Path(config.model))
+    classes, size = meta.get("classes"), meta.get("image_size")
+    if not classes or not size:
+        raise EigenError(f"{source} does not say its classes and image size (no eigen.json inside); "
+                         f"predict with a model exported by `eigen duplicate`")
+    paths = image_paths(config.images)
+    images, resized = read_images(paths, int(size))
+    with torch.no_grad():
+        scores = torch.cat([model(images[i:i + BATCH]).float() for i in range(0, len(images), BATCH)])
+    # An ensemble's export already averages softmax outputs; a single model's gives logits.
+    probabilities = scores if str(meta.get("output", "")).startswith("probabilities") else scores.softmax(dim=1)
+    k = min(config.top_k, len(classes))
+    top = probabilities.topk(k, dim=1)
+    predictions = [{"image": str(path), "top": [{"class": classes[c], "probability": round(p, 6)}
+                                                for p, c in zip(values.tolist(), indices.tolist())]}
+                   for path, values, indices in zip(paths, top.values, top.indices)]
+    if config.json:
+        print(json.dumps({"model": str(source), "predictions": predictions}, indent=1))
+        return 0
+    if resized:
+        print(f"{resized} of {len(paths)} images resized to {size}x{size}, the model's input size")
+    for p in predictions:
+        print(f"{p['image']}: " + ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in p["top"]))
+    return 0
+
+
+def load_predictor(path: Path):
+    """(model taking [0, 1] images, its eigen.json, the file it came from) for a folder or an export."""
+    from .export import is_program, is_torchscript, load_onnx, load_program, load_torchscript
+    if not path.exists():
+        raise EigenError(f"{path} does not exist; pass a final folder or an export (model.pt2, model.onnx)")
+    if path.is_dir():
+        final = path / "final" if (path / "final" / "metrics.json").exists() else path
+        for name in ("model.pt2", "model.torchscript.pt"):  # the latter: final folders of eigen 0.1
+            if (final / name).exists():
+                return load_predictor(final / name)
+        raise EigenError(f"{path} holds no exported model (model.pt2); pass a final folder written by "
+                         f"`eigen duplicate`, or run it first")
+    if is_program(path):
+        model, meta = load_program(path)
+    elif path.suffix == ".onnx":
+        model, meta = load_onnx(path)
+    elif is_torchscript(path):
+        model, meta = load_torchscript(path)
+    else:
+        raise EigenError(f"{path} is not an export eigen can predict with; pass a final folder, model.pt2 or model.onnx")
+    return model, meta, path
+
+
+def image_paths(given: list[str]) -> list[Path]:
+    """The image files named, a folder standing for the images directly in it (name order)."""
+    paths = []
+    for name in given:
+        path = Path(name)
+        if path.is_dir():
+            found = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not found:
+                raise EigenError(f"{path} holds no images ({', '.join(IMAGE_SUFFIXES)})")
+            paths += found
+        elif path.is_file():
+            paths.append(path)
+        else:
+            raise EigenError(f"{path} does not exist; pass image files or folders of images")
+    return paths
+
+
+def read_images(paths: list[Path], size: int) -> tuple[torch.Tensor, int]:
+    """(N, 3, size, size) floats in [0, 1], and how many images had to be resized."""
+    from PIL import Image, UnidentifiedImageError
+    batch = np.empty((len(paths), size, size, 3), np.uint8)
+    resized = 0
+    for k, path in enumerate(paths):
+        try:
+            with Image.open(path) as im:
+                resized += im.size != (size, size)
+                batch[k] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
+        except (UnidentifiedImageError, OSError) as e:
+            raise EigenError(f"cannot read image {path} ({e}); pass image files (png, jpg, ...)") from None
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255, resized
