@@ -274,14 +274,20 @@ def lock_folder(folder: Path | str, command: str) -> FolderLock | None:
 
 
 def versions() -> dict[str, str]:
-    """Versions that decide whether a run can be reproduced."""
+    """Versions that decide whether a run can be reproduced. torchvision's is read from its package
+    metadata: importing it only to ask costs ~2 s, and a search on arrays never needs it otherwise."""
+    from importlib.metadata import PackageNotFoundError, version
+
     import numpy
     import torch
-    import torchvision
 
     from . import __version__
+    try:
+        vision = version("torchvision")
+    except PackageNotFoundError:
+        vision = "not installed"
     return {"eigen": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "torchvision": torchvision.__version__, "numpy": numpy.__version__}
+            "torchvision": vision, "numpy": numpy.__version__}
 
 
 def git_commit() -> str | None:

@@ -51,11 +51,15 @@ def seeded(seed: int, build):
 
 
 def free_cached_memory(device: torch.device) -> None:
-    """Collect garbage and give the allocator's unused cached blocks back (never mid-capture)."""
+    """On a GPU: collect garbage (a dead network's captured graph and static tensors can sit in
+    reference cycles) and give the allocator's unused cached blocks back (never mid-capture). On the
+    CPU freed tensors go straight back to the system, so the full collection (~0.15 s with torch
+    loaded, once per training) buys nothing and is skipped."""
+    if device.type != "cuda":
+        return
     with SERIAL:
         gc.collect()
-        if device.type == "cuda":
-            torch.cuda.empty_cache()
+        torch.cuda.empty_cache()
 
 
 def graphs_off_reason() -> str | None:

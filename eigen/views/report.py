@@ -166,7 +166,8 @@ def write_curves_plot(final: Path, path: Path) -> Path:
             validated = [r for r in mine if r["val_accuracy"] is not None]
             val_ax.plot([r["iteration"] for r in validated], [r["val_accuracy"] for r in validated], "o-",
                         color=colour, linewidth=width, markersize=5)
-        loss_ax.set_yscale("log")
+        if rows:
+            loss_ax.set_yscale("log")
         loss_ax.set_xlabel("iteration")
         loss_ax.set_ylabel("training loss (log scale)")
         val_ax.set_xlabel("iteration")
@@ -174,7 +175,11 @@ def write_curves_plot(final: Path, path: Path) -> Path:
         for ax in (loss_ax, val_ax):
             ax.grid(alpha=0.3)
             ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-        loss_ax.legend(loc="upper right", framealpha=0.9, fontsize=10)
+        if rows:
+            loss_ax.legend(loc="upper right", framealpha=0.9, fontsize=10)
+        else:  # a duplication stopped before its first logged point: say so rather than draw bare axes
+            for ax in (loss_ax, val_ax):
+                ax.text(0.5, 0.5, "no training logged yet", ha="center", va="center", transform=ax.transAxes)
         fig.suptitle(f"{final.parent.name}: final trainings", fontsize=14)
         fig.tight_layout()
         save_figure(fig, path)

@@ -21,8 +21,9 @@ from eigen.genome.dna import initial_genome
 from eigen.runfolder import RunFolder
 from eigen.training.individual import StageResult
 from tests.commands.test_final import small_genome, write_best
+from tests.conftest import one_thread
 from tests.search.test_search_run import TINY
-from tests.test_kill_anywhere import SEARCH_POINTS, TEACHER, eigen, kill_and_resume
+from tests.test_kill_anywhere import SEARCH_POINTS, TEACHER, assert_same_teacher, eigen, kill_and_resume
 
 VOLATILE = ("seconds", "graphed", "graph_error")  # what the device's timing decides, not the search
 
@@ -99,10 +100,8 @@ def test_an_error_in_a_worker_reaches_the_driver(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sequential_search(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("sequential") / "run"
-    assert main(["search", *TINY, "--out", str(folder)]) == 0
-    return canonical_search(folder)
+def sequential_search(sequential_search_folder):
+    return canonical_search(sequential_search_folder)
 
 
 def test_a_parallel_search_records_what_a_sequential_one_does(sequential_search, tmp_path):
@@ -152,12 +151,7 @@ def test_a_parallel_duplication_trains_what_a_sequential_one_does(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_teacher_members_trained_side_by_side_match_one_after_another(tmp_path):
-    assert main([*TEACHER, "--out", str(tmp_path / "one")]) == 0
-    assert main([*TEACHER, "--parallel", "2", "--out", str(tmp_path / "two")]) == 0
-    one, two = (json.loads((tmp_path / f / "ensemble.json").read_text()) for f in ("one", "two"))
-    assert [m["val_accuracy"] for m in one["members"]] == [m["val_accuracy"] for m in two["members"]]
-    assert one["ensemble"] == two["ensemble"]
-    for i in range(2):
-        a, b = (torch.load(tmp_path / f / f"member-{i}.pt", weights_only=True)["model"] for f in ("one", "two"))
-        assert all(torch.equal(a[k], b[k]) for k in a)
+def test_teacher_members_trained_side_by_side_match_one_after_another(tmp_path, sequential_teacher):
+    with one_thread():  # each of the two trains as the reference did, with one intra-op thread
+        assert main([*TEACHER, "--parallel", "2", "--out", str(tmp_path / "two")]) == 0
+    assert_same_teacher(tmp_path / "two", sequential_teacher)

@@ -25,7 +25,7 @@ from eigen.training.trainer import Schedule
 from tests.commands.test_final import small_genome
 from tests.executors.test_local import canonical_search, sequential_search  # noqa: F401 (a fixture)
 from tests.search.test_search_run import TINY
-from tests.test_kill_anywhere import TEACHER
+from tests.test_kill_anywhere import TEACHER, assert_same_teacher
 
 ray = pytest.importorskip("ray")
 from eigen.executors.ray_cluster import RayExecutor  # noqa: E402 (needs ray)
@@ -84,32 +84,25 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
-def test_teacher_members_trained_on_ray_match_one_after_another(cluster, tmp_path):
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as each CPU worker trains, so that the weights agree to the last bit
-    try:
-        assert main([*TEACHER, "--out", str(tmp_path / "here")]) == 0
-    finally:
-        torch.set_num_threads(threads)
+def test_teacher_members_trained_on_ray_match_one_after_another(cluster, sequential_teacher, tmp_path):
     assert main([*TEACHER, "--ray", "--out", str(tmp_path / "ray")]) == 0
-    here, there = (json.loads((tmp_path / f / "ensemble.json").read_text()) for f in ("here", "ray"))
-    assert [m["val_accuracy"] for m in here["members"]] == [m["val_accuracy"] for m in there["members"]]
-    for i in range(2):
-        a, b = (torch.load(tmp_path / f / f"member-{i}.pt", weights_only=True)["model"] for f in ("here", "ray"))
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_teacher(tmp_path / "ray", sequential_teacher)  # each CPU worker trains with one thread, as it did
 
 
-def test_a_killed_ray_driver_resumes_to_the_sequential_result(sequential_search, tmp_path):
-    """kill -9 of the driver (it started its own local cluster) after its third recorded training,
-    then `--resume --ray`: the run ends as the one-at-a-time run did."""
+def test_a_killed_ray_driver_resumes_to_the_sequential_result(cluster, sequential_search, tmp_path):
+    """kill -9 of a driver that joined the running cluster at its address (`--ray HOST:PORT`), after
+    its third recorded training; then `--resume --ray auto` (the cluster found on this machine): the
+    run ends as the one-at-a-time run did. The cluster outlives the driver, as on a real one."""
+    address = ray.get_runtime_context().gcs_address
     folder = tmp_path / "run"
-    env = {**os.environ, "EIGEN_FAULT": "kill@trained#3"}
-    killed = subprocess.run([sys.executable, "-m", "eigen.cli", "search", *TINY, "--ray", "--out", str(folder)],
+    env = {**os.environ, "EIGEN_FAULT": "kill@trained#3", "RAY_ADDRESS": address}
+    killed = subprocess.run([sys.executable, "-m", "eigen.cli", "search", *TINY, "--ray", address, "--out", str(folder)],
                             env=env, capture_output=True, text=True, timeout=300)
     assert killed.returncode == -signal.SIGKILL, killed.stderr
+    assert f"Ray: joined the cluster at {address}" in killed.stdout
     env.pop("EIGEN_FAULT")
     resumed = subprocess.run([sys.executable, "-m", "eigen.cli", "search", "--resume", str(folder), "--gpu", "-1",
-                              "--ray"], env=env, capture_output=True, text=True, timeout=300)
+                              "--ray", "auto"], env=env, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     assert canonical_search(folder) == sequential_search
 
