@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except EigenError as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader went away (`eigen predict ... | head`): stop quietly, as Unix tools do
+        _silence_stdout()
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool the closed pipe stopped
     except OSError as e:  # a full disk, a read-only folder: the user's to fix, said in one sentence
         print(f"eigen {args.command}: {describe_os_error(e, args.command)}", file=sys.stderr)
         return 2
@@ -134,6 +137,15 @@ def main(argv: list[str] | None = None) -> int:
                  if args.command in ("duplicate", "train-teacher") else "")
         print(f"eigen {args.command}: interrupted{again}", file=sys.stderr)
         return 130
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's flush at exit does not hit the closed pipe again."""
+    import os
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass
 
 
 if __name__ == "__main__":

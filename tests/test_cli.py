@@ -96,6 +96,19 @@ def test_version_flag(capsys):
     assert re.fullmatch(r"eigen \d+\.\d+\.\d+\n", capsys.readouterr().out)
 
 
+def test_a_reader_that_goes_away_stops_the_command_quietly(monkeypatch, capsys):
+    """`eigen ... | head`: the pipe closes under the command; no 'check the disk' advice, exit 141."""
+    class ClosedPipe:
+        def write(self, text):
+            raise BrokenPipeError(32, "Broken pipe")
+
+        def flush(self):
+            pass
+    monkeypatch.setattr(sys, "stdout", ClosedPipe())
+    assert main(["search", "--print-config"]) == 141
+    assert capsys.readouterr().err == ""
+
+
 def test_device_errors_say_what_to_do(monkeypatch):
     import torch
 

@@ -96,9 +96,11 @@ def save_weights(model: nn.Module, folder: Path, metadata: dict[str, str] | None
 
 
 def _replace_atomically(path: Path, save) -> None:
-    """`save(tmp)` next to `path`, then rename over it: a reader never sees half a file."""
+    """`save(tmp)` next to `path`, then rename over it: a reader never sees half a file. The
+    temporary keeps the suffix (`.model.tmp.pt2`): torch.export warns about an archive whose name
+    does not end in .pt2."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    tmp = path.with_name(f".{path.stem}.tmp{path.suffix}")
     try:
         save(tmp)
         tmp.replace(path)

@@ -25,12 +25,14 @@ import sys
 from pathlib import Path
 
 from matplotlib.ticker import MaxNLocator
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
 from .. import faults
 from ..runfolder import RunFolder, read_json
 from ..search.extinction import STAGES
+from .live import human
 
 SLIDE = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
          "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.dpi": 120, "savefig.dpi": 150,
@@ -377,9 +379,16 @@ def output_console() -> Console:
     return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120, soft_wrap=True)
 
 
+def closing_table(title: str) -> Table:
+    """A table of many narrow columns, ruled under its header only: boxed, the eleven columns of a
+    search's summary need ~115 columns and rich cuts them on a 100-column terminal."""
+    return Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
+                 collapse_padding=True)
+
+
 def summary_table(state: dict) -> Table:
     """One row per finished generation: who was trained how far, the thresholds, the parent."""
-    table = Table(title="generations (children trained to T1/T2/T3; * new parent)", header_style="bold")
+    table = closing_table("generations (children trained to T1/T2/T3; * new parent)")
     for column in ("gen", "phase", "m", "# T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params",
                    "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column in ("phase", "best child", "parent") else "right",
@@ -390,7 +399,7 @@ def summary_table(state: dict) -> Table:
         best = f"{g['best_child']} {g['best_child_fitness']:.2f}" if g["best_child"] else "-"
         parent = f"{g['parent']} {g['parent_fitness']:.2f}" + (" *" if g["improved"] else "")
         table.add_row(str(g["generation"]), g["phase"], str(g["step_size"]), "/".join(str(trained[s]) for s in STAGES),
-                      bar(v.get("T1")), bar(v.get("T2")), best, parent, f"{g['parent_params']:,}",
+                      bar(v.get("T1")), bar(v.get("T2")), best, parent, human(g["parent_params"]),
                       _pflops(g), _seconds(g))
     return table
 
@@ -405,12 +414,12 @@ def _seconds(summary: dict) -> str:
 
 def evolution_table(state: dict) -> Table:
     """One row per generation of a large-scale or random search (a generation: `population` events)."""
-    table = Table(title="generations (population-sized rounds of events)", header_style="bold")
+    table = closing_table("generations (population-sized rounds of events)")
     for column in ("gen", "events", "alive", "mean", "population best", "best ever", "params", "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column == "best ever" else "right", no_wrap=True)
     for g in state["generations"]:
         table.add_row(str(g["generation"]), str(g["events"]), str(g["alive"]), f"{g['population_mean']:.2f}",
-                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", f"{g['best_params']:,}",
+                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", human(g["best_params"]),
                       _pflops(g), _seconds(g))
     return table
 

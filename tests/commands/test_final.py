@@ -104,6 +104,17 @@ def test_duplicate_trains_every_candidate_and_exports_the_best(finished):
         assert [r["val_accuracy"] for r in validated] == pytest.approx([acc for _, acc in entries[c["id"]]["curve"]])
 
 
+def test_an_export_is_written_without_a_warning_to_the_user(tmp_path, capfd):
+    """torch.export warns (on stderr, in the middle of the live view) about an archive whose name does
+    not end in .pt2: the atomic write's temporary keeps the suffix."""
+    from eigen.commands.export import export_program
+    model = build_model(Genome.from_dict(small_genome(), SIZE), 8)
+    capfd.readouterr()
+    path = export_program(model, tmp_path / "model.pt2", SIZE, {"classes": list("abcdefgh")})
+    assert path.exists() and not list(tmp_path.glob(".*"))
+    assert capfd.readouterr().err == ""
+
+
 def test_the_pt2_export_gives_the_eager_logits_without_eigen_and_refuses_pixels(finished):
     final, _ = finished
     metrics = json.loads((final / "metrics.json").read_text())
