@@ -77,7 +77,9 @@ def plain_loop(genome, splits, device, batch_size, iterations, warmup, workers):
     return iterations * batch_size / (time.perf_counter() - started)
 
 
-def eigen_trainer(genome, data, device, batch_size, iterations, warmup):
+def eigen_trainer(genome, data, device, batch_size, iterations, warmup, with_capture=False):
+    """(images/s, graphed, graph error) of eigen's trainer after `warmup` untimed iterations (the
+    CUDA-graph capture among them); with `with_capture`, also the capture's seconds (None on a CPU)."""
     torch.manual_seed(0)
     model = build_model(genome, data.num_classes)
     trainer = Trainer(model, data, Schedule(total=warmup + iterations, batch_size=batch_size), seed=0)
@@ -87,7 +89,10 @@ def eigen_trainer(genome, data, device, batch_size, iterations, warmup):
     sync(device)
     if not result.ok:
         raise SystemExit(f"eigen trainer failed: {result.status}")
-    return iterations * batch_size / result.seconds, result.graphed, trainer.graph_error
+    rate = iterations * batch_size / result.seconds
+    if with_capture:
+        return rate, result.graphed, trainer.graph_error, trainer.capture_seconds
+    return rate, result.graphed, trainer.graph_error
 
 
 def sync(device):

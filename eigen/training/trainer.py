@@ -175,6 +175,7 @@ class Trainer:
         self.log_every = max(1, schedule.total // LOG_POINTS)  # iterations between `on_log` points
         self.use_graph = use_graph and self.on_gpu and graphs_off_reason() is None
         self.graph_error: str | None = None  # why capture failed, if it did
+        self.capture_seconds: float | None = None  # warm-up steps + capture, synchronised (bench/gpu_check.py)
         self._graph = None
         self._static_idx = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
         self._static_views = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
@@ -294,8 +295,11 @@ class Trainer:
                         seconds=now - started)
 
     def _try_capture(self) -> None:
+        started = time.perf_counter()
         try:
             self._capture()
+            torch.cuda.current_stream(self.device).synchronize()  # this training's stream only (--parallel)
+            self.capture_seconds = time.perf_counter() - started
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as e:  # capture is an optimisation: fall back to eager, say why
