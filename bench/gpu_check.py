@@ -21,7 +21,6 @@ Ends with a table of the figures against the issue's targets. Every later GPU ch
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import re
 import subprocess

@@ -3,7 +3,6 @@ mid-training loses nothing, a killed driver resumes. Skipped where Ray is not in
 (`pip install -e ".[ray]"`; CI installs it)."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -91,8 +90,9 @@ def test_teacher_members_trained_on_ray_match_one_after_another(cluster, sequent
 
 def test_a_killed_ray_driver_resumes_to_the_sequential_result(cluster, sequential_search, tmp_path):
     """kill -9 of a driver that joined the running cluster at its address (`--ray HOST:PORT`), after
-    its third recorded training; then `--resume --ray auto` (the cluster found on this machine): the
-    run ends as the one-at-a-time run did. The cluster outlives the driver, as on a real one."""
+    its third recorded training; then `--resume --ray auto` (the cluster RAY_ADDRESS names, as on a
+    machine where `ray start` ran): the run ends as the one-at-a-time run did. The cluster outlives
+    the driver, as a real one does."""
     address = ray.get_runtime_context().gcs_address
     folder = tmp_path / "run"
     env = {**os.environ, "EIGEN_FAULT": "kill@trained#3", "RAY_ADDRESS": address}
