@@ -136,8 +136,9 @@ def train_teacher_command(config, say=print) -> int:
         write_torch(folder / f"member-{i}.pt", saved)
         partial.unlink(missing_ok=True)
         bars[i].close()
+        took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"  # a tiny member trains in under a second
         say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
-            f"{seconds:.0f} s")
+            f"{took} s of training")
         members[i] = saved
         del model
         return []
