@@ -12,7 +12,9 @@ same or another node, and the training is retried there (`max_restarts`, `max_ta
 since a training's result depends only on its seed and inputs, the retry gives the same result.
 A cluster with GPUs gets one worker per GPU, each running up to `--parallel` trainings at once
 (one thread and CUDA stream each, as `--parallel` does locally); a cluster without GPUs (a laptop,
-CI) gets one worker per CPU, each training with one thread.
+CI) gets one worker per CPU, each training with one thread. While the driver waits it asks every
+worker, twice a second, how far its trainings are (a spare thread of each actor answers), so the
+live view moves as it does with `--parallel`.
 """
 from __future__ import annotations
 
@@ -30,6 +32,7 @@ from .work import Training
 
 INSTALL = 'pip install "eigen[ray]"'
 INPUTS = ("start_from", "inherit_from")  # the checkpoint files a training reads
+POLL_EVERY = 0.5  # seconds between progress questions to the workers while the driver waits
 
 
 def require_ray() -> None:
@@ -42,9 +45,17 @@ def require_ray() -> None:
 
 
 class TrainingWorker:
-    """The body of a Ray actor: a trainer on this worker's device, and a private scratch folder."""
+    """The body of a Ray actor: a trainer on this worker's device, and a private scratch folder.
 
-    def __init__(self, spec, parallel: int):
+    The trainer is built from the `WorkerSpec` on the first call that needs it (`load`, which the
+    executor calls on every worker at the start, or `train`), not in the constructor: every call
+    carries the spec's object reference, so a worker that Ray restarts after a crash builds itself
+    again from the one copy in the object store (constructor arguments there are what Ray warns a
+    restart may lose)."""
+
+    def __init__(self, parallel: int):
+        import threading
+
         import ray
         import torch
         if ray.get_gpu_ids() and torch.cuda.is_available():
@@ -53,19 +64,35 @@ class TrainingWorker:
             device = torch.device("cpu")
             torch.set_num_threads(1)  # one CPU per worker: its share, not the whole machine
         self.device = device
-        self.trainer = spec.build(device)
+        self.trainer = None
+        self._building = threading.Lock()  # one build, however many threads ask at once
         self.scratch = Path(tempfile.mkdtemp(prefix="eigen-worker-"))
         self.streams: dict[int, Any] = {}  # thread -> its CUDA stream (up to `parallel` threads)
+        self.reached: dict[int, tuple[int, int, float]] = {}  # training key -> (step, until, mean loss)
 
     def pid(self) -> int:
         return os.getpid()
 
-    def train(self, training: Training, inputs: dict[str, bytes]) -> tuple[Any, bytes | None]:
-        """Run `training` with its input checkpoints given as bytes; return (result, checkpoint bytes)."""
+    def load(self, spec_box: list) -> None:
+        """Build the trainer, data and logits on this worker's device, once. `spec_box` is
+        [ObjectRef of the WorkerSpec]: inside a list Ray passes the reference, not the value."""
+        import ray
+        with self._building:
+            if self.trainer is None:
+                self.trainer = ray.get(spec_box[0]).build(self.device)
+
+    def progress(self) -> dict[int, tuple[int, int, float]]:
+        """How far each training in flight is (answered by the actor's spare thread)."""
+        return dict(self.reached)
+
+    def train(self, training: Training, inputs: dict[str, bytes], key: int, spec_box: list) -> tuple[Any, bytes | None]:
+        """Run `training` with its input checkpoints given as bytes; return (result, checkpoint bytes).
+        `key` names it in `progress()`; `spec_box` builds the trainer if this worker has none yet."""
         import contextlib
         import threading
 
         import torch
+        self.load(spec_box)  # nothing to do unless Ray restarted this worker
         name = uuid.uuid4().hex
         local = {}
         for field, blob in inputs.items():
@@ -81,9 +108,11 @@ class TrainingWorker:
             stream = torch.cuda.stream(self.streams[thread])
         try:
             with stream:
-                result = here.run(self.trainer)
+                result = here.run(self.trainer, on_progress=lambda step, until, loss:
+                                  self.reached.__setitem__(key, (step, until, loss)))
             return result, (out.read_bytes() if out.exists() else None)
         finally:
+            self.reached.pop(key, None)
             for path in (out, *local.values()):
                 path.unlink(missing_ok=True)
 
@@ -141,14 +170,18 @@ class RayExecutor:
         count = workers or gpus or max(1, int(resources.get("CPU", 1)))
         per_worker = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
         actor = ray.remote(max_restarts=-1, max_task_retries=-1)(TrainingWorker)
-        spec_ref = ray.put(spec)  # one copy of the data and the logits in the object store, for every worker
-        self.workers = [actor.options(**per_worker, max_concurrency=parallel).remote(spec_ref, parallel)
+        # One copy of the data and the logits in the object store for every worker, kept alive here:
+        # a restarted worker builds itself from it again.
+        self._spec_box = [ray.put(spec)]
+        # One thread more than trainings: the spare one answers `progress()` while all of them train.
+        self.workers = [actor.options(**per_worker, max_concurrency=parallel + 1).remote(parallel)
                         for _ in range(count)]
-        self._spec_ref = spec_ref  # kept alive: a restarted worker builds itself from it again
+        ray.get([worker.load.remote(self._spec_box) for worker in self.workers])  # data on every device, once
         self.parallel = parallel
         self.slots = count * parallel
         self._load = [0] * count  # trainings in flight per worker
-        self._flying: dict[Any, tuple[Any, Training, int]] = {}  # object ref -> (tag, training, worker)
+        self._flying: dict[Any, tuple[Any, Training, int, int]] = {}  # object ref -> (tag, training, worker, key)
+        self._keys = 0  # each submitted training's key in its worker's `progress()`
         kind = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{count} CPU"
         say(f"Ray: {count} worker{'s' if count != 1 else ''} ({kind}), up to {self.slots} trainings at once")
 
@@ -160,16 +193,21 @@ class RayExecutor:
         inputs = {field: Path(getattr(training, field)).read_bytes()
                   for field in INPUTS if getattr(training, field) is not None}
         worker = min(range(len(self.workers)), key=self._load.__getitem__)
-        ref = self.workers[worker].train.remote(training, inputs)
+        self._keys += 1
+        ref = self.workers[worker].train.remote(training, inputs, self._keys, self._spec_box)
         self._load[worker] += 1
-        self._flying[ref] = (tag, training, worker)
+        self._flying[ref] = (tag, training, worker, self._keys)
 
     def wait(self, on_progress=None):
         """The next finished training; its checkpoint is written into the run folder before it is
-        returned (Ray workers report no progress while they train)."""
+        returned. Meanwhile `on_progress(tag, step, until, loss)` hears the trainings in flight."""
         import ray
-        ready, _ = ray.wait(list(self._flying), num_returns=1)
-        tag, training, worker = self._flying.pop(ready[0])
+        while True:
+            ready, _ = ray.wait(list(self._flying), num_returns=1, timeout=None if on_progress is None else POLL_EVERY)
+            if ready:
+                break
+            self._report_progress(on_progress)
+        tag, training, worker, _ = self._flying.pop(ready[0])
         self._load[worker] -= 1
         result, checkpoint = ray.get(ready[0])
         if checkpoint is not None:
@@ -177,6 +215,21 @@ class RayExecutor:
         if result.ok:
             faults.point("trained")  # weights on disk, result not yet recorded
         return tag, result
+
+    def _report_progress(self, on_progress) -> None:
+        """Ask each worker with trainings in flight how far they are; progress is only for the eye, so a
+        worker that does not answer in time (restarting, say) is skipped."""
+        import ray
+        tags = {(worker, key): tag for tag, _, worker, key in self._flying.values()}
+        busy = sorted({worker for worker, _ in tags})
+        try:
+            answers = ray.get([self.workers[w].progress.remote() for w in busy], timeout=5)
+        except Exception:  # noqa: BLE001 (a dead or restarting actor, a slow cluster: no progress this time)
+            return
+        for worker, reached in zip(busy, answers):
+            for key, (step, until, loss) in reached.items():
+                if (worker, key) in tags:
+                    on_progress(tags[worker, key], step, until, loss)
 
     def close(self) -> None:
         import ray

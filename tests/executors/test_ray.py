@@ -1,5 +1,5 @@
 """`--ray` on a local cluster of 2 CPU workers: the same results as one at a time, a worker killed
-mid-training loses nothing, a killed driver resumes. Skipped where Ray is not installed
+mid-training loses nothing (and the trainings' progress reaches the driver), a killed driver resumes. Skipped where Ray is not installed
 (`pip install -e ".[ray]"`; CI installs it)."""
 from __future__ import annotations
 
@@ -62,9 +62,10 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
         os.kill(pids[0], signal.SIGKILL)
         killed.set()
     threading.Thread(target=kill_one_mid_training, daemon=True).start()
-    results = {}
+    results, heard = {}, []
     try:
-        assert run_all(executor, trainings(tmp_path / "ray"), on_done=results.__setitem__)
+        assert run_all(executor, trainings(tmp_path / "ray"), on_done=results.__setitem__,
+                       on_progress=lambda tag, step, until, loss: heard.append((tag, step, until, loss)))
         assert killed.is_set() and ray.get(executor.workers[0].pid.remote()) != pids[0]  # restarted
     finally:
         executor.close()
@@ -78,6 +79,8 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
         torch.set_num_threads(threads)
     assert {n: (r.status, r.fitness, r.step) for n, r in results.items()} == \
            {n: (r.status, r.fitness, r.step) for n, r in here.items()}
+    # The live view heard the trainings move while they ran on the workers (a dead worker's poll skipped).
+    assert heard and all(tag in range(4) and 0 < step <= until == 200 and loss > 0 for tag, step, until, loss in heard)
     for n in range(4):  # the weights came back through the object store, whole
         a, b = (torch.load(tmp_path / f / f"{n}.pt", weights_only=True)["trainer"]["model"] for f in ("ray", "here"))
         assert all(torch.equal(a[k], b[k]) for k in a)
