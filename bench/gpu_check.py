@@ -21,7 +21,6 @@ Ends with a table of the figures against the issue's targets. Every later GPU ch
 from __future__ import annotations
 
 import argparse
-import random
 import re
 import subprocess
 import sys
@@ -35,37 +34,25 @@ BENCH = Path(__file__).resolve().parent
 ROOT = BENCH.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
-from parallel import timed_generation  # noqa: E402
+from parallel import generation, timed_generation  # noqa: E402
 from recipe import genome_path, train_recipe  # noqa: E402
 from record import bench_record, save_record  # noqa: E402
-from throughput import eigen_trainer, plain_loop  # noqa: E402
+from throughput import eigen_trainer, plain_loop, sync  # noqa: E402
 
-from eigen import Genome, build_model  # noqa: E402
+from eigen import Genome  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
 from eigen.data.device_data import NUM_VIEWS, DeviceData  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
-from eigen.genome.mutations import mutate  # noqa: E402
 from eigen.training.individual import TorchIndividuals  # noqa: E402
-from eigen.training.trainer import Schedule, Trainer  # noqa: E402
+from eigen.training.trainer import Schedule  # noqa: E402
 
 GENOMES = ("tiny-early", "six-conv-1.15m", "wide-20-conv-4.4m")
 MiB = 2 ** 20
 
 
-def children_of(parent: Genome, count: int, image_size: int, seed: int = 0) -> list[Genome]:
-    """A generation as the secondary succession draws it: k ~ U{1..10} EIGEN mutations each."""
-    rng = random.Random(seed)
-    return [mutate(parent, rng, "eigen", rng.randint(1, 10), image_size)[0] for _ in range(count)]
-
-
 def load(name: str) -> Genome:
     return Genome.from_json(genome_path(name).read_text())
-
-
-def sync(device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # -- the sections: each returns what it measured ------------------------------------------------------
@@ -90,7 +77,7 @@ def check_throughput(ctx) -> dict:
             torch.backends.cudnn.benchmark = benchmark
             plain = plain_loop(genome, ctx.splits, ctx.device, 128, ctx.iterations, ctx.warmup, ctx.args.workers)
             fast, graphed, graph_error, capture = eigen_trainer(genome, ctx.data, ctx.device, 128, ctx.iterations,
-                                                                ctx.warmup, with_capture=True)
+                                                                ctx.warmup)
             rows.append(dict(genome=name, params=cost(genome, ctx.splits.image_size, ctx.splits.num_classes).params,
                              cudnn_benchmark=benchmark, plain_images_per_s=round(plain),
                              eigen_images_per_s=round(fast), ratio=round(fast / plain, 2), graphed=graphed,
@@ -111,16 +98,8 @@ def check_mimicry(ctx) -> dict:
     extra loss cost the same whatever the values) against plain cross-entropy."""
     genome = load(ctx.args.reference)
     logits = torch.randn(ctx.data.num_train, NUM_VIEWS, ctx.splits.num_classes, device=ctx.device).half()
-    rates = {}
-    for name, teacher in (("cross_entropy", None), ("mimicry", logits)):
-        torch.manual_seed(0)
-        trainer = Trainer(build_model(genome, ctx.splits.num_classes), ctx.data,
-                          Schedule(total=ctx.warmup + ctx.iterations, milestones=()), seed=0, teacher_logits=teacher)
-        trainer.train(until=ctx.warmup)
-        sync(ctx.device)
-        result = trainer.train(until=ctx.warmup + ctx.iterations)
-        sync(ctx.device)
-        rates[name] = ctx.iterations * 128 / result.seconds
+    rates = {name: eigen_trainer(genome, ctx.data, ctx.device, 128, ctx.iterations, ctx.warmup, teacher)[0]
+             for name, teacher in (("cross_entropy", None), ("mimicry", logits))}
     overhead = rates["cross_entropy"] / rates["mimicry"] - 1
     ctx.say(f"  cross-entropy {rates['cross_entropy']:.0f} img/s, mimicry {rates['mimicry']:.0f} img/s: "
             f"{100 * overhead:+.1f}% step time")
@@ -133,7 +112,7 @@ def check_memory(ctx) -> dict:
     after another as the search trains them: allocated memory must come back to where it started."""
     on_gpu = ctx.device.type == "cuda"
     individuals = TorchIndividuals(ctx.data, Schedule(total=ctx.memory_iterations, milestones=()))
-    genomes = children_of(load(ctx.args.reference), ctx.args.children, ctx.splits.image_size)
+    genomes = generation(load(ctx.args.reference), ctx.args.children, image_size=ctx.splits.image_size)
     with tempfile.TemporaryDirectory() as folder:
         individuals.train(genomes[0], seed=0, until=ctx.memory_iterations, start_from=None,
                           save_to=Path(folder) / "warm.pt")
@@ -164,7 +143,7 @@ def check_parallel(ctx) -> dict:
     rows = []
     with tempfile.TemporaryDirectory() as folder:
         for name in dict.fromkeys(("tiny-early", ctx.args.reference)):
-            genomes = children_of(load(name), ctx.args.parallel_children, ctx.splits.image_size)
+            genomes = generation(load(name), ctx.args.parallel_children, image_size=ctx.splits.image_size)
             timed_generation(individuals, genomes[:1], 1, 20, ctx.device, folder)  # warm-up: cuDNN, allocator
             base = None
             for k in ctx.args.ks:

@@ -38,9 +38,10 @@ from eigen.training.trainer import Schedule  # noqa: E402
 GENOMES = Path(__file__).parent / "genomes"
 
 
-def generation(parent: Genome, children: int, seed: int = 0) -> list[Genome]:
+def generation(parent: Genome, children: int, seed: int = 0, image_size: int = 32) -> list[Genome]:
+    """A generation as the secondary succession draws it: k ~ U{1..10} EIGEN mutations each."""
     rng = random.Random(seed)
-    return [mutate(parent, rng, "eigen", rng.randint(1, 10), 32)[0] for _ in range(children)]
+    return [mutate(parent, rng, "eigen", rng.randint(1, 10), image_size)[0] for _ in range(children)]
 
 
 def timed_generation(individuals, genomes, k, iterations, device, folder) -> tuple[float, list]:

@@ -77,22 +77,21 @@ def plain_loop(genome, splits, device, batch_size, iterations, warmup, workers):
     return iterations * batch_size / (time.perf_counter() - started)
 
 
-def eigen_trainer(genome, data, device, batch_size, iterations, warmup, with_capture=False):
-    """(images/s, graphed, graph error) of eigen's trainer after `warmup` untimed iterations (the
-    CUDA-graph capture among them); with `with_capture`, also the capture's seconds (None on a CPU)."""
+def eigen_trainer(genome, data, device, batch_size, iterations, warmup, teacher_logits=None):
+    """(images/s, graphed, graph error, capture seconds) of eigen's trainer after `warmup` untimed
+    iterations (the CUDA-graph capture among them; capture seconds are None on a CPU), with the
+    mimicry loss when `teacher_logits` (N_train, views, K) is given."""
     torch.manual_seed(0)
     model = build_model(genome, data.num_classes)
-    trainer = Trainer(model, data, Schedule(total=warmup + iterations, batch_size=batch_size), seed=0)
+    trainer = Trainer(model, data, Schedule(total=warmup + iterations, batch_size=batch_size), seed=0,
+                      teacher_logits=teacher_logits)
     trainer.train(until=warmup)  # includes graph capture on a GPU
     sync(device)
     result = trainer.train(until=warmup + iterations)
     sync(device)
     if not result.ok:
         raise SystemExit(f"eigen trainer failed: {result.status}")
-    rate = iterations * batch_size / result.seconds
-    if with_capture:
-        return rate, result.graphed, trainer.graph_error, trainer.capture_seconds
-    return rate, result.graphed, trainer.graph_error
+    return iterations * batch_size / result.seconds, result.graphed, trainer.graph_error, trainer.capture_seconds
 
 
 def sync(device):
@@ -119,7 +118,7 @@ def main():
     for name in args.genomes:
         genome = Genome.from_json((GENOMES / f"{name}.json").read_text())
         plain = plain_loop(genome, splits, device, args.batch_size, args.iterations, args.warmup, args.workers)
-        fast, graphed, graph_error = eigen_trainer(genome, data, device, args.batch_size, args.iterations, args.warmup)
+        fast, graphed, graph_error, _ = eigen_trainer(genome, data, device, args.batch_size, args.iterations, args.warmup)
         params = sum(p.numel() for p in build_model(genome, 10).parameters())
         rows.append(dict(genome=name, params=params, plain_images_per_s=round(plain), eigen_images_per_s=round(fast),
                          ratio=round(fast / plain, 2), graphed=graphed, graph_error=graph_error))
