@@ -69,22 +69,25 @@ def check_tests(ctx) -> dict:
 
 
 def check_throughput(ctx) -> dict:
-    """Plain loop vs eigen's trainer, cudnn.benchmark off and on, for each genome."""
-    rows = []
-    for name in ctx.args.genomes:
-        genome = load(name)
-        for benchmark in (False, True):
-            torch.backends.cudnn.benchmark = benchmark
-            plain = plain_loop(genome, ctx.splits, ctx.device, 128, ctx.iterations, ctx.warmup, ctx.args.workers)
-            fast, graphed, graph_error, capture = eigen_trainer(genome, ctx.data, ctx.device, 128, ctx.iterations,
-                                                                ctx.warmup)
-            rows.append(dict(genome=name, params=cost(genome, ctx.splits.image_size, ctx.splits.num_classes).params,
-                             cudnn_benchmark=benchmark, plain_images_per_s=round(plain),
-                             eigen_images_per_s=round(fast), ratio=round(fast / plain, 2), graphed=graphed,
-                             graph_error=graph_error, capture_seconds=capture))
-            ctx.say(f"  {name:18s} cudnn.benchmark={benchmark!s:5s}  plain {plain:9.0f}  eigen {fast:9.0f} img/s  "
-                    f"x{fast / plain:5.2f}  graphed={graphed}" + (f"  capture {capture:.2f} s" if capture else ""))
-    torch.backends.cudnn.benchmark = False
+    """Plain loop vs eigen's trainer, cudnn.benchmark off and on, for each genome. The setting is
+    restored however the section ends: the later sections measure eigen as it runs."""
+    rows, setting = [], torch.backends.cudnn.benchmark
+    try:
+        for name in ctx.args.genomes:
+            genome = load(name)
+            for benchmark in (False, True):
+                torch.backends.cudnn.benchmark = benchmark
+                plain = plain_loop(genome, ctx.splits, ctx.device, 128, ctx.iterations, ctx.warmup, ctx.args.workers)
+                fast, graphed, graph_error, capture = eigen_trainer(genome, ctx.data, ctx.device, 128, ctx.iterations,
+                                                                    ctx.warmup)
+                rows.append(dict(genome=name, params=cost(genome, ctx.splits.image_size, ctx.splits.num_classes).params,
+                                 cudnn_benchmark=benchmark, plain_images_per_s=round(plain),
+                                 eigen_images_per_s=round(fast), ratio=round(fast / plain, 2), graphed=graphed,
+                                 graph_error=graph_error, capture_seconds=capture))
+                ctx.say(f"  {name:18s} cudnn.benchmark={benchmark!s:5s}  plain {plain:9.0f}  eigen {fast:9.0f} img/s"
+                        f"  x{fast / plain:5.2f}  graphed={graphed}" + (f"  capture {capture:.2f} s" if capture else ""))
+    finally:
+        torch.backends.cudnn.benchmark = setting
     return dict(iterations=ctx.iterations, batch_size=128, results=rows)
 
 

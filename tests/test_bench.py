@@ -59,3 +59,21 @@ def test_the_gpu_check_skips_what_would_start_after_its_deadline(tmp_path):
     sections = json.loads((tmp_path / "gpu-check.json").read_text())["sections"]
     assert "recipe" in sections and "skipped" not in sections["recipe"]  # the first always starts
     assert "out of time" in sections["mimicry"]["skipped"]
+
+
+def test_a_throughput_section_that_fails_leaves_cudnn_benchmark_as_it_found_it(tmp_path, monkeypatch):
+    """A failure with cudnn.benchmark on must not leave it on for the sections measured after it."""
+    import torch
+    check = bench_module("gpu_check")
+
+    def fail_with_benchmark_on(*args, **kwargs):
+        if torch.backends.cudnn.benchmark:
+            raise RuntimeError("boom")
+        return 1.0, False, None, None
+    monkeypatch.setattr(check, "plain_loop", lambda *args: 1.0)
+    monkeypatch.setattr(check, "eigen_trainer", fail_with_benchmark_on)
+    before = torch.backends.cudnn.benchmark
+    assert check.main(["--dataset", "synthetic", "--gpu", "-1", "--quick", "--out", str(tmp_path),
+                       "--sections", "throughput", "--genomes", "tiny-early"]) == 0
+    assert json.loads((tmp_path / "gpu-check.json").read_text())["sections"]["throughput"]["error"] == "RuntimeError: boom"
+    assert torch.backends.cudnn.benchmark == before
