@@ -13,7 +13,7 @@ from typing import Callable
 
 from . import __version__
 from .config import DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, TeacherConfig
-from .errors import EigenError, Interrupted, describe_os_error
+from .errors import EigenError, InternalError, Interrupted, describe_os_error
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:
@@ -123,6 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except EigenError as e:
         print(f"eigen {args.command}: {e}", file=sys.stderr)
         return 2
+    except InternalError as e:  # eigen's own bug: say so, rather than send the user to check the disk
+        print(f"eigen {args.command}: {e}", file=sys.stderr)
+        return 70  # EX_SOFTWARE
     except BrokenPipeError:  # the reader went away (`eigen predict ... | head`): stop quietly, as Unix tools do
         _silence_stdout()
         return 141  # 128 + SIGPIPE, what a shell reports for a tool the closed pipe stopped

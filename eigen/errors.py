@@ -16,6 +16,21 @@ class DeviceError(EigenError):
     """A requested device that does not exist or cannot be used."""
 
 
+class InternalError(Exception):
+    """A bug in eigen, not something the user did: a file eigen wrote itself and expected to find is
+    not there. Not an `EigenError` (whose advice the user can follow) nor an `OSError` (whose advice
+    is to check the disk): the CLI says it is a bug to report, and exits 70 (EX_SOFTWARE)."""
+
+    def __init__(self, what: str):
+        super().__init__(f"internal error: {what}; this is a bug in eigen, not a problem with your data or disk: "
+                         f"please report it with the run folder's state.json and history.jsonl")
+
+
+def own_file_missing(path, what: str) -> InternalError:
+    """The error for a file eigen wrote and expected to read back, but which is not there."""
+    return InternalError(f"{path} ({what}) should exist, eigen wrote it, but it is not there")
+
+
 class Interrupted(KeyboardInterrupt):
     """Ctrl-C inside a command that can continue: `how` says how (the CLI prints it, exit code 130)."""
 

@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import faults
-from .errors import EigenError
+from .errors import EigenError, own_file_missing
 
 
 class RunFolderError(EigenError):
@@ -100,8 +100,15 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def copy_atomic(source: Path, target: Path) -> None:
-    """Copy `source` over `target` so that `target` is never half-written."""
-    _write_atomic(Path(target), lambda f: shutil.copyfileobj(open(source, "rb"), f), binary=True)
+    """Copy `source` over `target` so that `target` is never half-written. Every source is a file
+    eigen wrote (a checkpoint becoming parent.pt or best.pt): one that is missing is eigen's bug."""
+    def copy(f) -> None:
+        try:
+            with open(source, "rb") as read:
+                shutil.copyfileobj(read, f)
+        except FileNotFoundError:
+            raise own_file_missing(source, f"the weights to copy to {Path(target).name}") from None
+    _write_atomic(Path(target), copy, binary=True)
 
 
 def sweep_temporaries(folder: Path) -> int:

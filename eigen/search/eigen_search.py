@@ -32,9 +32,10 @@ import dataclasses
 import random
 import shutil
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 from .. import faults
-from ..errors import EigenError
+from ..errors import EigenError, own_file_missing
 from ..genome.cost import cost
 from ..genome.dna import Genome, initial_genome
 from ..executors.local import InlineExecutor
@@ -277,6 +278,9 @@ class EigenSearch:
         phase = state.succession.phase
         m = s.step_size(phase)
         rng = random.Random(f"eigen:{s.seed}:generation:{number}")
+        # Checkpoints left by a kill just before the last generation's end removed them: none belongs
+        # to this generation, and a reuse must not find weights there that an unkilled run would not.
+        shutil.rmtree(self.folder.individuals, ignore_errors=True)
         children, rejected = [], 0
         for slot in range(s.population):
             genome, mutations, c, redrawn = draw_child(state.parent, rng, "eigen", lambda: step_count(rng, m), s)
@@ -309,8 +313,11 @@ class EigenSearch:
 
         def starting(child: Individual) -> bool:
             key = self._memo_key(child.key, until, child.parent)
-            if key in self.memo:  # an identical genome already trained this far: take its result
-                self._reuse(generation, child, stage, until, self.memo[key])
+            earlier = self.memo.get(key)
+            # An identical genome already trained this far: take its result. A finalist may become the
+            # parent or the best, so at T3 a result whose weights are gone is trained again instead.
+            if earlier is not None and (k < 2 or self._weights_of(key, earlier["checkpoint"]) is not None):
+                self._reuse(generation, child, stage, until, earlier)
                 return False
             if key in twins:  # an identical genome is training now: wait for its result
                 twins[key].append(child)
@@ -346,6 +353,7 @@ class EigenSearch:
         """Take an identical genome's recorded result (same genome, same length) as this child's."""
         self.progress.child_started(self, generation, child, stage)
         self._apply(child, stage, earlier)
+        child.checkpoint = self._weights_of(self._memo_key(child.key, until, child.parent), earlier["checkpoint"])
         record = self._record(generation, child, stage, until, seconds=0.0, iterations=0, reused_from=earlier["id"])
         self._finish(generation, child, stage, record)
 
@@ -376,16 +384,18 @@ class EigenSearch:
         """Algorithm 1, line 9: the best child that reached T3 becomes the parent (with --elitist, only
         if it beats the parent); the best ever is kept apart, and the plateaus are measured on it."""
         state = self.state
+        self._recover_lost_weights(generation)
         finalists = [c for c in generation.children if c.alive and c.status == "ok"]
         best = max(finalists, key=lambda c: c.fitness["T3"], default=None)
+        weights = self._finalist_weights(best) if best is not None else None
         replaced = best is not None and (not self.settings.elitist or best.fitness["T3"] > state.parent_fitness)
         if replaced:
-            copy_atomic(self.folder.path / best.checkpoint, self.folder.parent_weights)
+            copy_atomic(weights, self.folder.parent_weights)
             state.parent = dataclasses.replace(best, checkpoint=self.folder.parent_weights.name)
             state.parent_fitness = best.fitness["T3"]
         new_best = best is not None and (state.best is None or best.fitness["T3"] > state.best.fitness["T3"])
         if new_best:
-            copy_atomic(self.folder.path / best.checkpoint, self.folder.best_weights)
+            copy_atomic(weights, self.folder.best_weights)
             state.best = dataclasses.replace(best, checkpoint=self.folder.best_weights.name)
         state.thresholds = {stage: generation.thresholds[stage] for stage in ("T1", "T2")}
         best_ever = state.best.fitness["T3"] if state.best else 0.0
@@ -413,9 +423,10 @@ class EigenSearch:
     def _training(self, child: Individual, stage: str, until: int) -> Training:
         """What training `child` to the end of `stage` takes: its seed, its last checkpoint (or the
         parent's weights to inherit), and where its new checkpoint goes."""
-        start = self.folder.path / child.checkpoint if child.checkpoint else None
-        if start is not None and not start.exists():
-            start = None  # a reused result whose weights are gone: train from scratch (same seed, same run)
+        found = self._weights_of_child(child) if child.step else None
+        # A reused result whose weights are gone trains from scratch to this stage's end: the same
+        # seed and batch order give the weights it would have continued from (the cost is recorded).
+        start = self.folder.path / found if found else None
         inherit_from = None
         if start is None and self.settings.inherit_weights and self.state.parent.checkpoint:
             inherit_from = self.folder.parent_weights  # the parent of this generation, trained
@@ -427,6 +438,53 @@ class EigenSearch:
         """What decides a training's result: the genome and its length, and with weight inheritance
         also the parent whose weights it starts from."""
         return (key, until, parent if self.settings.inherit_weights else None)
+
+    def _weights_of(self, key: tuple, checkpoint: str | None) -> str | None:
+        """Where the weights of the training `key` (`_memo_key`) are now, relative to the run folder,
+        or None if nowhere.
+
+        A checkpoint in individuals/ lives while its generation lasts (each is named after the
+        individual and stage that wrote it, so it never holds anything else); after that, weights
+        survive only as parent.pt or best.pt, when their genome became the parent or the best ever.
+        The same genome trained as long from the same start leaves the same weights, so those files
+        serve every later child that reuses the result: a child identical to its parent (the paper's
+        own case, common under the secondary succession's small steps) trains nothing and is copied
+        from parent.pt."""
+        if checkpoint and checkpoint.startswith(f"{self.folder.individuals.name}/") and \
+                (self.folder.path / checkpoint).exists():
+            return checkpoint
+        for holder, path in ((self.state.parent, self.folder.parent_weights), (self.state.best, self.folder.best_weights)):
+            if holder is not None and holder.checkpoint and holder.status == "ok" and path.exists() and \
+                    self._memo_key(holder.key, holder.step, holder.parent) == key:
+                return path.name
+        return None
+
+    def _weights_of_child(self, child: Individual) -> str | None:
+        """Where `child`'s weights at its last stage are now (see `_weights_of`)."""
+        return self._weights_of(self._memo_key(child.key, child.step, child.parent), child.checkpoint)
+
+    def _finalist_weights(self, child: Individual) -> Path:
+        found = self._weights_of_child(child)
+        if found is None:  # _recover_lost_weights trained every finalist without weights again
+            raise own_file_missing(self.folder.path / (child.checkpoint or f"{child.id}-T3.pt"),
+                                   f"the weights of finalist {child.id}")
+        return self.folder.path / found
+
+    def _recover_lost_weights(self, generation: Generation) -> None:
+        """Train again, to T3, the finalists whose weights are nowhere: only a run that eigen 0.1.0
+        stopped with "No such file or directory (individuals/...-T3.pt)" has any (it reused a result
+        at T3 whose checkpoint its generation had already deleted). Each gets a second T3 record,
+        the one its resumed run goes by."""
+        lost = [c for c in generation.children if c.alive and c.status == "ok" and "T3" in c.fitness
+                and self._weights_of_child(c) is None]
+        if not lost:
+            return
+        for child in lost:
+            self.progress.note(f"{child.id}: the weights of the result it reused are gone; training it again to T3")
+            del child.fitness["T3"], child.accuracy["T3"]
+            self.recorded.pop((generation.number, child.id, "T3"), None)
+        generation.stages_done = 2
+        self.train_stage(generation, 2)
 
     def _checkpoint_name(self, child: Individual, stage: str) -> str:
         return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"

@@ -138,7 +138,10 @@ class Evolution:
         self.fitness = Fitness.parse(settings.fitness)
         records = folder.read_history()
         with interpreting(folder.history, "the search's history", HISTORY_FIX):
-            self.recorded = {r["id"]: r for r in records[self.state.history_count:]}  # trained before a kill
+            # Trained before a kill. Every record, not only those after the state's count: with several
+            # trainings in flight a result is recorded as it finishes but applied in event order, so a
+            # state saved in between counts records whose events are still pending.
+            self.recorded = {r["id"]: r for r in records}
             self.history_count = len(records)
             self.spending = Spending(records)
 

@@ -19,6 +19,7 @@ from typing import Protocol
 
 import torch
 
+from ..errors import own_file_missing
 from ..genome.dna import Genome
 from ..genome.inheritance import inherit
 from ..genome.model import build_model
@@ -120,6 +121,9 @@ class TorchIndividuals:
         inherited = 0
         graphed, graph_error = False, None
         log = self.metrics.training(*training_name(save_to, self.stage)) if self.metrics is not None else None
+        for path, what in ((start_from, "the checkpoint to continue"), (inherit_from, "the parent's weights to inherit")):
+            if path is not None and not Path(path).exists():
+                raise own_file_missing(path, what)  # a bug in the caller, not this network's result
         try:
             trainer = self._build(genome, seed)
             if start_from is not None:

@@ -181,3 +181,16 @@ def test_every_repeatable_block_of_random_genomes_repeats_into_a_valid_network(o
             repeated_any += 1
             assert build_model(repeat_block(genome, block, 2), 10)(x).shape == (2, 10)
     assert repeated_any > 100 and same_width > 50
+
+
+@pytest.mark.parametrize("ops", ["eigen", "large-scale"])
+def test_no_candidate_of_random_genomes_repeats_another_or_the_genome_as_found(ops):
+    """Candidates are trainings of their own: two equal ones would pay twice for one result, and one
+    equal to the genome as found (c0) would train it twice under the same seed (issue #25)."""
+    rng = random.Random(f"distinct:{ops}")
+    for _ in range(200):
+        genome, _ = mutate(initial_genome(), rng, ops, steps=rng.randint(1, 12))
+        found = candidates(genome, max_copies=3, limit=12)
+        keys = [c.genome.key() for c in found]
+        assert keys[0] == genome.key() and found[0].label == "as found"
+        assert len(set(keys)) == len(keys)
