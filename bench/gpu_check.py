@@ -1,11 +1,14 @@
-"""The whole GPU check in one command (issue #13): every GPU path run and measured, in under 9 minutes.
+"""The whole GPU check in one command (issues #13, #26): every GPU path run and measured, in ~3-5 minutes.
 
     python3 bench/gpu_check.py --data-dir /root/cifar --out $OUT                       # on the GPU machine
     python3 bench/gpu_check.py --dataset synthetic --gpu -1 --quick --out /tmp/check   # CPU smoke (a test runs it)
 
-Sections, most important first; each is written into OUT/gpu-check.json as soon as it ends, so a
-time-out or a crash in one loses none of those before it, and a section that would start after
-`--deadline` seconds is recorded as skipped rather than cut off by the machine's limit:
+docs/BENCHMARKS.md ("The GPU plan") has the exact commands for the device machine, with what each
+takes along. Sections, most important first; each is written into OUT/gpu-check.json as soon as it
+ends (the throughput and parallel rows as each ends), so a time-out or a crash in one loses none of
+those before it; a figure that fails is recorded as that row's error and the others go on; a
+section that would start after `--deadline` seconds is recorded as skipped rather than cut off by
+the machine's limit, and a SIGINT (`timeout -s INT`) keeps what the section in flight measured:
 
   tests       pytest tests/test_gpu.py: counts, and the names of the failures
   throughput  bench/throughput.py's plain loop vs eigen's trainer on tiny-early, six-conv-1.15m and
@@ -37,7 +40,7 @@ sys.path.insert(0, str(BENCH))
 from parallel import generation, timed_generation  # noqa: E402
 from recipe import genome_path, train_recipe  # noqa: E402
 from record import bench_record, save_record  # noqa: E402
-from throughput import eigen_trainer, plain_loop, sync  # noqa: E402
+from throughput import channel_stats, eigen_trainer, plain_loop, sync  # noqa: E402
 
 from eigen import Genome  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
@@ -58,37 +61,76 @@ def load(name: str) -> Genome:
 # -- the sections: each returns what it measured ------------------------------------------------------
 
 def check_tests(ctx) -> dict:
-    """tests/test_gpu.py in a fresh interpreter (its own CUDA context, as CI on a GPU would run it)."""
-    run = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rfEs",
-                          "tests/test_gpu.py"], cwd=ROOT, capture_output=True, text=True, timeout=ctx.args.tests_timeout)
-    out = run.stdout + run.stderr
-    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error|errors)", out.splitlines()[-1]
-                                                     if out.strip() else "")}
-    failures = re.findall(r"^(?:FAILED|ERROR) (\S+)", out, flags=re.M)
-    return dict(exit_code=run.returncode, counts=counts, failures=failures, tail=out[-3000:])
+    """tests/test_gpu.py in a fresh interpreter (its own CUDA context, as CI on a GPU would run it).
+    Verbose, so that a run cut off by --tests-timeout still says which tests passed before it."""
+    command = [sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "-rfEs", "tests/test_gpu.py"]
+    try:
+        run = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=ctx.args.tests_timeout)
+        out, exit_code, timed_out = run.stdout + run.stderr, run.returncode, False
+    except subprocess.TimeoutExpired as e:  # keep what it printed: the counts so far, the test that hung
+        out = "".join(part.decode(errors="replace") if isinstance(part, bytes) else (part or "")
+                      for part in (e.stdout, e.stderr))
+        exit_code, timed_out = None, True
+    summary = out.strip().splitlines()[-1] if out.strip() and not timed_out else ""
+    counts = {word: int(n) for n, word in re.findall(r"(\d+) (passed|failed|skipped|error|errors)", summary)}
+    if timed_out:  # count the verbose lines instead
+        counts = {word.lower(): n for word in ("PASSED", "FAILED", "SKIPPED", "ERROR")
+                  if (n := len(re.findall(rf"::\S+ {word}", out)))}
+    failures = sorted(set(re.findall(r"^(?:FAILED|ERROR) (\S+)", out, flags=re.M))
+                      | set(re.findall(r"^(\S+::\S+) (?:FAILED|ERROR)", out, flags=re.M)))
+    result = dict(exit_code=exit_code, counts=counts, failures=failures, tail=out[-3000:])
+    if timed_out:  # pytest -v writes a test's name when it starts and its verdict when it ends
+        hung = re.fullmatch(r"(\S+::\S+)\s*", out.splitlines()[-1]) if out.strip() else None
+        result["error"] = f"timed out after {ctx.args.tests_timeout:.0f} s" + (f" in {hung.group(1)}" if hung else "")
+    return result
+
+
+def failure(e: BaseException) -> str:
+    return f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]
 
 
 def check_throughput(ctx) -> dict:
-    """Plain loop vs eigen's trainer, cudnn.benchmark off and on, for each genome. The setting is
-    restored however the section ends: the later sections measure eigen as it runs."""
+    """Plain loop vs eigen's trainer, cudnn.benchmark off and on, for each genome. Each figure is
+    measured on its own: a loop that fails is recorded as that row's error and the rest go on, and
+    the section is written into the JSON after every row. The setting is restored however the
+    section ends: the later sections measure eigen as it runs."""
     rows, setting = [], torch.backends.cudnn.benchmark
+    section = dict(iterations=ctx.iterations, batch_size=128, results=rows)
     try:
         for name in ctx.args.genomes:
             genome = load(name)
             for benchmark in (False, True):
                 torch.backends.cudnn.benchmark = benchmark
-                plain = plain_loop(genome, ctx.splits, ctx.device, 128, ctx.iterations, ctx.warmup, ctx.args.workers)
-                fast, graphed, graph_error, capture = eigen_trainer(genome, ctx.data, ctx.device, 128, ctx.iterations,
-                                                                    ctx.warmup)
-                rows.append(dict(genome=name, params=cost(genome, ctx.splits.image_size, ctx.splits.num_classes).params,
-                                 cudnn_benchmark=benchmark, plain_images_per_s=round(plain),
-                                 eigen_images_per_s=round(fast), ratio=round(fast / plain, 2), graphed=graphed,
-                                 graph_error=graph_error, capture_seconds=capture))
-                ctx.say(f"  {name:18s} cudnn.benchmark={benchmark!s:5s}  plain {plain:9.0f}  eigen {fast:9.0f} img/s"
-                        f"  x{fast / plain:5.2f}  graphed={graphed}" + (f"  capture {capture:.2f} s" if capture else ""))
+                row = dict(genome=name, params=cost(genome, ctx.splits.image_size, ctx.splits.num_classes).params,
+                           cudnn_benchmark=benchmark)
+                try:
+                    plain = plain_loop(genome, ctx.splits, ctx.device, 128, ctx.iterations, ctx.warmup,
+                                       ctx.args.workers, ctx.stats)
+                    row["plain_images_per_s"] = round(plain)
+                except Exception as e:
+                    plain, row["plain_error"] = None, failure(e)
+                try:
+                    fast, graphed, graph_error, capture = eigen_trainer(genome, ctx.data, ctx.device, 128,
+                                                                        ctx.iterations, ctx.warmup)
+                    row.update(eigen_images_per_s=round(fast), graphed=graphed, graph_error=graph_error,
+                               capture_seconds=capture)
+                except Exception as e:
+                    fast, row["eigen_error"] = None, failure(e)
+                if plain and fast:
+                    row["ratio"] = round(fast / plain, 2)
+                rows.append(row)
+                ctx.save_partial("throughput", section)
+                ctx.say(f"  {name:18s} cudnn.benchmark={benchmark!s:5s}  plain {rate(plain)}  eigen {rate(fast)} img/s"
+                        + (f"  x{row['ratio']:5.2f}  graphed={row['graphed']}" if "ratio" in row else "")
+                        + (f"  capture {row['capture_seconds']:.2f} s" if row.get("capture_seconds") else "")
+                        + "".join(f"  {k}: {row[k]}" for k in ("plain_error", "eigen_error") if k in row))
     finally:
         torch.backends.cudnn.benchmark = setting
-    return dict(iterations=ctx.iterations, batch_size=128, results=rows)
+    return section
+
+
+def rate(images_per_s: float | None) -> str:
+    return f"{images_per_s:9.0f}" if images_per_s else "   failed"
 
 
 def check_recipe(ctx) -> dict:
@@ -144,21 +186,30 @@ def check_parallel(ctx) -> dict:
     """What `--parallel K` gains on one device, on a small and a large generation."""
     individuals = TorchIndividuals(ctx.data, Schedule(total=ctx.parallel_iterations, milestones=()))
     rows = []
+    section = dict(iterations=ctx.parallel_iterations, results=rows)
     with tempfile.TemporaryDirectory() as folder:
         for name in dict.fromkeys(("tiny-early", ctx.args.reference)):
             genomes = generation(load(name), ctx.args.parallel_children, image_size=ctx.splits.image_size)
             timed_generation(individuals, genomes[:1], 1, 20, ctx.device, folder)  # warm-up: cuDNN, allocator
             base = None
             for k in ctx.args.ks:
-                seconds, results = timed_generation(individuals, genomes, k, ctx.parallel_iterations, ctx.device,
-                                                    folder)
+                try:
+                    seconds, results = timed_generation(individuals, genomes, k, ctx.parallel_iterations, ctx.device,
+                                                        folder)
+                except Exception as e:  # the other K still measure
+                    rows.append(dict(parent=name, k=k, children=len(genomes), error=failure(e)))
+                    ctx.save_partial("parallel", section)
+                    ctx.say(f"  {name:16s} K={k}  failed: {rows[-1]['error']}")
+                    continue
                 rate = len(genomes) * ctx.parallel_iterations * 128 / seconds
                 base = base or rate
                 rows.append(dict(parent=name, k=k, children=len(genomes), seconds=round(seconds, 2),
                                  images_per_s=round(rate), speedup=round(rate / base, 2),
                                  ok=sum(r.ok for r in results), graphed=sum(r.graphed for r in results)))
-                ctx.say(f"  {name:16s} K={k}  {seconds:7.2f} s  {rate:9.0f} img/s  x{rate / base:4.2f}")
-    return dict(iterations=ctx.parallel_iterations, results=rows)
+                ctx.save_partial("parallel", section)
+                ctx.say(f"  {name:16s} K={k}  {seconds:7.2f} s  {rate:9.0f} img/s  x{rate / base:4.2f}"
+                        f"  graphed {rows[-1]['graphed']}/{len(genomes)}")
+    return section
 
 
 SECTIONS = {"tests": check_tests, "throughput": check_throughput, "recipe": check_recipe, "mimicry": check_mimicry,
@@ -174,10 +225,16 @@ def verdicts(record: dict) -> list[tuple[str, str, str]]:
     if "counts" in s.get("tests", {}):
         rows.append(("tests/test_gpu.py", ", ".join(f"{n} {w}" for w, n in s["tests"]["counts"].items()) or "?",
                      "all pass"))
-    for r in s.get("throughput", {}).get("results", []):
-        if r["genome"] == "six-conv-1.15m":
-            rows.append((f"{r['genome']}, cudnn.benchmark {'on' if r['cudnn_benchmark'] else 'off'}",
-                         f"{r['eigen_images_per_s']:,} img/s, x{r['ratio']} plain", ">= 100,000 img/s, >= x4"))
+    throughput = s.get("throughput", {}).get("results", [])
+    for r in throughput:
+        name = f"{r['genome']}, cudnn.benchmark {'on' if r['cudnn_benchmark'] else 'off'}"
+        if "plain_error" in r or "eigen_error" in r:
+            rows.append((name, "; ".join(r[k] for k in ("plain_error", "eigen_error") if k in r), "runs"))
+        elif r["genome"] == "six-conv-1.15m":
+            rows.append((name, f"{r['eigen_images_per_s']:,} img/s, x{r['ratio']} plain", ">= 100,000 img/s, >= x4"))
+    measured = [r for r in throughput if "graphed" in r]
+    if measured:
+        rows.append(("throughput rows graphed", f"{sum(r['graphed'] for r in measured)} of {len(measured)}", "all"))
     if "val_accuracy" in s.get("recipe", {}):
         r = s["recipe"]
         rows.append((f"recipe at scale {r['schedule_scale']}", f"{r['val_accuracy']:.2f}% val, {r['test_accuracy']:.2f}% "
@@ -189,9 +246,12 @@ def verdicts(record: dict) -> list[tuple[str, str, str]]:
         rows.append((f"memory after {m['children']} children", f"{m['growth_mib']:+} MiB (peak {m['peak_mib']} MiB)",
                      "within 200 MB"))
     for r in s.get("parallel", {}).get("results", []):
-        if r["k"] != 1:
-            rows.append((f"--parallel {r['k']}, {r['parent']}", f"x{r['speedup']} ({r['images_per_s']:,} img/s)",
-                         ">= x1.5 (six-conv)"))
+        if "error" in r:
+            rows.append((f"--parallel {r['k']}, {r['parent']}", r["error"], "runs"))
+        elif r["k"] != 1:
+            rows.append((f"--parallel {r['k']}, {r['parent']}",
+                         f"x{r['speedup']} ({r['images_per_s']:,} img/s, {r['graphed']}/{r['children']} graphed)",
+                         ">= x1.5, all graphed" if (r["parent"], r["k"]) == ("tiny-early", 4) else "all graphed"))
     for name, section in s.items():
         if "error" in section or "skipped" in section:
             rows.append((name, section.get("error") or section["skipped"], "runs"))
@@ -210,17 +270,24 @@ def print_table(rows) -> None:
 
 
 class Context:
-    """What every section reads: the arguments, the device, the data (loaded once)."""
+    """What every section reads: the arguments, the device, the data (loaded once), and the record
+    a long section writes its rows into as it goes (`save_partial`)."""
 
-    def __init__(self, args, say):
-        self.args, self.say = args, say
+    def __init__(self, args, say, record: dict, out: Path):
+        self.args, self.say, self.record, self.out = args, say, record, out
         self.device = resolve_device(args.gpu)
         self.splits = load_splits(args.dataset, args.data_dir, 32)
         self.data = DeviceData(self.splits, self.device)
+        self.stats = channel_stats(self.splits)  # the plain loop's Normalize, computed once
         quick = args.quick
         self.iterations, self.warmup = (10, 4) if quick else (args.iterations, 50)
         self.memory_iterations = 6 if quick else 100
         self.parallel_iterations = 10 if quick else 400
+
+    def save_partial(self, name: str, section: dict) -> None:
+        """Write a section's rows so far: a time-out or a crash later in it keeps them."""
+        self.record["sections"][name] = {**section, "partial": True}
+        save_record(self.record, str(self.out))
 
 
 def main(argv=None) -> int:
@@ -239,28 +306,37 @@ def main(argv=None) -> int:
     ap.add_argument("--children", type=int, default=50, help="children of the memory check")
     ap.add_argument("--parallel-children", type=int, default=8)
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8], help="trainings at once (parallel)")
-    ap.add_argument("--deadline", type=float, default=540, help="seconds after which no section starts")
-    ap.add_argument("--tests-timeout", type=float, default=240, help="seconds for tests/test_gpu.py")
+    ap.add_argument("--deadline", type=float, default=420,
+                    help="seconds after which no section starts (a section may run past it: leave room "
+                         "under the machine's 600-s command limit)")
+    ap.add_argument("--tests-timeout", type=float, default=150, help="seconds for tests/test_gpu.py")
     ap.add_argument("--quick", action="store_true", help="a few iterations each: a smoke run of this script")
     args = ap.parse_args(argv)
 
     started = time.perf_counter()
     say = lambda text: print(text, flush=True)
     out = Path(args.out) / "gpu-check.json"
-    ctx = Context(args, say)
-    record = bench_record(ctx.device, dataset=args.dataset, quick=args.quick, sections={})
+    record = bench_record(resolve_device(args.gpu), dataset=args.dataset, quick=args.quick, sections={})
+    ctx = Context(args, say, record, out)
+    stopped = None
     for name in args.sections:
         elapsed = time.perf_counter() - started
-        if record["sections"] and elapsed > args.deadline:  # the first section always runs
-            record["sections"][name] = {"skipped": f"out of time ({elapsed:.0f} s > --deadline {args.deadline:.0f})"}
+        if stopped or (record["sections"] and elapsed > args.deadline):  # the first section always runs
+            record["sections"][name] = {"skipped": stopped or f"out of time ({elapsed:.0f} s > --deadline "
+                                                              f"{args.deadline:.0f})"}
             continue
         say(f"[{elapsed:5.0f} s] {name}")
         began = time.perf_counter()
         try:
             result = SECTIONS[name](ctx)
+        except KeyboardInterrupt:  # `timeout -s INT`: keep what this section measured, write the rest as skipped
+            stopped = f"interrupted during {name}"
+            result = {**record["sections"].get(name, {}), "error": "interrupted (SIGINT: the command's time limit?)"}
+            say(f"  {stopped}")
         except Exception as e:  # one broken section must not cost the figures of the others
-            result = {"error": f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:300]}
+            result = {**record["sections"].get(name, {}), "error": failure(e)}
             say(f"  failed: {result['error']}")
+        result.pop("partial", None)
         result["seconds"] = round(time.perf_counter() - began, 1)
         record["sections"][name] = result
         record["total_seconds"] = round(time.perf_counter() - started, 1)

@@ -22,6 +22,18 @@ def use_deterministic() -> None:
     torch.backends.cudnn.benchmark = False
 
 
+def indexed(device: torch.device | str) -> torch.device:
+    """`device` with its index: an index-less `cuda` becomes `cuda:N` of the current device.
+
+    Everything downstream keys on the device (the warm-up and capture streams, the worker streams,
+    `torch.cuda.set_device`, which refuses an index-less device), so a device is made whole once,
+    where it is resolved: `torch.device("cuda")` and `cuda:0` are then one device, not two."""
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def device_flag(gpu: int | None) -> str:
     """The `--gpu` flag a printed command needs to run on the device this one used ('' for the
     default, GPU 0), so that a next step printed after a CPU run also runs on the CPU."""

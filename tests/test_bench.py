@@ -75,5 +75,76 @@ def test_a_throughput_section_that_fails_leaves_cudnn_benchmark_as_it_found_it(t
     before = torch.backends.cudnn.benchmark
     assert check.main(["--dataset", "synthetic", "--gpu", "-1", "--quick", "--out", str(tmp_path),
                        "--sections", "throughput", "--genomes", "tiny-early"]) == 0
-    assert json.loads((tmp_path / "gpu-check.json").read_text())["sections"]["throughput"]["error"] == "RuntimeError: boom"
+    rows = json.loads((tmp_path / "gpu-check.json").read_text())["sections"]["throughput"]["results"]
+    assert [r.get("eigen_error") for r in rows] == [None, "RuntimeError: boom"]
     assert torch.backends.cudnn.benchmark == before
+
+
+def test_a_failing_throughput_row_costs_only_itself_and_each_row_is_on_disk_as_it_ends(tmp_path, monkeypatch):
+    """Issue #26: a SystemExit from one eigen row ended the whole check, and the section's rows were
+    written only when it ended."""
+    check = bench_module("gpu_check")
+    out = tmp_path / "gpu-check.json"
+    seen_on_disk = []
+
+    def plain(genome, *args):
+        rows = json.loads(out.read_text())["sections"].get("throughput", {}).get("results", []) if out.exists() else []
+        seen_on_disk.append(len(rows))
+        if len(seen_on_disk) == 2:
+            raise RuntimeError("DataLoader worker died")
+        return 1000.0
+
+    monkeypatch.setattr(check, "plain_loop", plain)
+    monkeypatch.setattr(check, "eigen_trainer", lambda *args: (2000.0, False, None, None))
+    assert check.main(["--dataset", "synthetic", "--gpu", "-1", "--quick", "--out", str(tmp_path),
+                       "--sections", "throughput", "mimicry", "--genomes", "tiny-early", "tiny-early",
+                       "--reference", "tiny-early"]) == 0
+    sections = json.loads(out.read_text())["sections"]
+    rows = sections["throughput"]["results"]
+    assert seen_on_disk == [0, 1, 2, 3]  # each row was written before the next began
+    assert [r.get("plain_error") for r in rows] == [None, "RuntimeError: DataLoader worker died", None, None]
+    assert [r.get("ratio") for r in rows] == [2.0, None, 2.0, 2.0] and rows[1]["eigen_images_per_s"] == 2000
+    assert "error" not in sections["throughput"] and "partial" not in sections["throughput"]
+    assert "step_overhead" in sections["mimicry"]  # the next section ran
+
+
+def test_a_check_interrupted_by_its_time_limit_keeps_what_it_measured(tmp_path, monkeypatch, capsys):
+    """`timeout -s INT` around the command: the section in flight keeps its rows, the rest are
+    written as skipped, and the table still prints."""
+    check = bench_module("gpu_check")
+    calls = []
+
+    def eigen(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return 2000.0, False, None, None
+    monkeypatch.setattr(check, "plain_loop", lambda *args: 1000.0)
+    monkeypatch.setattr(check, "eigen_trainer", eigen)
+    assert check.main(["--dataset", "synthetic", "--gpu", "-1", "--quick", "--out", str(tmp_path),
+                       "--sections", "throughput", "memory", "--genomes", "tiny-early", "--reference", "tiny-early"]) == 0
+    sections = json.loads((tmp_path / "gpu-check.json").read_text())["sections"]
+    assert len(sections["throughput"]["results"]) == 1 and "interrupted" in sections["throughput"]["error"]
+    assert sections["memory"] == {"skipped": "interrupted during throughput"}
+    assert "GPU check" in capsys.readouterr().out
+
+
+def test_tests_that_run_out_of_time_keep_their_output(tmp_path, monkeypatch):
+    """A hung tests/test_gpu.py used to leave only 'TimeoutExpired' in the record."""
+    import subprocess
+    check = bench_module("gpu_check")
+    printed = ("tests/test_gpu.py::test_graphed_training_learns PASSED\n"
+               "tests/test_gpu.py::test_graph_replays_continue_across_calls FAILED\n"
+               "tests/test_gpu.py::test_parallel_trainings_on_streams_are_graphed_learn_and_free_their_memory ")
+
+    def hang(command, **kwargs):
+        raise subprocess.TimeoutExpired(command, kwargs["timeout"], output=printed.encode(), stderr=b"")
+    monkeypatch.setattr(check.subprocess, "run", hang)
+    assert check.main(["--dataset", "synthetic", "--gpu", "-1", "--quick", "--out", str(tmp_path),
+                       "--sections", "tests", "--tests-timeout", "5"]) == 0
+    tests = json.loads((tmp_path / "gpu-check.json").read_text())["sections"]["tests"]
+    assert tests["counts"] == {"passed": 1, "failed": 1}
+    assert tests["failures"] == ["tests/test_gpu.py::test_graph_replays_continue_across_calls"]
+    assert tests["error"] == ("timed out after 5 s in "
+                              "tests/test_gpu.py::test_parallel_trainings_on_streams_are_graphed_learn_and_free_their_memory")
+    assert "test_graphed_training_learns PASSED" in tests["tail"]

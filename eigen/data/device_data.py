@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import torch
 
+from ..device import indexed
 from .datasets import ImageSet, Splits
 
 PAD = 4
@@ -59,7 +60,7 @@ class DeviceData:
     """Train / validation (/ test, on request) tensors on one device, with batched augmentation."""
 
     def __init__(self, splits: Splits, device: torch.device | str = "cpu", with_test: bool = False):
-        self.device = torch.device(device)
+        self.device = indexed(device)  # `cuda` -> `cuda:0`: the trainers key streams on it
         self.num_classes = splits.num_classes
         self.image_size = splits.image_size
         train_x, self.train_y = _to_nchw(splits.train, self.device)

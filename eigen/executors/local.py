@@ -23,6 +23,7 @@ from typing import Any, Callable
 import torch
 
 from .. import faults
+from ..device import indexed
 from ..training.individual import StageResult
 from .work import Training
 
@@ -65,14 +66,14 @@ class ThreadedExecutor:
     def __init__(self, trainer, parallel: int, device: torch.device | str = "cpu"):
         if parallel < 1:
             raise ValueError(f"parallel must be at least 1, not {parallel}")
-        self.trainer, self.slots, self.device = trainer, parallel, torch.device(device)
+        self.trainer, self.slots, self.device = trainer, parallel, indexed(device)
         self.busy = 0
         self._jobs: queue.Queue = queue.Queue()
         self._events: queue.Queue = queue.Queue()
         # Daemon threads, not concurrent.futures (whose workers are joined at exit): a Ctrl-C or an
         # error in the driver must not wait minutes for the trainings in flight.
-        self._threads = [threading.Thread(target=self._work, name=f"eigen-train-{i}", daemon=True)
-                         for i in range(parallel)]
+        self._threads = [threading.Thread(target=self._work, args=(slot,), name=f"eigen-train-{slot}", daemon=True)
+                         for slot in range(parallel)]
         for thread in self._threads:
             thread.start()
 
@@ -98,13 +99,13 @@ class ThreadedExecutor:
         for _ in self._threads:
             self._jobs.put((_STOP, None))
 
-    def _work(self) -> None:
+    def _work(self, slot: int) -> None:
         on_gpu = self.device.type == "cuda"
-        stream = None
-        if on_gpu:
-            torch.cuda.set_device(self.device)
-            stream = torch.cuda.Stream(self.device)
-            stream.wait_stream(torch.cuda.default_stream(self.device))  # the data was put there on the default stream
+        try:
+            stream = self._set_up(slot) if on_gpu else None
+        except BaseException as e:  # a worker that cannot start must stop the driver, not leave it waiting
+            self._events.put(("error", None, e))
+            return
         while True:
             tag, training = self._jobs.get()
             if tag is _STOP:
@@ -118,6 +119,32 @@ class ThreadedExecutor:
                 self._events.put(("done", tag, result))
             except BaseException as e:  # handed to the driver, which decides (worker threads never print)
                 self._events.put(("error", tag, e))
+
+
+    def _set_up(self, slot: int) -> "torch.cuda.Stream":
+        """This thread's device and stream (the slot's, reused by every executor of the process)."""
+        torch.cuda.set_device(self.device)
+        stream = worker_stream(self.device, slot)
+        stream.wait_stream(torch.cuda.default_stream(self.device))  # the data was put there on the default stream
+        return stream
+
+
+_WORKER_STREAMS: dict[tuple[torch.device, int], "torch.cuda.Stream"] = {}
+
+
+def worker_stream(device: torch.device, slot: int) -> "torch.cuda.Stream":
+    """Slot `slot`'s stream on `device`, made once per process. `torch.cuda.Stream()` hands out a
+    fixed pool of 32 streams per priority round-robin: new streams for every executor (a search
+    makes one per stage, a benchmark one per K) would wrap around the pool, and K workers could
+    share a stream. The warm-up and capture streams come from the high-priority pool, apart."""
+    key = (device, slot)
+    with _STREAMS_LOCK:
+        if key not in _WORKER_STREAMS:
+            _WORKER_STREAMS[key] = torch.cuda.Stream(device)
+        return _WORKER_STREAMS[key]
+
+
+_STREAMS_LOCK = threading.Lock()
 
 
 def local_executor(trainer, parallel: int = 1, device: torch.device | str = "cpu"):

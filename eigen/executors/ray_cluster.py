@@ -105,6 +105,8 @@ class TrainingWorker:
             thread = threading.get_ident()
             if thread not in self.streams:
                 self.streams[thread] = torch.cuda.Stream(self.device)
+                # the data and logits were put on the device on its default stream
+                self.streams[thread].wait_stream(torch.cuda.default_stream(self.device))
             stream = torch.cuda.stream(self.streams[thread])
         try:
             with stream:

@@ -119,7 +119,7 @@ class TorchIndividuals:
         started = time.perf_counter()
         trainer = None
         inherited = 0
-        graphed, graph_error = False, None
+        graphed, graph_error, status = False, None, None
         log = self.metrics.training(*training_name(save_to, self.stage)) if self.metrics is not None else None
         for path, what in ((start_from, "the checkpoint to continue"), (inherit_from, "the parent's weights to inherit")):
             if path is not None and not Path(path).exists():
@@ -158,7 +158,7 @@ class TorchIndividuals:
             if log is not None:
                 log.close()
             del trainer
-            free_cached_memory(self.data.device)
+            free_cached_memory(self.data.device, now=status == "failed: oom")
         return StageResult(status, fitness, step, iterations, time.perf_counter() - started, inherited,
                            graphed, graph_error)
 
@@ -185,6 +185,8 @@ def load_model(path: Path, device="cpu"):
     with interpreting(path, "the model's weights", fix):  # a checkpoint of another shape or network
         genome = Genome.from_dict(saved["genome"], saved["image_size"])
         model = build_model(genome, saved["num_classes"], saved["image_size"]).to(device)
+        if torch.device(device).type == "cuda":  # as it trained: evaluation feeds channels_last batches
+            model = model.to(memory_format=torch.channels_last)
         try:
             model.load_state_dict(saved["trainer"]["model"])
         except RuntimeError as e:  # weights of another network: torch's "Error(s) in loading state_dict"

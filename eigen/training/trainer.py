@@ -32,10 +32,13 @@ PROGRESS_EVERY = 0.5  # seconds between progress reports to `on_progress` (at mo
 GRAPH_WARMUP = 3  # eager iterations on a side stream before capture (they are real training steps)
 
 
+EMPTY_CACHE_EVERY = 16  # trainings between returns of the allocator's cached blocks (each syncs the device)
+
 # Process-wide, on purpose: after a failed capture the CUDA allocator itself may be unusable for
 # capture, so no later Trainer in this process may try again. Read through the functions below.
 _GRAPHS_OFF: dict = {"reason": None, "announced": False}
-_SIDE_STREAMS: dict = {}  # device -> the one warm-up stream every capture reuses
+_CAPTURE_STREAMS: dict = {}  # device -> (warm-up stream, capture stream), reused by every capture
+_FREED: dict = {}  # device -> trainings since its cached blocks were last returned
 # What trainings running at once in one process (`--parallel K`, one thread each) must not
 # interleave: seeding the global RNG and building a network under that seed, a CUDA graph capture
 # (warm-up, capture stream and allocator pool are shared), and emptying the allocator's cache.
@@ -50,16 +53,27 @@ def seeded(seed: int, build):
         return build()
 
 
-def free_cached_memory(device: torch.device) -> None:
-    """On a GPU: collect garbage (a dead network's captured graph and static tensors can sit in
-    reference cycles) and give the allocator's unused cached blocks back (never mid-capture). On the
-    CPU freed tensors go straight back to the system, so the full collection (~0.15 s with torch
-    loaded, once per training) buys nothing and is skipped."""
+def free_cached_memory(device: torch.device, now: bool = False) -> None:
+    """On a GPU, after a training: give the allocator's unused cached blocks back to the driver
+    (never mid-capture) every EMPTY_CACHE_EVERY trainings, or `now` (after an out-of-memory).
+
+    Not after every training: `empty_cache` frees with cudaFree, which waits for the whole device,
+    so under `--parallel` each child would stall every other thread's training. Nothing is lost in
+    between: a dead trainer's tensors and captured graph go back to the allocator by reference
+    count (a trainer holds no reference cycles; tests/training/test_train.py checks it), the
+    allocator reuses them, and one that cannot find memory returns every cached block itself before
+    it fails. No `gc.collect()` after an ordinary training either: it holds the GIL for 0.1-0.3 s
+    and a dead trainer leaves nothing for it to find; after an out-of-memory, where every byte
+    counts, it runs too."""
     if device.type != "cuda":
         return
     with SERIAL:
-        gc.collect()
-        torch.cuda.empty_cache()
+        _FREED[device] = _FREED.get(device, 0) + 1
+        if now or _FREED[device] >= EMPTY_CACHE_EVERY:
+            if now:
+                gc.collect()
+            torch.cuda.empty_cache()
+            _FREED[device] = 0
 
 
 def graphs_off_reason() -> str | None:
@@ -80,12 +94,16 @@ def announce_graphs_off() -> bool:
     return True
 
 
-def _side_stream(device: torch.device) -> "torch.cuda.Stream":
-    """One warm-up stream per device, reused: a new stream per capture over hundreds of trainings
-    only adds to what the driver keeps."""
-    if device not in _SIDE_STREAMS:
-        _SIDE_STREAMS[device] = torch.cuda.Stream(device)
-    return _SIDE_STREAMS[device]
+def _capture_streams(device: torch.device) -> tuple["torch.cuda.Stream", "torch.cuda.Stream"]:
+    """The warm-up stream and the capture stream of `device`, made once and reused by every capture
+    (new ones per capture over hundreds of trainings only add to what the driver keeps). Both come
+    from the high-priority pool: `torch.cuda.Stream()` hands out a pool of 32 streams per priority
+    round-robin, and the default-priority pool is where `--parallel`'s worker streams come from; a
+    worker that was handed the capture stream would have its kernels captured into another
+    child's graph."""
+    if device not in _CAPTURE_STREAMS:
+        _CAPTURE_STREAMS[device] = (torch.cuda.Stream(device, priority=-1), torch.cuda.Stream(device, priority=-1))
+    return _CAPTURE_STREAMS[device]
 
 
 def match_parameters(optimizer: torch.optim.Optimizer) -> None:
@@ -210,22 +228,36 @@ class Trainer:
             self._capture_now()
 
     def _capture_now(self) -> None:
-        side = _side_stream(self.device)
-        side.wait_stream(torch.cuda.current_stream(self.device))
-        with torch.cuda.stream(side):
-            for _ in range(GRAPH_WARMUP):
-                self._load_batch(self.step)
+        main = torch.cuda.current_stream(self.device)
+        side, capture = _capture_streams(self.device)
+        for _ in range(GRAPH_WARMUP):
+            # The batch is loaded on this training's own stream: the epoch's order tensors it may
+            # allocate then belong to that stream, which reads them for the rest of the epoch (made
+            # on the shared side stream, they were freed to its pool at the epoch's end while this
+            # stream still read them, and another thread's warm-up could take them).
+            self._load_batch(self.step)
+            side.wait_stream(main)
+            with torch.cuda.stream(side):
                 self._step()
-                self.step += 1
-        torch.cuda.current_stream(self.device).wait_stream(side)
+            main.wait_stream(side)
+            self.step += 1
         # As in PyTorch's whole-network capture recipe: gradients are None going in, so backward
         # writes (not accumulates) them into the graph's own memory on every replay.
         self.optimizer.zero_grad(set_to_none=True)
         graph = torch.cuda.CUDAGraph()
-        # thread_local: work that other threads' trainings issue on their own streams meanwhile
-        # (`--parallel`) does not invalidate this capture.
-        with torch.cuda.graph(graph, capture_error_mode="thread_local"):
-            self._step(zero_grad=False)
+        capture.wait_stream(main)
+        # capture_begin/end rather than `torch.cuda.graph`, whose entry synchronises the whole device
+        # and empties the allocator's cache: under `--parallel` that stalls every other thread's
+        # training once per child. thread_local: work other threads issue on their own streams
+        # meanwhile does not invalidate this capture. The stream context is left however the
+        # capture ends (a failed capture_end inside `torch.cuda.graph` left the thread on it).
+        with torch.cuda.stream(capture):
+            graph.capture_begin(capture_error_mode="thread_local")
+            try:
+                self._step(zero_grad=False)
+            finally:
+                graph.capture_end()
+        main.wait_stream(capture)
         self._graph = graph
 
     def _load_batch(self, step: int) -> None:
@@ -319,7 +351,7 @@ class Trainer:
         self._graph = None
         self.optimizer.state.clear()
         self.model.to("cpu")
-        free_cached_memory(self.device)
+        free_cached_memory(self.device, now=status == "failed: oom")
 
     @torch.no_grad()
     def evaluate(self, split: str = "val") -> float:

@@ -99,6 +99,35 @@ def test_an_error_in_a_worker_reaches_the_driver(tmp_path):
     assert InlineExecutor(Broken()).slots == 1
 
 
+def test_a_worker_that_cannot_start_stops_the_driver_within_seconds(tmp_path, monkeypatch):
+    """A worker thread whose set-up fails (on a GPU: `torch.cuda.set_device` refusing the device)
+    hands its error to the driver; it once died without a word and `run_all` waited forever."""
+    def refuse(device):  # what torch 2.11 says for an index-less device
+        raise ValueError(f"Expected a torch.device with a specified index or an integer, but got:{device}")
+    monkeypatch.setattr(torch.cuda, "set_device", refuse)
+    executor = ThreadedExecutor(Sleepy(), parallel=2, device="cuda:0")  # the set-up runs only for a GPU
+    outcome = {}
+
+    def drive():
+        try:
+            run_all(executor, [(0, Training(initial_genome(), 0, 10, tmp_path / "0.pt"))], on_done=lambda *a: None)
+        except ValueError as e:
+            outcome["error"] = str(e)
+    driver = threading.Thread(target=drive, daemon=True)
+    driver.start()
+    driver.join(timeout=10)
+    executor.close()
+    assert not driver.is_alive(), "the driver is still waiting for a worker that never started"
+    assert "specified index" in outcome["error"]
+
+
+def test_an_index_less_cuda_device_gets_the_current_index(monkeypatch):
+    from eigen.device import indexed
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: 2)
+    assert indexed("cuda") == torch.device("cuda", 2) == indexed(torch.device("cuda"))
+    assert indexed("cuda:1") == torch.device("cuda", 1) and indexed("cpu") == torch.device("cpu")
+
+
 @pytest.fixture(scope="module")
 def sequential_search(sequential_search_folder):
     return canonical_search(sequential_search_folder)
