@@ -48,6 +48,7 @@ from eigen.data.device_data import NUM_VIEWS, DeviceData  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
 from eigen.training.individual import TorchIndividuals  # noqa: E402
+from eigen.training.job import Training  # noqa: E402
 from eigen.training.trainer import Schedule  # noqa: E402
 
 GENOMES = ("tiny-early", "six-conv-1.15m", "wide-20-conv-4.4m")
@@ -159,16 +160,14 @@ def check_memory(ctx) -> dict:
     individuals = TorchIndividuals(ctx.data, Schedule(total=ctx.memory_iterations, milestones=()))
     genomes = generation(load(ctx.args.reference), ctx.args.children, image_size=ctx.splits.image_size)
     with tempfile.TemporaryDirectory() as folder:
-        individuals.train(genomes[0], seed=0, until=ctx.memory_iterations, start_from=None,
-                          save_to=Path(folder) / "warm.pt")
+        individuals.train(Training(genomes[0], 0, ctx.memory_iterations, Path(folder) / "warm.pt"))
         sync(ctx.device)
         if on_gpu:
             torch.cuda.reset_peak_memory_stats(ctx.device)
         before = torch.cuda.memory_allocated(ctx.device) if on_gpu else None
         started, statuses = time.perf_counter(), []
         for n, genome in enumerate(genomes):
-            statuses.append(individuals.train(genome, seed=n, until=ctx.memory_iterations, start_from=None,
-                                              save_to=Path(folder) / "child.pt").status)
+            statuses.append(individuals.train(Training(genome, n, ctx.memory_iterations, Path(folder) / "child.pt")).status)
         sync(ctx.device)
         seconds = time.perf_counter() - started
     if not on_gpu:

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib
+import os
 import sys
 from typing import Callable
 
@@ -19,7 +21,6 @@ from .errors import EigenError, InternalError, Interrupted, describe_os_error
 def _lazy(module: str, function: str) -> Callable[[object], int]:
     """The command's function, imported when it runs (so `eigen --help` never waits for torch)."""
     def run(config) -> int:
-        import importlib
         return getattr(importlib.import_module(f".{module}", __package__), function)(config)
     return run
 
@@ -144,7 +145,6 @@ def main(argv: list[str] | None = None) -> int:
 
 def _silence_stdout() -> None:
     """Point stdout at /dev/null, so the interpreter's flush at exit does not hit the closed pipe again."""
-    import os
     try:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     except (OSError, ValueError, AttributeError):

@@ -7,6 +7,7 @@ saves in its run folder, so a run can always be explained and resumed.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -231,7 +232,6 @@ def check_saved_settings(config_class: type, saved: dict) -> None:
     A hand-edited config.json that still parses would otherwise fail deep inside the search (a
     `--max-params` of `{}` compared with an int); the caller turns this error into one sentence.
     """
-    import dataclasses
     kinds = {"int": int, "float": (int, float), "str": str, "bool": bool, "None": type(None)}
     for f in dataclasses.fields(config_class):
         if f.name not in saved:

@@ -13,13 +13,14 @@ could not: a wrong key or value is one sentence naming the file and the key.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
 from pathlib import Path
 from typing import Any
 
-from .errors import EigenError
+from .errors import EigenError, first_line
 
 NOT_REPRODUCED = ("out", "resume")  # a recorded run's own folder: a reproduction writes elsewhere
 
@@ -78,13 +79,12 @@ def _yaml(text: str, path: Path) -> Any:
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as e:
-        first = str(e).splitlines()[0] if str(e) else type(e).__name__
+        first = first_line(e) or type(e).__name__
         raise ConfigFileError(f"the config file {path} is not valid YAML ({first})") from None
 
 
 def settings_from_file(config_class: type, path: str | Path, command: str) -> dict[str, Any]:
     """{field name: parsed value} for `config_class` from the file at `path`, checked like its flags."""
-    import argparse
     path = Path(path).expanduser()
     mapping, recorded = read_mapping(path)
     fields = {f.name: f for f in dataclasses.fields(config_class)}

@@ -1,6 +1,8 @@
 """Turning `--gpu N` into a torch device, with a clear message when it cannot be had."""
 from __future__ import annotations
 
+import os
+
 import torch
 
 from .errors import DeviceError
@@ -15,7 +17,6 @@ def use_deterministic() -> None:
     failing (`warn_only`), so a search never dies for it; cuBLAS needs its workspace fixed, which
     must happen before its first use.
     """
-    import os
     os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     torch.use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic = True

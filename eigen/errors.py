@@ -3,6 +3,8 @@
 The CLI prints the message and exits with code 2; it never shows a traceback for these.
 """
 
+import errno
+
 
 class EigenError(Exception):
     """A problem the user can fix (bad input, missing data, no GPU); the message says how."""
@@ -39,13 +41,18 @@ class Interrupted(KeyboardInterrupt):
         self.how = how
 
 
+def first_line(error: BaseException) -> str:
+    """The first line of an error's message ('' if it has none): what a one-sentence message quotes."""
+    text = str(error)
+    return text.splitlines()[0] if text else ""
+
+
 def describe_os_error(error: OSError, command: str) -> str:
     """One sentence for a failed read or write (full disk, no permission, ...), saying what to do.
 
     Every file eigen writes goes through a temporary file and a rename, so a write that fails leaves
     the previous version in place: the sentence can promise that nothing already written was lost.
     """
-    import errno
     where = f" ({error.filename})" if error.filename else ""
     again = ("run `eigen search --resume RUN_DIR` to continue" if command == "search"
              else f"run the same `eigen {command}` command again to continue")

@@ -26,18 +26,22 @@ import contextlib
 import contextvars
 import datetime
 import fcntl
+import functools
 import json
 import os
+import pickle
 import platform
 import shutil
 import socket
 import subprocess
 import tempfile
+import zipfile
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from . import faults
-from .errors import EigenError, own_file_missing
+from .errors import EigenError, first_line, own_file_missing
 
 
 class RunFolderError(EigenError):
@@ -141,7 +145,7 @@ SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 def _shape_problem(error: BaseException) -> str:
     if isinstance(error, KeyError):
         return f"it lacks {error.args[0]!r}" if error.args else "a key is missing"
-    text = str(error).splitlines()[0] if str(error) else type(error).__name__
+    text = first_line(error) or type(error).__name__
     return f"{type(error).__name__}: {text}"[:160]
 
 
@@ -173,16 +177,13 @@ def interpreting(path: Path | str, what: str, fix: str) -> Iterator[None]:
 def load_checkpoint(path: Path | str, what: str, fix: str, map_location="cpu") -> Any:
     """`torch.load` of a checkpoint eigen wrote, with one sentence for an empty, truncated or foreign
     file instead of the unpickler's traceback."""
-    import pickle
-    import zipfile
-
     import torch
     try:
         return torch.load(path, map_location=map_location, weights_only=True)
     except FileNotFoundError:
         raise RunFolderError(f"{path} does not exist: {what} is missing; {fix}") from None
     except (RuntimeError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, *SHAPE_ERRORS) as e:
-        problem = str(e).splitlines()[0][:120] if str(e) else type(e).__name__
+        problem = first_line(e)[:120] or type(e).__name__
         raise RunFolderError(f"{path} is not a readable checkpoint ({type(e).__name__}: {problem}), so {what} "
                              f"cannot be read; {fix}") from None
 
@@ -250,7 +251,6 @@ def holds_locks(function: Callable) -> Callable:
     """Decorate a command function: the folder locks it takes (`lock_folder`) are held until it
     returns or raises, and released then (a command called twice in one process, as the tests and
     the Python API do, must not find its own lock)."""
-    import functools
 
     @functools.wraps(function)
     def run(*args, **kwargs):
@@ -283,8 +283,6 @@ def lock_folder(folder: Path | str, command: str) -> FolderLock | None:
 def versions() -> dict[str, str]:
     """Versions that decide whether a run can be reproduced. torchvision's is read from its package
     metadata: importing it only to ask costs ~2 s, and a search on arrays never needs it otherwise."""
-    from importlib.metadata import PackageNotFoundError, version
-
     import numpy
     import torch
 

@@ -26,11 +26,11 @@ class Faulty:
         self.inner, self.plan, self.calls, self.monkeypatch = inner, plan, 0, monkeypatch
         self.real_build = individual.build_model
 
-    def train(self, genome, **kwargs):
+    def train(self, training, on_progress=None):
         fault = self.plan.get(self.calls)
         self.calls += 1
         if fault == "diverge":
-            genome = dataclasses.replace(genome, learning_rate=1e8)
+            training = dataclasses.replace(training, what=dataclasses.replace(training.what, learning_rate=1e8))
         with self.monkeypatch.context() as mp:
             if fault in ("oom", "build"):
                 error = torch.cuda.OutOfMemoryError("CUDA out of memory") if fault == "oom" else \
@@ -39,7 +39,7 @@ class Faulty:
                 def broken(*args, **kw):
                     raise error
                 mp.setattr(individual, "build_model", broken)
-            return self.inner.train(genome, **kwargs)
+            return self.inner.train(training, on_progress)
 
     def test_accuracy(self, checkpoint):
         return self.inner.test_accuracy(checkpoint)

@@ -10,6 +10,7 @@ from eigen import Genome, build_model
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
 from eigen.training.trainer import Schedule, Trainer
+from eigen.training.job import Training
 from tests.genome.test_genome import CONV, chain
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
@@ -131,10 +132,10 @@ def test_memory_after_50_trainings_is_where_it_started(data):
     individuals = TorchIndividuals(data, Schedule(total=20, milestones=(), batch_size=128))
     genome = Genome.from_dict(NET)
     with tempfile.TemporaryDirectory() as folder:
-        individuals.train(genome, seed=0, until=20, start_from=None, save_to=Path(folder) / "warm.pt")
+        individuals.train(Training(genome, 0, 20, Path(folder) / "warm.pt"))
         start = allocated()
         for seed in range(50):
-            assert individuals.train(genome, seed=seed, until=20, start_from=None, save_to=Path(folder) / "c.pt").ok
+            assert individuals.train(Training(genome, seed, 20, Path(folder) / "c.pt")).ok
         assert allocated() - start < 200 * 2**20
 
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+from dataclasses import asdict
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,8 +223,6 @@ def chunk_ends(total: int, chunks: int = CHUNKS) -> list[int]:
 def make_plan(config: DuplicateConfig, source: Source, splits, schedule, teacher: Path | None,
               mimicry_note: str, plan_path: Path) -> dict:
     """plan.json's contents; the paths it holds are relative to `plan_path`, so the folder can move."""
-    from dataclasses import asdict
-
     from ..genome.cost import cost
     from ..genome.duplication import candidates, find_blocks
     size, classes = splits.image_size, splits.num_classes

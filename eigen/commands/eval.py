@@ -16,13 +16,14 @@ top-5 and the accuracy of every class, draws the confusion matrix (confusion-<mo
 """
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..errors import EigenError
+from ..errors import EigenError, first_line
 from ..genome.dna import Genome, GenomeError
 from ..portable import resolve_from_file
 from ..runfolder import interpreting, read_json
@@ -72,7 +73,6 @@ def eval_command(config) -> int:
                             "matrix": scores.confusion().tolist(), "rows": "true class", "columns": "predicted class"},
               "notes": target.notes}
     if config.json:
-        import json
         print(json.dumps(result, indent=1))
         return 0
     for note in target.notes:
@@ -201,7 +201,7 @@ def _checkpoint(path: Path) -> Target:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
         raise EigenError(f"{path} is neither an eigen checkpoint nor a TorchScript file "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                         f"({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(saved, dict) or not {"genome", "num_classes", "image_size", "trainer"} <= set(saved):
         raise EigenError(f"{path} is not an eigen checkpoint (it holds no genome and weights)")
     dataset = None

@@ -20,14 +20,19 @@ deprecated upstream and warn; such files are still read.
 """
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import io
 import json
+import logging
 import warnings
+import zipfile
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from ..errors import EigenError
+from ..errors import EigenError, first_line
 from ..genome.dna import Genome
 from ..genome.model import build_model
 
@@ -77,7 +82,6 @@ class SoftmaxEnsemble(nn.Module):
 
 
 def safetensors_available() -> bool:
-    import importlib.util
     return importlib.util.find_spec("safetensors") is not None
 
 
@@ -141,7 +145,7 @@ def model_from(genome: Genome, state: dict[str, torch.Tensor], num_classes: int,
     try:
         model.load_state_dict(state)
     except RuntimeError as e:
-        first = str(e).splitlines()[0]
+        first = first_line(e)
         raise EigenError(f"the weights do not fit the genome ({first}); keep genome.json and its weights together") from None
     return model.eval()
 
@@ -165,7 +169,6 @@ def _exported(model: nn.Module, image_size: int):
 
 def onnx_missing() -> str | None:
     """Why `--onnx` cannot work here (one sentence), or None when it can."""
-    import importlib.util
     missing = [name for name in ("onnx", "onnxscript") if importlib.util.find_spec(name) is None]
     if missing:
         return (f"--onnx needs the {' and '.join(missing)} package{'s' if len(missing) > 1 else ''}, not installed; "
@@ -175,8 +178,6 @@ def onnx_missing() -> str | None:
 
 def export_onnx(model: nn.Module, path: Path, image_size: int, metadata: dict) -> Path:
     """The same network as ONNX (dynamo exporter, any batch size), with eigen.json as metadata."""
-    import contextlib
-    import io
     checked = CheckedImages(model.cpu().float().eval()).eval()
     batch = torch.export.Dim("batch", min=1, max=MAX_BATCH)
     with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()), torch.no_grad():
@@ -191,8 +192,6 @@ def export_onnx(model: nn.Module, path: Path, image_size: int, metadata: dict) -
 
 def load_program(path: Path, device="cpu") -> tuple[nn.Module, dict]:
     """A model.pt2 as a module on `device`, and its eigen metadata ({} for one eigen did not write)."""
-    import logging
-    import zipfile
     if not zipfile.is_zipfile(path):
         raise EigenError(f"{path} cannot be loaded as a torch.export program (it is not a .pt2 archive); "
                          f"export it again with `eigen duplicate`")
@@ -204,7 +203,7 @@ def load_program(path: Path, device="cpu") -> tuple[nn.Module, dict]:
         module = torch.export.load(str(path), extra_files=extra).module()
     except Exception as e:
         raise EigenError(f"{path} cannot be loaded as a torch.export program "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                         f"({type(e).__name__}: {first_line(e)})") from None
     finally:
         quiet.setLevel(level)
     raw = extra[METADATA]
@@ -231,14 +230,13 @@ class OnnxModel:
 
 
 def load_onnx(path: Path) -> tuple[OnnxModel, dict]:
-    import importlib.util
     if importlib.util.find_spec("onnxruntime") is None:
         raise EigenError(f"{path} is an ONNX model; reading it needs onnxruntime (pip install \"eigen[onnx]\")")
     try:
         model = OnnxModel(path)
     except Exception as e:
         raise EigenError(f"{path} cannot be loaded as an ONNX model "
-                         f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+                         f"({type(e).__name__}: {first_line(e)})") from None
     return model, model.meta
 
 
@@ -249,7 +247,6 @@ def is_program(path: Path) -> bool:
 
 def is_torchscript(path: Path) -> bool:
     """Whether `path` is a TorchScript archive (a zip with compiled code) rather than a pickled checkpoint."""
-    import zipfile
     if not zipfile.is_zipfile(path):
         return False
     with zipfile.ZipFile(path) as z:
@@ -264,7 +261,7 @@ def load_torchscript(path: Path, device="cpu") -> tuple[torch.jit.ScriptModule, 
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
     except Exception as e:
-        raise EigenError(f"{path} cannot be loaded as TorchScript ({type(e).__name__}: {str(e).splitlines()[0]})") from None
+        raise EigenError(f"{path} cannot be loaded as TorchScript ({type(e).__name__}: {first_line(e)})") from None
     raw = extra[METADATA]
     meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw else {}
     return module.eval(), meta

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import shlex
 from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
@@ -70,8 +71,6 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
 def train_teacher_hint(splits, config) -> str:
     """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
     flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
-    import shlex
-
     from ..device import device_flag
     dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
     words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"

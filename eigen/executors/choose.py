@@ -1,6 +1,8 @@
 """Which executor a command's `--parallel` and `--ray` flags ask for."""
 from __future__ import annotations
 
+import shlex
+
 from ..errors import EigenError
 from .local import local_executor
 
@@ -29,7 +31,6 @@ def check_executor(config, say=print) -> None:
 def executor_flags(config) -> str:
     """The `--parallel` / `--ray` flags a printed next command needs to train where this one did (a
     resumed Large-Scale run keeps its number of events in flight only if it is given the same K)."""
-    import shlex
     flags = f" --parallel {config.parallel}" if config.parallel != 1 else ""
     if config.ray == "local":
         flags += " --ray"

@@ -24,7 +24,7 @@ import torch
 
 from .. import faults
 from ..device import indexed
-from ..training.individual import StageResult
+from ..training.job import StageResult
 from .work import Training
 
 _STOP = object()

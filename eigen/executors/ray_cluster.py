@@ -18,15 +18,18 @@ live view moves as it does with `--parallel`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import tempfile
+import threading
 import uuid
 from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable
 
 from .. import faults
-from ..errors import EigenError
+from ..errors import EigenError, first_line
 from ..runfolder import write_bytes
 from .work import Training
 
@@ -54,8 +57,6 @@ class TrainingWorker:
     restart may lose)."""
 
     def __init__(self, parallel: int):
-        import threading
-
         import ray
         import torch
         if ray.get_gpu_ids() and torch.cuda.is_available():
@@ -88,9 +89,6 @@ class TrainingWorker:
     def train(self, training: Training, inputs: dict[str, bytes], key: int, spec_box: list) -> tuple[Any, bytes | None]:
         """Run `training` with its input checkpoints given as bytes; return (result, checkpoint bytes).
         `key` names it in `progress()`; `spec_box` builds the trainer if this worker has none yet."""
-        import contextlib
-        import threading
-
         import torch
         self.load(spec_box)  # nothing to do unless Ray restarted this worker
         name = uuid.uuid4().hex
@@ -121,7 +119,6 @@ class TrainingWorker:
 
 def _check_reachable(address: str) -> None:
     """A HOST:PORT that answers nothing would keep `ray.init` retrying for minutes: try it first."""
-    import socket
     host, _, port = address.rpartition(":")
     if "://" in address or not host or not port.isdigit():
         return  # ray://... (Ray Client) or something Ray itself will judge
@@ -154,7 +151,7 @@ def connect(address: str, say) -> None:
     except (ConnectionError, RuntimeError, ValueError) as e:
         hint = ("start one with `ray start --head` on the head machine, or use --ray alone for a cluster "
                 "on this machine" if address == "auto" else "check the address, or use --ray auto")
-        raise EigenError(f"cannot reach a Ray cluster at {address} ({str(e).splitlines()[0] if str(e) else e}); "
+        raise EigenError(f"cannot reach a Ray cluster at {address} ({first_line(e) or e}); "
                          f"{hint}") from None
     _OURS["connected"] = True
 

@@ -1,9 +1,8 @@
-"""What an executor runs and the one loop that feeds it (SPEC §10).
+"""What an executor is and the one loop that feeds it (SPEC §10).
 
-A `Training` is one independent training: the network to build (a genome, or a teacher member's
-architecture), its seed, the iteration to train to, and the checkpoint files it reads and writes.
-Its result depends on nothing else, which is why trainings can run in any order, several at once or
-on other machines, and still give what one-after-another gives.
+What it runs is a `Training` (`eigen/training/job.py`): one independent training, whose result
+depends on nothing else, so trainings can run in any order, several at once or on other machines,
+and still give what one-after-another gives.
 
 `run_all` is the loop every command uses: it keeps the executor's slots full from a queue, hands
 each result to the caller as it finishes (the caller records it: checkpoint on disk first, then its
@@ -14,28 +13,9 @@ twin genome that could not reuse a failed result), and stops starting new traini
 from __future__ import annotations
 
 import collections
-from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Callable, Iterable, Protocol
 
-from ..training.individual import StageResult
-
-
-@dataclass(frozen=True)
-class Training:
-    """One training to run on some worker: everything it depends on, nothing the driver keeps."""
-
-    what: Any  # the network: a `Genome`, or a teacher member's architecture dict
-    seed: int  # initial weights and batch order
-    until: int  # the iteration to train to (absolute)
-    save_to: Path  # where the checkpoint goes
-    start_from: Path | None = None  # a checkpoint to continue (weights, momentum, position)
-    inherit_from: Path | None = None  # a checkpoint whose matching weights a fresh network takes
-
-    def run(self, trainer, on_progress=None) -> StageResult:
-        """Train on `trainer` (an `IndividualTrainer`, or a teacher's `MemberTrainer`)."""
-        return trainer.train(self.what, seed=self.seed, until=self.until, start_from=self.start_from,
-                             save_to=self.save_to, inherit_from=self.inherit_from, on_progress=on_progress)
+from ..training.job import StageResult, Training  # noqa: F401  (Training: re-exported)
 
 
 class Executor(Protocol):

@@ -41,7 +41,8 @@ def mutate(genome: Genome, rng: random.Random, ops: str = "eigen", steps: int = 
 
     Each step draws operations uniformly without replacement until one applies (EIGEN §3.1: an
     operation that cannot apply is redrawn). Some operation always applies (INSERT-CONVOLUTION at
-    stride 1 in both sets), so every step changes something.
+    stride 1 in both sets), so every step applies one; in the Large-Scale set that one may be
+    IDENTITY, which leaves the genome as it was (the paper's "keep training" step).
     """
     if ops not in MUTATION_SETS:
         raise ValueError(f"unknown mutation set {ops!r}; choose from {sorted(MUTATION_SETS)}")

@@ -42,7 +42,8 @@ from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
 from ..genome.mutations import mutate, step_count
 from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
-from ..training.individual import FailureWatch, IndividualTrainer, StageResult, training_seed
+from ..training.individual import FailureWatch, IndividualTrainer, training_seed
+from ..training.job import StageResult
 from ..views.search_progress import SearchProgress
 from .extinction import STAGES, survives, threshold
 from .fitness import Fitness
@@ -253,7 +254,7 @@ class EigenSearch:
                 self.train_stage(generation, 1)  # train the survivors T2 more
                 self.extinguish(generation, 1, self.settings.q)  # Eq. 2
                 self.train_stage(generation, 2)  # train the rest T3 more
-                self.end_generation(generation)  # the best becomes the parent if it is better
+                self.end_generation(generation)  # the best finalist becomes the parent (line 9)
         except BudgetSpent:
             reason = "time budget"
         self.state.stopped = reason

@@ -13,6 +13,7 @@ not linear in those three names is refused with one sentence.
 """
 from __future__ import annotations
 
+import argparse
 import ast
 from dataclasses import dataclass
 
@@ -66,7 +67,6 @@ class Fitness:
 
 def parse_fitness(text: str) -> str:
     """An argparse type: the expression as given, once it parses (so a typo fails before any work)."""
-    import argparse
     try:
         Fitness.parse(text)
     except FitnessError as e:

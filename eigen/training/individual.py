@@ -13,49 +13,30 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import torch
 
-from ..errors import own_file_missing
+from ..errors import first_line, own_file_missing
 from ..genome.dna import Genome
 from ..genome.inheritance import inherit
 from ..genome.model import build_model
-from ..runfolder import write_torch
+from ..runfolder import interpreting, load_checkpoint, write_torch
+from .job import StageResult, Training, failure_status
 from .metrics import training_name
 from .mimicry import Mimicry
 from .trainer import (Trainer, announce_graphs_off, evaluate, free_cached_memory, graphs_off_reason,
                       majority_vote_accuracy, seeded)
 
 
-@dataclass(frozen=True)
-class StageResult:
-    status: str  # "ok", "diverged", "failed: oom", "failed: <reason>"
-    fitness: float  # validation accuracy in percent; 0 unless status is "ok"
-    step: int  # iterations trained in total after this call
-    iterations: int  # iterations this call trained
-    seconds: float  # wall time of this call: build, load, train, evaluate, save
-    inherited: int = 0  # tensors taken from the parent's weights (weight inheritance), 0 without it
-    graphed: bool = False  # the steps ran as a replayed CUDA graph
-    graph_error: str | None = None  # why they ran eager on a GPU (CUDA graphs turned off), if they did
-
-    @property
-    def ok(self) -> bool:
-        return self.status == "ok"
-
-    def graph_fields(self) -> dict:
-        """What the history records about CUDA graphs for this training (the final summary counts it)."""
-        return {"graphed": self.graphed, "graph_error": self.graph_error}
-
-
 class IndividualTrainer(Protocol):
-    def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
-        """Train `genome` to iteration `until` (from `start_from`'s checkpoint, or from scratch,
-        starting from the matching weights of the checkpoint `inherit_from` if one is given);
-        `on_progress(step, until, loss)`, if given, hears how the training goes while it runs."""
+    def train(self, training: Training, on_progress=None) -> StageResult:
+        """Train `training.what` (a genome) to iteration `training.until`, from `start_from`'s
+        checkpoint or from scratch (starting from the matching weights of `inherit_from` if one is
+        given), saving to `save_to`; `on_progress(step, until, loss)`, if given, hears how the
+        training goes while it runs."""
 
     def test_accuracy(self, checkpoint: Path) -> float:
         """Test accuracy in percent of the model in `checkpoint` (touches the test set)."""
@@ -114,8 +95,9 @@ class TorchIndividuals:
         return Trainer(model, self.data, schedule, seed=seed, teacher_logits=self.teacher_logits,
                        mimicry=self.mimicry, use_graph=self.use_graph)
 
-    def train(self, genome: Genome, *, seed: int, until: int, start_from: Path | None,
-              save_to: Path, inherit_from: Path | None = None, on_progress=None) -> StageResult:
+    def train(self, training: Training, on_progress=None) -> StageResult:
+        genome, seed, until = training.what, training.seed, training.until
+        start_from, save_to, inherit_from = training.start_from, training.save_to, training.inherit_from
         started = time.perf_counter()
         trainer = None
         inherited = 0
@@ -152,8 +134,7 @@ class TorchIndividuals:
         except OSError:
             raise  # a full disk or a lost file is the machine's problem, not this network's: stop the run
         except Exception as e:  # a network that cannot even be built or loaded is a result, not a crash
-            message = str(e).splitlines()[0] if str(e) else ""
-            status, fitness, step, iterations = f"failed: {type(e).__name__}: {message}"[:300], 0.0, 0, 0
+            status, fitness, step, iterations = failure_status(e), 0.0, 0, 0
         finally:
             if log is not None:
                 log.close()
@@ -179,7 +160,6 @@ def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:
 
 def load_model(path: Path, device="cpu"):
     """Rebuild the network saved in a checkpoint, with its trained weights, on `device`."""
-    from ..runfolder import interpreting, load_checkpoint
     fix = "restore it from a copy, or train it again"
     saved = load_checkpoint(path, "the model's weights", fix, map_location=device)
     with interpreting(path, "the model's weights", fix):  # a checkpoint of another shape or network
@@ -190,5 +170,5 @@ def load_model(path: Path, device="cpu"):
         try:
             model.load_state_dict(saved["trainer"]["model"])
         except RuntimeError as e:  # weights of another network: torch's "Error(s) in loading state_dict"
-            raise ValueError(str(e).splitlines()[0]) from None
+            raise ValueError(first_line(e)) from None
     return model

@@ -8,12 +8,10 @@ at the last chunk written.
 from __future__ import annotations
 
 import time
-from pathlib import Path
-
 import torch
 
 from ..runfolder import write_torch
-from .individual import StageResult
+from .job import StageResult, Training
 from .teacher import build_member
 from .trainer import Trainer, free_cached_memory, seeded
 
@@ -24,10 +22,11 @@ class MemberTrainer:
     def __init__(self, data, schedule):
         self.data, self.schedule = data, schedule
 
-    def train(self, arch: dict, *, seed: int, until: int, start_from: Path | None, save_to: Path,
-              inherit_from: Path | None = None, on_progress=None) -> StageResult:
-        """Continue the member in `start_from` (or a fresh one from `seed`) to iteration `until`;
-        the result's fitness is 0 (the caller evaluates the finished member)."""
+    def train(self, training: Training, on_progress=None) -> StageResult:
+        """Continue the member in `training.start_from` (or a fresh one from its seed) to iteration
+        `training.until`; the result's fitness is 0 (the caller evaluates the finished member)."""
+        arch, seed, until, start_from = training.what, training.seed, training.until, training.start_from
+        save_to = training.save_to
         started = time.perf_counter()
         trainer = Trainer(seeded(seed, lambda: build_member(arch)), self.data, self.schedule, seed=seed)
         try:

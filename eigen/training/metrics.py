@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import csv
 import datetime
+import importlib.util
 import io
 import math
 import os
@@ -48,7 +49,6 @@ class LogPoint:
 
 def tensorboard_missing() -> str | None:
     """Why `--tensorboard` cannot work here (one sentence), or None when it can."""
-    import importlib.util
     if importlib.util.find_spec("tensorboard") is None:
         return ("--tensorboard needs the tensorboard package, which is not installed; "
                 "install it with pip install \"eigen[tensorboard]\" or leave out --tensorboard")

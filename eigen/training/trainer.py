@@ -24,6 +24,8 @@ import torch
 import torch.nn.functional as F
 
 from ..data.device_data import BatchOrder, DeviceData
+from ..errors import first_line
+from .job import failure_status
 from .metrics import LOG_POINTS, LogPoint
 from .mimicry import Mimicry, mimicry_loss
 
@@ -198,6 +200,7 @@ class Trainer:
         self._static_idx = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
         self._static_views = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
         self._loss_sum = torch.zeros((), device=self.device)  # summed inside the step, read at checks
+        self._window = (0, 0.0, 0.0)  # (step, loss sum, clock) at the previous log point; train() resets it
 
     # -- one step --------------------------------------------------------------------------------------
     def _loss(self) -> torch.Tensor:
@@ -308,9 +311,9 @@ class Trainer:
         except OSError:
             raise  # metrics.csv on a full disk: the machine's problem, not this network's
         except Exception as e:  # a failed child is a result the search records, not a crash
-            message = str(e).splitlines()[0] if str(e) else ""
+            message = first_line(e)
             oom = "out of memory" in message or "can't allocate memory" in message
-            self._release("failed: oom" if oom else f"failed: {type(e).__name__}: {message}"[:300])
+            self._release("failed: oom" if oom else failure_status(e))
         ran = self.step - start_step
         loss = self._loss_sum.item() / ran if ran and self.status == "ok" else math.nan
         last = self._log_point(started) if ran and self.step > self._window[0] else None
@@ -335,7 +338,7 @@ class Trainer:
         except torch.cuda.OutOfMemoryError:
             raise
         except Exception as e:  # capture is an optimisation: fall back to eager, say why
-            self.graph_error = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}"[:200]
+            self.graph_error = f"{type(e).__name__}: {first_line(e)}"[:200]
             turn_graphs_off(self.graph_error)
             self.use_graph = False
             self._graph = None

@@ -196,11 +196,11 @@ class KilledAfter:
     def __init__(self, inner, calls):
         self.inner, self.left, self.iterations = inner, calls, 0
 
-    def train(self, genome, **kwargs):
+    def train(self, training, on_progress=None):
         if self.left == 0:
             raise KeyboardInterrupt
         self.left -= 1
-        result = self.inner.train(genome, **kwargs)
+        result = self.inner.train(training, on_progress)
         self.iterations += result.iterations
         return result
 

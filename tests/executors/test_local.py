@@ -19,7 +19,7 @@ from eigen.cli import main
 from eigen.executors import InlineExecutor, ThreadedExecutor, Training, run_all
 from eigen.genome.dna import initial_genome
 from eigen.runfolder import RunFolder
-from eigen.training.individual import StageResult
+from eigen.training.job import StageResult, Training
 from tests.commands.test_final import small_genome, write_best
 from tests.conftest import one_thread
 from tests.search.test_search_run import TINY
@@ -44,7 +44,8 @@ class Sleepy:
         self.lock = threading.Lock()
         self.now = self.most = 0
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
+    def train(self, training, on_progress=None):
+        seed, until = training.seed, training.until
         with self.lock:
             self.now += 1
             self.most = max(self.most, self.now)

@@ -16,7 +16,8 @@ from eigen.genome.mutations import MUTATION_SETS
 from eigen.runfolder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
-from eigen.training.individual import StageResult, TorchIndividuals
+from eigen.training.individual import TorchIndividuals
+from eigen.training.job import StageResult, Training
 from eigen.views.search_progress import PlainProgress
 from tests.genome.test_duplication import POOL, conv
 from tests.genome.test_genome import chain
@@ -36,7 +37,8 @@ class Tournament:
     def fitness(self, individual_id):
         return round(int(hashlib.sha256(f"{self.salt}:{individual_id}".encode()).hexdigest()[:8], 16) % 10_000 / 100, 2)
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
+    def train(self, training, on_progress=None):
+        genome, until, save_to, inherit_from = training.what, training.until, training.save_to, training.inherit_from
         if self.kill_after is not None and len(self.calls) == self.kill_after:
             raise Killed
         individual = save_to.stem
@@ -158,12 +160,11 @@ def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
     data = DeviceData(load_splits("synthetic", image_size=16), "cpu")
     trainer = TorchIndividuals(data, child_schedule(30), keep_optimizer=False)
     genome = Genome.from_dict(chain(conv(8)), 16)
-    first = trainer.train(genome, seed=1, until=30, start_from=None, save_to=tmp_path / "parent.pt")
+    first = trainer.train(Training(genome, 1, 30, tmp_path / "parent.pt"))
     parent = torch.load(tmp_path / "parent.pt", weights_only=True)
     assert first.ok and "optimizer" not in parent["trainer"]  # only weights kept for inheritance
     child = genome  # IDENTITY: the same genome, the same node ids
-    result = trainer.train(child, seed=2, until=30, start_from=None, save_to=tmp_path / "child.pt",
-                           inherit_from=tmp_path / "parent.pt")
+    result = trainer.train(Training(child, 2, 30, tmp_path / "child.pt", inherit_from=tmp_path / "parent.pt"))
     assert result.inherited == len(parent["trainer"]["model"])
     # Exactly "train on": the parent's trained weights, loaded, then 30 more iterations.
     by_hand = trainer._build(child, 2)
@@ -171,16 +172,16 @@ def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
     by_hand.train(until=30)
     inherited = torch.load(tmp_path / "child.pt", weights_only=True)["trainer"]["model"]
     assert all(torch.equal(inherited[k], v) for k, v in by_hand.model.state_dict().items())
-    scratch = trainer.train(child, seed=2, until=30, start_from=None, save_to=tmp_path / "scratch.pt")
+    scratch = trainer.train(Training(child, 2, 30, tmp_path / "scratch.pt"))
     from_scratch = torch.load(tmp_path / "scratch.pt", weights_only=True)["trainer"]["model"]
     assert scratch.inherited == 0 and not torch.equal(from_scratch["layers.n2.conv.weight"],
                                                       inherited["layers.n2.conv.weight"])
 
 
 class Inheriting(Scripted):
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
-        self.inherits = getattr(self, "inherits", []) + [(save_to.stem, inherit_from)]
-        return super().train(genome, seed=seed, until=until, start_from=start_from, save_to=save_to)
+    def train(self, training, on_progress=None):
+        self.inherits = getattr(self, "inherits", []) + [(training.save_to.stem, training.inherit_from)]
+        return super().train(replace(training, inherit_from=None))
 
 
 def test_eigen_with_inherit_weights_starts_children_from_the_parent(tmp_path):

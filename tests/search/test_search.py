@@ -9,7 +9,7 @@ from eigen.runfolder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.extinction import rank_value, threshold
 from eigen.search.succession import Succession
-from eigen.training.individual import StageResult
+from eigen.training.job import StageResult, Training
 
 SMALL = dict(population=6, primary_step=100, secondary_step=10, stage_ends=(10, 30, 40), p=3, q=2,
              max_generations=3, image_size=32, num_classes=10)
@@ -31,7 +31,8 @@ class Scripted:
         digest = hashlib.sha256(f"{self.seed}:{genome.key()}:{until}".encode()).hexdigest()
         return round(int(digest[:8], 16) % 10_000 / 100, 2)
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
+    def train(self, training, on_progress=None):
+        genome, until, start_from, save_to = training.what, training.until, training.start_from, training.save_to
         if self.kill_after is not None and len(self.calls) == self.kill_after and not self.kill_after_save:
             raise Killed
         step = json.loads(start_from.read_text())["step"] if start_from else 0

@@ -21,6 +21,7 @@ from eigen.runfolder import RunFolder
 from eigen.training.individual import TorchIndividuals, load_model
 from eigen.training.trainer import Schedule, evaluate
 from eigen.views.search_progress import PlainProgress
+from eigen.training.job import Training
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ["--dataset", "synthetic", "--image-size", "16", "--gpu", "-1", "--schedule-scale", "0.004",
@@ -102,7 +103,7 @@ def test_a_child_that_diverges_is_a_result_not_a_crash(tmp_path):
     individuals = TorchIndividuals(data, Schedule(total=40, milestones=(30, 35)))
     from tests.genome.test_genome import CONV, chain
     genome = Genome.from_dict({**chain(CONV), "learning_rate": 1e9}, image_size=16)
-    result = individuals.train(genome, seed=0, until=20, start_from=None, save_to=tmp_path / "c.pt")
+    result = individuals.train(Training(genome, 0, 20, tmp_path / "c.pt"))
     assert (result.status, result.fitness) == ("diverged", 0.0)
     assert not (tmp_path / "c.pt").exists()
 

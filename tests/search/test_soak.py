@@ -35,7 +35,8 @@ from eigen.runfolder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES
-from eigen.training.individual import StageResult, training_seed
+from eigen.training.individual import training_seed
+from eigen.training.job import StageResult
 
 KILL_POINTS = ("write", "write", "write", "history-line", "trained", "extinction")
 FAST, SLOW = 36, 400  # searches in the default suite, and with -m slow
@@ -64,7 +65,9 @@ class Weights:
     def __init__(self):
         self.calls: list[tuple[str, int, int]] = []  # (genome key, until, step started from)
 
-    def train(self, genome, *, seed, until, start_from, save_to, inherit_from=None, on_progress=None):
+    def train(self, training, on_progress=None):
+        genome, seed, until, start_from = training.what, training.seed, training.until, training.start_from
+        save_to, inherit_from = training.save_to, training.inherit_from
         if start_from is not None:  # the real trainer's torch.load fails the same way on a missing file
             saved = json.loads(Path(start_from).read_text())
             assert saved["key"] == genome.key(), f"{start_from} holds another genome"

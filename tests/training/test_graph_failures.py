@@ -8,6 +8,7 @@ from eigen.genome.dna import initial_genome
 from eigen.training import trainer as trainer_module
 from eigen.training.individual import TorchIndividuals
 from eigen.training.trainer import Schedule, Trainer, announce_graphs_off, graphs_off_reason, turn_graphs_off
+from eigen.training.job import Training
 from tests.training.test_train import data  # noqa: F401  (a fixture)
 
 
@@ -35,7 +36,7 @@ def test_a_failed_capture_is_said_once_and_every_training_records_it(fresh_graph
     monkeypatch.setattr(Trainer, "train", failing_capture)
     said = []
     individuals = TorchIndividuals(data, Schedule(total=4, milestones=(), batch_size=32), say=said.append)
-    results = [individuals.train(initial_genome(), seed=s, until=4, start_from=None, save_to=tmp_path / f"{s}.pt")
+    results = [individuals.train(Training(initial_genome(), s, 4, tmp_path / f"{s}.pt"))
                for s in range(3)]
     assert all(r.ok and not r.graphed for r in results)
     assert len(said) == 1 and "CUDA graph capture failed (RuntimeError: capture failed)" in said[0]

@@ -12,6 +12,7 @@ from eigen.genome.dna import Genome
 from eigen.training.individual import TorchIndividuals
 from eigen.training.metrics import COLUMNS, LogPoint, MetricsLog, read_metrics, training_name
 from eigen.training.trainer import Schedule, Trainer
+from eigen.training.job import Training
 from tests.genome.test_genome import CONV, chain
 
 
@@ -75,8 +76,8 @@ def test_a_training_is_named_after_its_checkpoint():
 def test_an_individual_writes_its_curve_and_its_validation_row(tmp_path, data):
     individuals = TorchIndividuals(data, Schedule(total=40, milestones=(30, 35), batch_size=8), metrics=MetricsLog(tmp_path))
     genome = Genome.from_dict(chain(CONV), image_size=16)
-    t1 = individuals.train(genome, seed=0, until=20, start_from=None, save_to=tmp_path / "g1c0-T1.pt")
-    individuals.train(genome, seed=0, until=40, start_from=tmp_path / "g1c0-T1.pt", save_to=tmp_path / "g1c0-T2.pt")
+    t1 = individuals.train(Training(genome, 0, 20, tmp_path / "g1c0-T1.pt"))
+    individuals.train(Training(genome, 0, 40, tmp_path / "g1c0-T2.pt", start_from=tmp_path / "g1c0-T1.pt"))
     rows = read_metrics(tmp_path / "metrics.csv")
     assert [(r["stage"], r["iteration"]) for r in rows] == [("T1", i) for i in range(1, 21)] + [("T2", i) for i in range(21, 41)]
     ends = [r for r in rows if r["val_accuracy"] is not None]
@@ -90,8 +91,7 @@ def test_tensorboard_event_files_hold_the_scalars(tmp_path, data):
     pytest.importorskip("tensorboard")
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
     individuals = TorchIndividuals(data, Schedule(total=20, milestones=(15,), batch_size=8), metrics=MetricsLog(tmp_path, tensorboard=True))
-    individuals.train(Genome.from_dict(chain(CONV), image_size=16), seed=0, until=20, start_from=None,
-                      save_to=tmp_path / "c0.pt")
+    individuals.train(Training(Genome.from_dict(chain(CONV), image_size=16), 0, 20, tmp_path / "c0.pt"))
     (events,) = (tmp_path / "tensorboard" / "c0").glob("events.out.tfevents.*")
     accumulator = EventAccumulator(str(events.parent))
     accumulator.Reload()

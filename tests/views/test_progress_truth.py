@@ -62,11 +62,11 @@ class Reporting(Scripted):
         super().__init__(**kwargs)
         self.screens = []
 
-    def train(self, genome, *, on_progress=None, until, start_from, **kwargs):
+    def train(self, training, on_progress=None):
         if on_progress is not None:
-            on_progress(until // 2, until, 1.234)
+            on_progress(training.until // 2, training.until, 1.234)
             self.screens.append(self.view())
-        return super().train(genome, until=until, start_from=start_from, **kwargs)
+        return super().train(training)
 
 
 def test_the_live_view_shows_the_training_child_moving_within_100_columns(tmp_path):
