@@ -11,7 +11,8 @@ from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
 from eigen.runfolder import RunFolder
 from eigen.training import individual
-from eigen.training.individual import FailureWatch, TorchIndividuals
+from eigen.training.individual import TorchIndividuals
+from eigen.training.job import FailureWatch
 from eigen.training.trainer import Schedule
 from eigen.views.search_progress import PlainProgress
 from tests.search.test_search_run import tiny_config

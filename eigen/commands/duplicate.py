@@ -113,7 +113,7 @@ class Duplication:
         self.folder, self.plan, self.individuals = Path(folder), plan, individuals
         self.executor = executor or InlineExecutor(individuals)  # where the candidates train (SPEC §10)
         self._until: dict[str, int] = {}  # candidate id -> the end of the chunk queued or in training
-        from ..training.individual import FailureWatch
+        from ..training.job import FailureWatch
         self.progress = progress or DuplicateProgress()
         self.failures = FailureWatch(self.progress.note)
         self.sitting = Sitting(time_budget)

@@ -11,6 +11,8 @@ import datetime
 from pathlib import Path
 
 from ..errors import EigenError
+from ..genome.cost import training_flops
+from ..search.record import HistoryRecord
 from ..portable import resolve_from_file
 from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
@@ -118,7 +120,7 @@ def device_seconds(duplication, source, teacher: dict | None) -> dict:
     search = None
     if source.run is not None and RunFolder(source.run).history.exists():
         try:
-            search = round(sum(r["seconds"] for r in RunFolder(source.run).read_history()), 1)
+            search = round(sum(HistoryRecord.from_json(r).seconds for r in RunFolder(source.run).read_history()), 1)
         except (EigenError, *SHAPE_ERRORS):  # the search's history damaged since: its cost is unknown
             pass
     duplicate = round(sum(duplication.entry(c)["seconds"] for c in duplication.candidates), 1)
@@ -136,8 +138,8 @@ def end_to_end_cost(duplication, seconds: dict, teacher: dict | None) -> dict:
     duplicate_flops = 0
     for c in duplication.candidates:
         entry = duplication.entry(c)
-        evaluations = len(entry["curve"]) * c["flops"] * (num_val or 0)
-        duplicate_flops += 3 * c["flops"] * schedule["batch_size"] * entry["step"] + evaluations
+        duplicate_flops += training_flops(c["flops"], schedule["batch_size"], entry["step"],
+                                          len(entry["curve"]) * (num_val or 0))  # one validation per chunk
     total = [s for s in (seconds["teacher"], cache, seconds["search"], seconds["duplicate"]) if s is not None]
     return {"seconds": {"teacher_training": seconds["teacher"], "teacher_cache": cache, "search": seconds["search"],
                         "duplicate": seconds["duplicate"], "total": round(sum(total), 1)},

@@ -17,8 +17,10 @@ from ..executors.choose import check_executor
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
                          versions, write_json)
+from ..search.record import HistoryRecord
 from ..training.metrics import MetricsLog, tensorboard_missing
-from ..views.search_progress import SearchProgress, make_progress
+from ..search.events import SearchEvents
+from ..views.search_progress import make_progress
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
@@ -103,7 +105,7 @@ def is_latest_copy_wanted(folder: RunFolder) -> bool:
 
 
 @holds_locks
-def search_command(config: SearchConfig, progress: SearchProgress | None = None, individuals=None) -> int:
+def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None) -> int:
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     notes: list[str] = []
     saved = None
@@ -302,8 +304,8 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
                       f"vote: validation {ensemble['val_accuracy']:.2f}%, test {ensemble['test_accuracy']:.2f}%",
                       highlight=False)
     # "diverged", "failed: oom", "failed: RuntimeError" (the message itself is in the history)
-    records = folder.read_history()
-    failed = collections.Counter(":".join(r["status"].split(":")[:2]) for r in records if r["status"] != "ok")
+    records = search.core.records
+    failed = collections.Counter(":".join(r.status.split(":")[:2]) for r in records if not r.ok)
     if failed:
         console.print(f"{sum(failed.values())} training(s) did not finish: "
                       + ", ".join(f"{n} {status}" for status, n in failed.most_common())
@@ -320,13 +322,13 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     console.print(f"next: {duplicate_command_for(folder, config)}", highlight=False)
 
 
-def eager_summary(records: list[dict]) -> str | None:
+def eager_summary(records: list[HistoryRecord]) -> str | None:
     """"12 of 40 trainings ran eager: <reason>" when CUDA graphs were turned off for some trainings
     (None when every training ran graphed, or graphs were never in play, as on the CPU)."""
-    trained = [r for r in records if "graphed" in r and not r.get("reused_from")]
-    reasons = collections.Counter(r["graph_error"] for r in trained if not r["graphed"] and r.get("graph_error"))
+    trained = [r for r in records if r.graphed is not None and not r.reused_from]
+    reasons = collections.Counter(r.graph_error for r in trained if not r.graphed and r.graph_error)
     if not reasons:
         return None
-    eager = sum(not r["graphed"] for r in trained)
+    eager = sum(not r.graphed for r in trained)
     return (f"{eager} of {len(trained)} trainings ran eager: " + "; ".join(reasons)
             + " (CUDA graphs were turned off after this failure; the results stand, only slower)")

@@ -67,3 +67,10 @@ def cost_by_node(genome: Genome, image_size: int = 32, num_classes: int = 10,
             flops += src.channels * src.height * src.width + 2 * src.channels * num_classes + num_classes
         costs[node.id] = Cost(params=params, flops=flops)
     return costs
+
+
+def training_flops(flops: int, batch_size: int, iterations: int, evaluated: int) -> int:
+    """What training a network of `flops` forward FLOPs per image costs (Large-Scale Evolution §3.5):
+    forward + backward ~ 3 forward passes per training image, `iterations` batches of `batch_size`,
+    plus one forward pass per image `evaluated` (the validation set, once per evaluation)."""
+    return 3 * flops * batch_size * iterations + flops * evaluated

@@ -36,25 +36,23 @@ from pathlib import Path
 
 from .. import faults
 from ..errors import EigenError, own_file_missing
-from ..genome.cost import cost
-from ..genome.dna import Genome, initial_genome
 from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
-from ..genome.mutations import mutate, step_count
-from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
-from ..training.individual import FailureWatch, IndividualTrainer, training_seed
+from ..genome.cost import cost, training_flops
+from ..genome.dna import Genome, initial_genome
+from ..genome.mutations import step_count
+from ..runfolder import RunFolder, copy_atomic
+from ..training.individual import IndividualTrainer, training_seed
 from ..training.job import StageResult
-from ..views.search_progress import SearchProgress
+from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
-from .fitness import Fitness
-from .sitting import Sitting
-from .spending import Spending
+from .individual import Individual, draw_child
+from .record import HistoryRecord
+from .run import SearchRun
 from .succession import Succession
 
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
-MAX_DRAWS = 100  # draws per child slot before the limits are declared impossible to meet
 REUSABLE = ("ok", "diverged")  # statuses a retraining would reproduce; an OOM may not repeat
-HISTORY_FIX = "restore it from a copy, or start a new run with `eigen search --out`"  # a damaged run file
 
 
 @dataclass(frozen=True)
@@ -87,37 +85,6 @@ class EigenSettings:
 
 
 @dataclass
-class Individual:
-    """A child (or the parent) with what it has become so far."""
-
-    id: str
-    parent: str | None
-    genome: Genome
-    mutations: list[str]
-    params: int
-    flops: int  # forward FLOPs per image
-    fitness: dict[str, float] = field(default_factory=dict)  # stage -> fitness (validation accuracy by default)
-    accuracy: dict[str, float] = field(default_factory=dict)  # stage -> validation accuracy (%)
-    status: str = "ok"
-    alive: bool = True
-    checkpoint: str | None = None  # weights at its last stage, relative to the run folder
-    step: int = 0  # iterations trained
-
-    @property
-    def key(self) -> str:
-        return self.genome.key()
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["genome"] = self.genome.to_dict()
-        return d
-
-    @classmethod
-    def from_dict(cls, d: dict, image_size: int) -> "Individual":
-        return cls(**{**d, "genome": Genome.from_dict(d["genome"], image_size)})
-
-
-@dataclass
 class Generation:
     number: int
     phase: str  # "primary" or "secondary"
@@ -126,6 +93,10 @@ class Generation:
     stages_done: int = 0  # 0..3
     thresholds: dict[str, float] = field(default_factory=dict)  # v_{g,T1}, v_{g,T2}
     rejected: int = 0  # children redrawn because they broke --max-params / --max-flops
+
+    def view(self) -> GenerationView:
+        return GenerationView(self.number, self.phase, self.step_size, self.stages_done, dict(self.thresholds),
+                              tuple(c.view() for c in self.children))
 
     def to_dict(self) -> dict:
         return {**{k: v for k, v in asdict(self).items() if k != "children"},
@@ -195,19 +166,6 @@ def _from_version_1(d: dict) -> dict:
             "best_test": d.get("parent_test"), "spent": None}
 
 
-def draw_child(parent: Individual, rng: random.Random, ops: str, steps, settings) -> tuple:
-    """A mutated copy of `parent` within the settings' --max-params / --max-flops, redrawn while it
-    breaks them (at most MAX_DRAWS times): (genome, mutations, cost, how many draws were rejected)."""
-    s = settings
-    for rejected in range(MAX_DRAWS):
-        genome, mutations = mutate(parent.genome, rng, ops, steps(), s.image_size)
-        c = cost(genome, s.image_size, s.num_classes)
-        if (s.max_params is None or c.params <= s.max_params) and (s.max_flops is None or c.flops <= s.max_flops):
-            return genome, mutations, c, rejected
-    raise EigenError(f"no child of {parent.id} ({parent.params:,} parameters) within --max-params {s.max_params} / "
-                     f"--max-flops {s.max_flops} in {MAX_DRAWS} draws; raise the limits")
-
-
 class BudgetSpent(Exception):
     """The sitting's --time-budget ran out; stop at the next safe point."""
 
@@ -216,39 +174,41 @@ class EigenSearch:
     """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
 
     def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress: SearchProgress | None = None, executor: Executor | None = None):
+                 progress: SearchEvents | None = None, executor: Executor | None = None):
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.executor = executor or InlineExecutor(individuals)  # where the children train (SPEC §10)
-        self.progress = progress or SearchProgress()
-        self.sitting = Sitting(settings.time_budget)
-        if folder.state.exists():
-            with interpreting(folder.state, "the search state", HISTORY_FIX):
-                self.state = SearchState.from_dict(read_json(folder.state, "the search state"), settings)
-        else:
-            self.state = SearchState.initial(settings)
-        records = folder.read_history()
-        self.failures = FailureWatch(self.progress.note)
-        self.fitness = Fitness.parse(settings.fitness)
-        self.memo: dict[tuple[str, int], dict] = {}
+        self.progress = progress or SearchEvents()  # who watches: a view, or nobody
+        self.core = SearchRun(folder, settings, lambda d: SearchState.from_dict(d, settings),
+                              lambda: SearchState.initial(settings), self.progress.note)
+        self.memo: dict[tuple, HistoryRecord] = {}  # a training's memo key -> its (first) record
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
-        with interpreting(folder.history, "the search's history", HISTORY_FIX):
-            # Results written after the last boundary: children of the stage in flight already trained.
-            self.recorded = {(r["generation"], r["id"], r["stage"]): r for r in records[self.state.history_count:]}
-            self.history_count = len(records)
-            for r in records:
-                self._remember(r)
-            self.spending = Spending(records)
+        for r in self.core.records:
+            self._remember(r)
+        # Results written after the last boundary: children of the stage in flight already trained.
+        self.recorded = {(r.generation, r.id, r.stage): r for r in self.core.unsaved}
         if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
             copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
+
+    state = property(lambda self: self.core.state)
+    sitting = property(lambda self: self.core.sitting)
+    fitness = property(lambda self: self.core.fitness)
+
+    def view(self) -> SearchView:
+        """The search as its watchers see it now (see `events.py`)."""
+        s, state = self.settings, self.state
+        resuming = ((state.generation.number, STAGES[min(state.generation.stages_done, 2)])
+                    if state.generation else None)
+        return SearchView(self.folder.path, state.parent.view(), state.parent_fitness, len(state.generations),
+                          resuming, self.executor.slots, self.sitting, s.population, s.p, s.q, s.stage_ends)
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
     def run(self) -> str:
         """Search until converged, out of generations or out of time; return why it stopped."""
-        self.progress.search_started(self)
+        self.progress.search_started(self.view())
         try:
             while (reason := self.stop_reason()) is None:
                 generation = self.state.generation or self.begin_generation()
-                self.progress.generation_started(self, generation)
+                self.progress.generation_started(self.view(), generation.view())
                 self.train_stage(generation, 0)  # train all children T1 iterations
                 self.extinguish(generation, 0, self.settings.p)  # Eq. 1
                 self.train_stage(generation, 1)  # train the survivors T2 more
@@ -317,14 +277,14 @@ class EigenSearch:
             earlier = self.memo.get(key)
             # An identical genome already trained this far: take its result. A finalist may become the
             # parent or the best, so at T3 a result whose weights are gone is trained again instead.
-            if earlier is not None and (k < 2 or self._weights_of(key, earlier["checkpoint"]) is not None):
+            if earlier is not None and (k < 2 or self._weights_of(key, earlier.checkpoint) is not None):
                 self._reuse(generation, child, stage, until, earlier)
                 return False
             if key in twins:  # an identical genome is training now: wait for its result
                 twins[key].append(child)
                 return False
             twins[key] = []
-            self.progress.child_started(self, generation, child, stage)
+            self.progress.child_started(self.view(), generation.view(), child.view(), stage)
             return True
 
         def finished(child: Individual, result: StageResult):
@@ -333,8 +293,8 @@ class EigenSearch:
             child.fitness[stage] = self.fitness(result.fitness, child.params, child.flops)
             child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
             record = self._record(generation, child, stage, until, seconds=result.seconds,
-                                  iterations=result.iterations, inherited=result.inherited)
-            record.update(result.graph_fields())  # whether it ran as a CUDA graph, and why not
+                                  iterations=result.iterations, inherited=result.inherited,
+                                  graphed=result.graphed, graph_error=result.graph_error)
             self._finish(generation, child, stage, record)
             # Its twins start again: each takes this result, or (a failure is not reused: an OOM may
             # not repeat) the first trains itself and the others wait for it.
@@ -343,29 +303,27 @@ class EigenSearch:
 
         everything = run_all(
             self.executor, queue, on_done=finished, on_start=starting,
-            on_progress=lambda child, step, end, loss: self.progress.child_progress(self, child, stage, step, end, loss),
+            on_progress=lambda child, step, end, loss: self.progress.child_progress(child.view(), stage, step, end, loss),
             may_start=lambda: not self.sitting.spent())
         if not everything:
             raise BudgetSpent
         if k == 2:
             self._close_stage(generation, k)
 
-    def _reuse(self, generation: Generation, child: Individual, stage: str, until: int, earlier: dict) -> None:
+    def _reuse(self, generation: Generation, child: Individual, stage: str, until: int, earlier: HistoryRecord) -> None:
         """Take an identical genome's recorded result (same genome, same length) as this child's."""
-        self.progress.child_started(self, generation, child, stage)
+        self.progress.child_started(self.view(), generation.view(), child.view(), stage)
         self._apply(child, stage, earlier)
-        child.checkpoint = self._weights_of(self._memo_key(child.key, until, child.parent), earlier["checkpoint"])
-        record = self._record(generation, child, stage, until, seconds=0.0, iterations=0, reused_from=earlier["id"])
+        child.checkpoint = self._weights_of(self._memo_key(child.key, until, child.parent), earlier.checkpoint)
+        record = self._record(generation, child, stage, until, seconds=0.0, iterations=0, reused_from=earlier.id)
         self._finish(generation, child, stage, record)
 
-    def _finish(self, generation: Generation, child: Individual, stage: str, record: dict) -> None:
+    def _finish(self, generation: Generation, child: Individual, stage: str, record: HistoryRecord) -> None:
         """A child's result is in: its history line (its checkpoint is already on disk), the totals, the view."""
-        self.folder.append_history(record)
-        self.history_count += 1
+        self.core.append(record)
         self._remember(record)
-        self.spending.add(record)
-        self.progress.child_finished(self, generation, child, stage, record)
-        self.failures.saw(f"{child.id} at {stage}", child.status)
+        self.progress.child_finished(self.view(), generation.view(), child.view(), stage, record)
+        self.core.failures.saw(f"{child.id} at {stage}", child.status)
 
     def extinguish(self, generation: Generation, k: int, rank: int) -> None:
         """Eq. 1 / Eq. 2: v_{g,stage} = max(rank-th best fitness at this stage, v_{g-1,stage})."""
@@ -379,7 +337,7 @@ class EigenSearch:
         for c in trained:
             c.alive = survives(c.fitness[stage], c.status == "ok", bar)
         self._close_stage(generation, k)
-        self.progress.extinction(self, generation, stage, bar)
+        self.progress.extinction(self.view(), generation.view(), stage, bar)
 
     def end_generation(self, generation: Generation) -> None:
         """Algorithm 1, line 9: the best child that reached T3 becomes the parent (with --elitist, only
@@ -401,7 +359,7 @@ class EigenSearch:
         state.thresholds = {stage: generation.thresholds[stage] for stage in ("T1", "T2")}
         best_ever = state.best.fitness["T3"] if state.best else 0.0
         change = state.succession.record(generation.number, best_ever)
-        spent = self.spending.of(generation.number)
+        spent = self.core.spending.of(generation.number)
         summary = {
             "generation": generation.number, "phase": generation.phase, "step_size": generation.step_size,
             "trained": {s: sum(s in c.fitness for c in generation.children) for s in STAGES},
@@ -418,7 +376,7 @@ class EigenSearch:
         state.generation = None
         self.save()
         shutil.rmtree(self.folder.individuals, ignore_errors=True)
-        self.progress.generation_finished(self, generation, summary)
+        self.progress.generation_finished(self.view(), generation.view(), summary)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _training(self, child: Individual, stage: str, until: int) -> Training:
@@ -490,48 +448,41 @@ class EigenSearch:
     def _checkpoint_name(self, child: Individual, stage: str) -> str:
         return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"
 
-    def _apply(self, child: Individual, stage: str, record: dict) -> None:
+    def _apply(self, child: Individual, stage: str, record: HistoryRecord) -> None:
         """Take a recorded result (this child's own, or an identical genome's) as the child's `stage`.
 
         An identical genome may name its nodes differently (the key ignores ids), and the weights it
         left are named after its own nodes; so a child that takes its result takes its genome too,
         and its later stages continue those weights under the names they carry."""
-        source = record.get("reused_from") or record["id"]
+        source = record.reused_from or record.id
         if source != child.id and source in self.genome_of:
             child.genome = Genome.from_dict(self.genome_of[source], self.settings.image_size)
-        child.fitness[stage] = record["fitness"][record["stage"]]
-        child.accuracy[stage] = record.get("accuracy", record["fitness"])[record["stage"]]  # eigen 0.1: the same
-        child.status = record["status"]
-        child.checkpoint = record["checkpoint"]
+        child.fitness[stage] = record.value
+        child.accuracy[stage] = record.accuracy[record.stage]
+        child.status = record.status
+        child.checkpoint = record.checkpoint
         if child.status == "ok":
-            child.step = record["until"]
+            child.step = record.until
 
     def _record(self, generation: Generation, child: Individual, stage: str, until: int, *, seconds: float,
-                iterations: int, reused_from: str | None = None, inherited: int = 0) -> dict:
+                iterations: int, reused_from: str | None = None, inherited: int = 0, graphed: bool | None = None,
+                graph_error: str | None = None) -> HistoryRecord:
         """One line of history.jsonl: everything about this individual after this stage."""
         s = self.settings
-        # LS-Evolution §3.5 accounting: forward + backward ~ 3 forward passes per training image,
-        # plus one forward pass per validation image.
-        flops_spent = 3 * child.flops * s.batch_size * iterations + child.flops * s.num_val if not reused_from else 0
-        record = {
-            "id": child.id, "parent": child.parent, "generation": generation.number, "succession": generation.phase,
-            "step_size": generation.step_size, "stage": stage, "until": until, "key": child.key,
-            "mutations": child.mutations, "params": child.params, "flops": child.flops,
-            "fitness": dict(child.fitness), "accuracy": dict(child.accuracy), "status": child.status,
-            "iterations": iterations,
-            "seconds": round(seconds, 3),
-            "flops_spent": flops_spent, "reused_from": reused_from, "checkpoint": child.checkpoint,
-            "inherited": inherited,
-        }
-        if stage == "T1":
-            record["genome"] = child.genome.to_dict()
-        return record
+        spent = 0 if reused_from else training_flops(child.flops, s.batch_size, iterations, s.num_val)
+        return HistoryRecord(
+            id=child.id, parent=child.parent, generation=generation.number, succession=generation.phase,
+            step_size=generation.step_size, stage=stage, until=until, key=child.key, mutations=list(child.mutations),
+            params=child.params, flops=child.flops, fitness=dict(child.fitness), accuracy=dict(child.accuracy),
+            status=child.status, iterations=iterations, seconds=round(seconds, 3), flops_spent=spent,
+            reused_from=reused_from, checkpoint=child.checkpoint, inherited=inherited,
+            genome=child.genome.to_dict() if stage == "T1" else None, graphed=graphed, graph_error=graph_error)
 
-    def _remember(self, record: dict) -> None:
-        if "genome" in record and not record.get("reused_from"):
-            self.genome_of[record["id"]] = record["genome"]
-        if record["status"] in REUSABLE and not record.get("reused_from"):
-            self.memo[self._memo_key(record["key"], record["until"], record["parent"])] = record
+    def _remember(self, record: HistoryRecord) -> None:
+        if record.genome is not None and not record.reused_from:
+            self.genome_of[record.id] = record.genome
+        if record.status in REUSABLE and not record.reused_from:
+            self.memo[self._memo_key(record.key, record.until, record.parent)] = record
 
     def _close_stage(self, generation: Generation, k: int) -> None:
         """A stage boundary: save the state, then drop checkpoints nobody will read again."""
@@ -544,35 +495,18 @@ class EigenSearch:
                     path.unlink(missing_ok=True)
 
     def save(self) -> None:
-        self.state.history_count = self.history_count
-        self.state.spent = self.spending.total()
-        write_json(self.folder.state, self.state.to_dict())
+        self.core.save()
 
     # -- the answer ----------------------------------------------------------------------------------
     def best(self) -> dict:
         """best.json: the best individual ever trained to T3 (the initial genome before any), with its
         fitness, validation accuracy, cost and, once measured, test accuracy."""
-        state = self.state
-        b = state.best or state.parent
-        trained = state.best is not None
-        test = state.best_test["test_accuracy"] if trained and state.best_test and state.best_test["id"] == b.id else None
-        return {"run": str(self.folder.path.resolve()), "id": b.id, "generation": _generation_of(b.id),
-                "fitness": b.fitness.get("T3", 0.0), "fitness_expression": self.fitness.expression,
-                "val_accuracy": b.accuracy.get("T3", b.fitness.get("T3", 0.0)),
-                "test_accuracy": test, "params": b.params, "flops": b.flops,
-                "weights": str(self.folder.best_weights.resolve()) if trained else None,
-                "genome": b.genome.to_dict(), "search_cost": self.spending.total()}
+        b = self.state.best or self.state.parent
+        return self.core.answer(b, "T3", _generation_of(b.id), trained=self.state.best is not None)
 
     def measure_test(self) -> float | None:
         """Test accuracy of the best individual, measured once per best (the test set never selects)."""
-        state = self.state
-        if state.best is None:
-            return None
-        if not (state.best_test and state.best_test["id"] == state.best.id):
-            state.best_test = {"id": state.best.id,
-                               "test_accuracy": self.individuals.test_accuracy(self.folder.best_weights)}
-            self.save()
-        return state.best_test["test_accuracy"]
+        return self.core.measure_test(self.individuals)
 
 
 def _generation_of(individual_id: str) -> int:

@@ -19,7 +19,10 @@ in order, so a resumed run makes the same choices. With an executor that trains 
 (`--parallel`, `--ray`), up to that many events are in flight, as the paper's asynchronous workers
 were: event k is drawn once event k - window has been applied (its child is then in the population)
 and results are applied in event order, so a run is a pure function of its seed and its window
-(with window 1, the classic loop). `state.json` is written when events are drawn and when one is
+(with window 1, the classic loop). Read the rules in `tournament` (steps 1-2) and `evolve_serial`
+(the loop with one event at a time, as the paper tells it, and the tests' oracle); `EventWindow` is
+the same loop with K events in flight, and `Evolution` holds the run and the rules both apply.
+`state.json` is written when events are drawn and when one is
 applied; a child's result is in `history.jsonl` as soon as its weights are on disk, so a kill loses
 at most the trainings in flight. A *generation* here is `population` events, which
 is what --max-generations counts and the report plots. The best individual ever (by fitness:
@@ -34,21 +37,21 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training, run_all
-from ..genome.cost import cost
+from ..genome.cost import cost, training_flops
 from ..genome.dna import initial_genome
-from ..runfolder import RunFolder, copy_atomic, interpreting, read_json, write_json
-from ..training.individual import FailureWatch, IndividualTrainer
-from .eigen_search import HISTORY_FIX, Individual, draw_child
-from .fitness import Fitness
-from .sitting import Sitting
-from .spending import Spending
+from ..runfolder import RunFolder, copy_atomic
+from ..training.individual import IndividualTrainer
+from .events import EvolutionEvents, EvolutionView
+from .individual import Individual, draw_child
+from .record import STEADY_STAGE as STAGE, HistoryRecord
+from .run import SearchRun
 
 STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight
-STAGE = "train"  # the one stage of a steady-state individual (history records, fitness key)
 
 
 @dataclass(frozen=True)
@@ -119,53 +122,80 @@ def individual_seed(run_seed: int, individual_id: str) -> int:
     return int(hashlib.sha256(f"{run_seed}:{individual_id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
+# -- the rules (§3.1, S1), as the paper states them ----------------------------------------------------
+def tournament(population: list[Individual], rng: random.Random, strategy: str) -> tuple[list, Individual, Individual]:
+    """Steps 1-2 of an event: two distinct individuals drawn at random; (the pair as drawn, parent,
+    loser). Large-scale: the fitter is the parent and the other dies (a tie keeps the first drawn);
+    random: a coin decides, with no look at fitness (the paper's control)."""
+    a, b = rng.sample(population, 2)
+    if strategy == "large-scale":
+        parent, loser = (a, b) if a.fitness[STAGE] >= b.fitness[STAGE] else (b, a)
+    else:
+        parent, loser = (a, b) if rng.random() < 0.5 else (b, a)
+    return [a, b], parent, loser
+
+
+def evolve_serial(evolution: "Evolution") -> None:
+    """Large-Scale Evolution one event at a time, as §3.1 and S1 tell it: the reading copy of what
+    `Evolution.run()` does with a window of one, and the tests' oracle for it (no resume, no time
+    budget, no executor: each training runs here and now)."""
+    state, s = evolution.state, evolution.settings
+
+    def train(individual: Individual, inherit) -> HistoryRecord:
+        result = evolution.training(individual, inherit).run(evolution.individuals)
+        return evolution.record(individual, result)
+
+    # S1: a population of the simplest networks; refilled one at a time while it is too small to breed
+    while state.born < s.population or len(state.population) < 2:
+        individual = evolution.starting_individual(state.born)
+        evolution.apply_initial(individual, record := train(individual, None))
+        evolution.announce(individual, record)
+    while evolution.stop_reason() is None:
+        event = evolution.draw_event(state.events + 1)  # 1-2: the tournament; 3: the child, one mutation away
+        child = Individual.from_dict(event["child"], s.image_size)
+        record = train(child, evolution.parent_weights(event))  # 4: trained from its parent's weights
+        evolution.apply_event(child, record)  # ... and joins the population; the loser's weights go
+        evolution.announce(child, record)
+        while len(state.population) < 2:  # S1's PopulationTooSmall
+            individual = evolution.starting_individual(state.born)
+            evolution.apply_initial(individual, record := train(individual, None))
+            evolution.announce(individual, record)
+    evolution.state.stopped = evolution.stop_reason()
+    evolution.save()
+
+
 class Evolution:
-    """Runs (or resumes) a large-scale or random search in a run folder; see the module docstring."""
+    """Runs (or resumes) a large-scale or random search in a run folder; see the module docstring.
+
+    It keeps the run (`SearchRun`) and the rules: who starts, how an event is drawn, what applying a
+    result does. `EventWindow` schedules the trainings, up to `window` at once."""
 
     def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
                  progress=None, executor=None):
-        from ..views.evolution_progress import EvolutionProgress
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.executor = executor or InlineExecutor(individuals)  # where the individuals train (SPEC §10)
-        self.progress = progress or EvolutionProgress()
-        self.sitting = Sitting(settings.time_budget)
-        if folder.state.exists():
-            with interpreting(folder.state, "the search state", HISTORY_FIX):
-                self.state = EvolutionState.from_dict(read_json(folder.state, "the search state"), settings.image_size)
-        else:
-            self.state = EvolutionState()
-        self.failures = FailureWatch(self.progress.note)
-        self.fitness = Fitness.parse(settings.fitness)
-        records = folder.read_history()
-        with interpreting(folder.history, "the search's history", HISTORY_FIX):
-            # Trained before a kill. Every record, not only those after the state's count: with several
-            # trainings in flight a result is recorded as it finishes but applied in event order, so a
-            # state saved in between counts records whose events are still pending.
-            self.recorded = {r["id"]: r for r in records}
-            self.history_count = len(records)
-            self.spending = Spending(records)
+        self.progress = progress or EvolutionEvents()  # who watches: a view, or nobody
+        self.core = SearchRun(folder, settings, lambda d: EvolutionState.from_dict(d, settings.image_size),
+                              EvolutionState, self.progress.note)
+        # Trained before a kill. Every record, not only those after the state's count: with several
+        # trainings in flight a result is recorded as it finishes but applied in event order, so a
+        # state saved in between counts records whose events are still pending.
+        self.recorded = {r.id: r for r in self.core.records}
 
-    @property
-    def best_weights(self):
-        return self.folder.path / "best.pt"
+    state = property(lambda self: self.core.state)
+    sitting = property(lambda self: self.core.sitting)
+    fitness = property(lambda self: self.core.fitness)
 
-    # -- the loop ------------------------------------------------------------------------------------
+    def view(self) -> EvolutionView:
+        """The run as its watchers see it now (see `events.py`)."""
+        s, state = self.settings, self.state
+        return EvolutionView(self.folder.path, s.strategy, s.population, s.child_steps, state.born, state.events,
+                             len(state.population), state.best.view() if state.best else None, self.sitting)
+
     def run(self) -> str:
-        """Evolve until out of generations or time; return why it stopped.
-
-        Trainings run on the executor, up to `window` at once: the starting population all at once,
-        then up to `window` events in flight (the paper's asynchronous workers). Results are applied
-        in order (initial individual n, then event k), and event k's tournament is drawn once event
-        k - window has been applied, so the run is a pure function of its seed and window, whatever
-        order the trainings finish in and however often it is killed and resumed."""
-        self.progress.search_started(self)
-        self._individuals: dict[tuple, Individual] = {}  # tag -> the individual it trains
-        self._done: dict[tuple, tuple[Individual, dict]] = {}  # finished, waiting for their turn to apply
-        self._flying: set[tuple] = set()  # queued or training in this sitting
-        everything = run_all(self.executor, self._startable(), on_done=self._finished, on_start=self._started,
-                             on_progress=lambda tag, step, end, loss: self.progress.child_progress(
-                                 self, self._individuals[tag], step, end, loss),
-                             may_start=lambda: not self.sitting.spent())
+        """Evolve until out of generations or time; return why it stopped (see `EventWindow`)."""
+        self.progress.search_started(self.view())
+        everything = EventWindow(self).run()
         self.state.stopped = self.stop_reason() or ("time budget" if not everything else "max generations")
         self.save()
         return self.state.stopped
@@ -175,189 +205,114 @@ class Evolution:
         """Events in flight at once: the executor's slots (1: the classic one-at-a-time loop)."""
         return self.executor.slots
 
-    def stop_reason(self) -> str | None:
+    @property
+    def event_limit(self) -> int | None:
         s = self.settings
-        if s.max_generations is not None and self.state.events >= s.max_generations * s.population:
+        return s.max_generations * s.population if s.max_generations is not None else None
+
+    def stop_reason(self) -> str | None:
+        if self.event_limit is not None and self.state.events >= self.event_limit:
             return "max generations"
         if self.sitting.spent():
             return "time budget"
         return None
 
-    def _startable(self) -> list:
-        """The trainings that may start now, each (tag, Training), tag ("initial", n) or ("event", k);
-        draws (and saves) new events' tournaments while fewer than `window` are pending. Results
-        recorded before a kill are applied on the way, which may make more trainings startable."""
-        state = self.state
-        while True:
-            before = (state.born, state.events, len(state.pending))
-            ready = self._startable_now()
-            if ready or (state.born, state.events, len(state.pending)) == before:
-                return ready
-
-    def _startable_now(self) -> list:
-        state, s = self.state, self.settings
-        ready = []
-        if state.born < s.population or (len(state.population) < 2 and not state.pending):
-            # The starting population, or a refill (S1's PopulationTooSmall): all independent.
-            first = state.born
-            last = s.population if state.born < s.population else state.born + 1
-            for n in range(first, last):
-                if ("initial", n) not in self._flying and ("initial", n) not in self._done:
-                    ready.append(self._queue_initial(n))
-            return [r for r in ready if r is not None]
-        if self._draw():
-            self.save()
-        for pending in state.pending:
-            ready.append(self._queue_event(pending))
-        return [r for r in ready if r is not None]
-
-    def _draw(self) -> bool:
-        """Draw events while fewer than `window` are pending: called after every result applied, so
-        event k is drawn right after event k - window is applied, from the population as it is then
-        (that is what makes the run independent of finishing order). True if any was drawn."""
-        state, s = self.state, self.settings
-        if state.born < s.population:
-            return False
-        limit = s.max_generations * s.population if s.max_generations is not None else None
-        drawn = False
-        while len(state.pending) < self.window and len(state.population) >= 2:
-            k = state.events + len(state.pending) + 1
-            if limit is not None and k > limit:
-                break
-            state.pending.append(self._choose(k))
-            killed = state.pending[-1]["killed"]
-            if killed is not None:  # dead now; its weights go when this event is applied
-                state.population = [i for i in state.population if i.id != killed]
-            drawn = True
-        return drawn
-
-    def _queue_initial(self, n: int):
+    # -- the rules both loops apply ------------------------------------------------------------------
+    def starting_individual(self, n: int) -> Individual:
+        """Starting individual n: the trivial network, learning rate 0.1 (§3.3)."""
         genome = initial_genome()
         c = cost(genome, self.settings.image_size, self.settings.num_classes)
-        return self._queue(("initial", n), Individual(f"i{n}", None, genome, [], c.params, c.flops), inherit=None)
+        return Individual(f"i{n}", None, genome, [], c.params, c.flops)
 
-    def _queue_event(self, pending: dict):
-        tag = ("event", pending["event"])
-        if tag in self._flying or tag in self._done:
-            return None
-        child = Individual.from_dict(pending["child"], self.settings.image_size)
-        parent = next((i for i in self.state.population if i.id == pending["parent"]), None)
-        if parent is None:  # killed by an event drawn after this one; its weights stay until that one applies
-            checkpoint = f"{self.folder.individuals.name}/{pending['parent']}.pt"
-        else:
-            checkpoint = parent.checkpoint
-        inherit = self.folder.path / checkpoint if checkpoint else None
-        return self._queue(tag, child, inherit=inherit)
-
-    def _queue(self, tag: tuple, individual: Individual, inherit):
-        """Queue one training, unless it finished before a kill (its result is then taken as is)."""
-        self._individuals[tag] = individual
-        recorded = self.recorded.get(individual.id)
-        if recorded is not None:
-            self._flying.add(tag)
-            self._finished(tag, None, recorded)
-            return None
-        self._flying.add(tag)
-        name = f"{self.folder.individuals.name}/{individual.id}.pt"
-        s = self.settings
-        return tag, Training(individual.genome, individual_seed(s.seed, individual.id), s.child_steps,
-                             save_to=self.folder.path / name,
-                             inherit_from=inherit if inherit is not None and inherit.exists() else None)
-
-    def _started(self, tag: tuple) -> None:
-        pending = next((p for p in self.state.pending if ("event", p["event"]) == tag), None)
-        self.progress.child_started(self, self._individuals[tag], pending)
-
-    def _finished(self, tag: tuple, result, recorded: dict | None = None):
-        """A training finished (or was found recorded): write its history line now, apply it in turn."""
-        individual = self._individuals[tag]
-        record = recorded if recorded is not None else self._record(tag, individual, result)
-        self._done[tag] = (individual, record)
-        self._apply_in_order()
-        if recorded is None:
-            return self._startable()
-
-    def _record(self, tag: tuple, individual: Individual, result) -> dict:
-        s = self.settings
-        event = tag[1] if tag[0] == "event" else 0
-        pending = next((p for p in self.state.pending if p["event"] == event), None) if event else None
-        flops_spent = 3 * individual.flops * s.batch_size * result.iterations + individual.flops * s.num_val
-        fitness = self.fitness(result.fitness, individual.params, individual.flops)  # trainer: accuracy
-        name = f"{self.folder.individuals.name}/{individual.id}.pt"
-        record = {
-            "id": individual.id, "parent": individual.parent, "generation": -(-event // s.population),
-            "event": event, "killed": pending["killed"] if pending else None, "succession": None, "step_size": 1,
-            "stage": STAGE, "until": s.child_steps, "key": individual.key, "mutations": individual.mutations,
-            "params": individual.params, "flops": individual.flops, "fitness": {STAGE: fitness},
-            "accuracy": {STAGE: result.fitness},
-            "status": result.status, "iterations": result.iterations, "seconds": round(result.seconds, 3),
-            "flops_spent": flops_spent, "reused_from": None, "checkpoint": name if result.ok else None,
-            "inherited": result.inherited, "genome": individual.genome.to_dict(), **result.graph_fields(),
-        }
-        self.folder.append_history(record)
-        self.history_count += 1
-        self.spending.add(record)
-        self.failures.saw(individual.id, record["status"])
-        return record
-
-    def _apply_in_order(self) -> None:
-        """Apply every finished result whose turn has come: initial individuals by number, then events."""
-        state, s = self.state, self.settings
-        while True:
-            if state.born < s.population or (len(state.population) < 2 and not state.pending):
-                tag = ("initial", state.born)
-            elif state.pending:
-                tag = ("event", state.pending[0]["event"])
-            else:
-                return
-            if tag not in self._done:
-                return
-            individual, record = self._done.pop(tag)
-            self._flying.discard(tag)
-            self._take(individual, record)
-            if tag[0] == "initial":
-                state.born += 1
-                if individual.status == "ok":
-                    state.population.append(individual)
-                if state.born == s.population and not state.generations:
-                    self._summarize(0)
-            else:
-                pending = state.pending.pop(0)
-                if pending["killed"] is not None:
-                    self._drop_weights(pending["killed"])
-                if individual.status == "ok":
-                    state.population.append(individual)
-                state.events = pending["event"]
-                if state.events % s.population == 0:
-                    self._summarize(state.events // s.population)
-            self._draw()
-            self.progress.child_finished(self, individual, record)
-            self.save()
-
-    def _take(self, individual: Individual, record: dict) -> None:
-        """The individual becomes what its record says; the best ever follows it if it is better."""
-        individual.fitness = dict(record["fitness"])
-        individual.accuracy = dict(record.get("accuracy", record["fitness"]))  # eigen 0.1: the same
-        individual.status, individual.checkpoint = record["status"], record["checkpoint"]
-        individual.step = record["until"] if record["status"] == "ok" else 0
-        best = self.state.best
-        if individual.status == "ok" and (best is None or individual.fitness[STAGE] > best.fitness[STAGE]):
-            copy_atomic(self.folder.path / individual.checkpoint, self.best_weights)
-            self.state.best = Individual.from_dict(individual.to_dict(), self.settings.image_size)
-
-    def _choose(self, k: int) -> dict:
+    def draw_event(self, k: int) -> dict:
+        """Event k's tournament and child, from the population as it is now and k's own generator;
+        pending until its child's result is applied. The loser is dead at once (its weights go when
+        the event is applied). S1's set-point: kill only at it, the children in flight counted."""
         state, s = self.state, self.settings
         rng = random.Random(f"{s.strategy}:{s.seed}:event:{k}")
-        a, b = rng.sample(state.population, 2)
-        if s.strategy == "large-scale":
-            better, worse = (a, b) if a.fitness[STAGE] >= b.fitness[STAGE] else (b, a)
-        else:  # random search: no selection
-            better, worse = (a, b) if rng.random() < 0.5 else (b, a)
-        # S1's set-point: kill only at it (the children in flight count, as they will join)
-        killed = worse.id if len(state.population) + len(state.pending) >= s.population else None
-        genome, mutations, c, _ = draw_child(better, rng, "large-scale", lambda: 1, s)
-        child = Individual(f"c{k}", better.id, genome, mutations, c.params, c.flops)
-        return {"event": k, "pair": [a.id, b.id], "parent": better.id, "killed": killed, "child": child.to_dict()}
+        pair, parent, loser = tournament(state.population, rng, s.strategy)
+        killed = loser.id if len(state.population) + len(state.pending) >= s.population else None
+        genome, mutations, c, _ = draw_child(parent, rng, "large-scale", lambda: 1, s)
+        child = Individual(f"c{k}", parent.id, genome, mutations, c.params, c.flops)
+        event = {"event": k, "pair": [i.id for i in pair], "parent": parent.id, "killed": killed,
+                 "child": child.to_dict()}
+        state.pending.append(event)
+        if killed is not None:
+            state.population = [i for i in state.population if i.id != killed]
+        return event
+
+    def parent_weights(self, event: dict) -> Path | None:
+        """The weights event's child inherits (§3.6): its parent's, which stay on disk until the
+        event that killed the parent (drawn after this one) is applied."""
+        parent = next((i for i in self.state.population if i.id == event["parent"]), None)
+        checkpoint = f"{self.folder.individuals.name}/{event['parent']}.pt" if parent is None else parent.checkpoint
+        return self.folder.path / checkpoint if checkpoint else None
+
+    def training(self, individual: Individual, inherit: Path | None) -> Training:
+        s = self.settings
+        return Training(individual.genome, individual_seed(s.seed, individual.id), s.child_steps,
+                        save_to=self.folder.path / f"{self.folder.individuals.name}/{individual.id}.pt",
+                        inherit_from=inherit if inherit is not None and inherit.exists() else None)
+
+    def record(self, individual: Individual, result) -> HistoryRecord:
+        """The individual's line of history.jsonl, written now (its weights are on disk)."""
+        s = self.settings
+        event = int(individual.id[1:]) if individual.id.startswith("c") else 0
+        pending = next((p for p in self.state.pending if p["event"] == event), None) if event else None
+        record = HistoryRecord(
+            id=individual.id, parent=individual.parent, generation=-(-event // s.population), event=event,
+            killed=pending["killed"] if pending else None, succession=None, step_size=1, stage=STAGE,
+            until=s.child_steps, key=individual.key, mutations=individual.mutations, params=individual.params,
+            flops=individual.flops, fitness={STAGE: self.fitness(result.fitness, individual.params, individual.flops)},
+            accuracy={STAGE: result.fitness},  # the trainer's fitness is validation accuracy
+            status=result.status, iterations=result.iterations, seconds=round(result.seconds, 3),
+            flops_spent=training_flops(individual.flops, s.batch_size, result.iterations, s.num_val),
+            reused_from=None, checkpoint=f"{self.folder.individuals.name}/{individual.id}.pt" if result.ok else None,
+            inherited=result.inherited, genome=individual.genome.to_dict(), graphed=result.graphed,
+            graph_error=result.graph_error)
+        self.core.append(record)
+        self.core.failures.saw(individual.id, record.status)
+        return record
+
+    def apply_initial(self, individual: Individual, record: HistoryRecord) -> None:
+        """A starting individual's result: it joins the population unless its training failed."""
+        state = self.state
+        self._take(individual, record)
+        state.born += 1
+        if individual.status == "ok":
+            state.population.append(individual)
+        if state.born == self.settings.population and not state.generations:
+            self._summarize(0)
+
+    def apply_event(self, child: Individual, record: HistoryRecord) -> None:
+        """The oldest pending event's result: the loser's weights go, the child joins (unless its
+        training failed), and every `population` events make a generation."""
+        state, s = self.state, self.settings
+        self._take(child, record)
+        event = state.pending.pop(0)
+        if event["killed"] is not None:
+            self._drop_weights(event["killed"])
+        if child.status == "ok":
+            state.population.append(child)
+        state.events = event["event"]
+        if state.events % s.population == 0:
+            self._summarize(state.events // s.population)
+
+    def announce(self, individual: Individual, record: HistoryRecord) -> None:
+        """A result applied: the view hears it, and the state is saved."""
+        self.progress.child_finished(self.view(), individual.view(), record)
+        self.save()
+
+    def _take(self, individual: Individual, record: HistoryRecord) -> None:
+        """The individual becomes what its record says; the best ever follows it if it is better."""
+        individual.fitness = dict(record.fitness)
+        individual.accuracy = dict(record.accuracy)
+        individual.status, individual.checkpoint = record.status, record.checkpoint
+        individual.step = record.until if record.ok else 0
+        best = self.state.best
+        if individual.status == "ok" and (best is None or individual.fitness[STAGE] > best.fitness[STAGE]):
+            copy_atomic(self.folder.path / individual.checkpoint, self.folder.best_weights)
+            self.state.best = Individual.from_dict(individual.to_dict(), self.settings.image_size)
 
     # -- helpers -------------------------------------------------------------------------------------
     def _drop_weights(self, individual_id: str) -> None:
@@ -366,7 +321,7 @@ class Evolution:
     def _summarize(self, generation: int) -> None:
         state = self.state
         fitness = [i.fitness[STAGE] for i in state.population]
-        spent = self.spending.of(generation)
+        spent = self.core.spending.of(generation)
         state.generations.append({
             "generation": generation, "events": state.events, "alive": len(fitness),
             "population_best": max(fitness, default=0.0), "population_mean": sum(fitness) / max(len(fitness), 1),
@@ -375,36 +330,20 @@ class Evolution:
             "best_params": state.best.params if state.best else 0,
             "flops_spent": spent["flops"], "seconds": spent["seconds"],
         })
-        self.progress.generation_finished(self, state.generations[-1])
+        self.progress.generation_finished(self.view(), state.generations[-1])
 
     def save(self) -> None:
-        self.state.history_count = self.history_count
-        self.state.spent = self.spending.total()
-        write_json(self.folder.state, self.state.to_dict())
+        self.core.save()
 
     # -- the answer ----------------------------------------------------------------------------------
     def best(self) -> dict:
-        """best.json: the best individual ever, as for EIGEN."""
-        state = self.state
-        b = state.best
-        test = state.best_test["test_accuracy"] if state.best_test and b and state.best_test["id"] == b.id else None
-        return {"run": str(self.folder.path.resolve()), "id": b.id if b else None,
-                "generation": -(-int(b.id[1:]) // self.settings.population) if b and b.id.startswith("c") else 0,
-                "fitness": b.fitness[STAGE] if b else 0.0, "fitness_expression": self.fitness.expression,
-                "val_accuracy": b.accuracy.get(STAGE, b.fitness[STAGE]) if b else 0.0, "test_accuracy": test,
-                "params": b.params if b else 0, "flops": b.flops if b else 0,
-                "weights": str(self.best_weights.resolve()) if b else None,
-                "genome": (b.genome if b else initial_genome()).to_dict(), "search_cost": self.spending.total(),
-                "population_ensemble": state.ensemble}
+        """best.json: the best individual ever, as for EIGEN, with the population's ensemble."""
+        b = self.state.best
+        generation = -(-int(b.id[1:]) // self.settings.population) if b and b.id.startswith("c") else 0
+        return self.core.answer(b, STAGE, generation, trained=b is not None, population_ensemble=self.state.ensemble)
 
     def measure_test(self) -> float | None:
-        state = self.state
-        if state.best is None:
-            return None
-        if not (state.best_test and state.best_test["id"] == state.best.id):
-            state.best_test = {"id": state.best.id, "test_accuracy": self.individuals.test_accuracy(self.best_weights)}
-            self.save()
-        return state.best_test["test_accuracy"]
+        return self.core.measure_test(self.individuals)
 
     def measure_ensemble(self) -> dict | None:
         """LS's ensemble: the best `top_k` living individuals by fitness, majority vote, on validation
@@ -424,3 +363,109 @@ class Evolution:
                               "events": state.events}
             self.save()
         return state.ensemble
+
+
+class EventWindow:
+    """Up to `window` trainings of an `Evolution` in flight at once, as the paper's asynchronous
+    workers ran them: the starting population all at once, then up to `window` events. Results are
+    applied in order (starting individual n, then event k), and event k's tournament is drawn once
+    event k - window has been applied, so the run is a pure function of its seed and window,
+    whatever order the trainings finish in and however often it is killed and resumed; with a
+    window of one it is `evolve_serial`."""
+
+    def __init__(self, evolution: Evolution):
+        self.evolution, self.state, self.settings = evolution, evolution.state, evolution.settings
+        self.individuals: dict[tuple, Individual] = {}  # tag -> the individual it trains
+        self.done: dict[tuple, tuple[Individual, HistoryRecord]] = {}  # finished, waiting for their turn
+        self.flying: set[tuple] = set()  # queued or training in this sitting
+
+    def run(self) -> bool:
+        """Train until out of events or time; True when nothing was refused a start."""
+        e = self.evolution
+        return run_all(e.executor, self._startable(), on_done=self._finished, on_start=self._started,
+                       on_progress=lambda tag, step, end, loss: e.progress.child_progress(
+                           self.individuals[tag].view(), step, end, loss),
+                       may_start=lambda: not e.sitting.spent())
+
+    def _startable(self) -> list:
+        """The trainings that may start now, each (tag, Training), tag ("initial", n) or ("event", k);
+        draws (and saves) new events' tournaments while fewer than `window` are pending. Results
+        recorded before a kill are applied on the way, which may make more trainings startable."""
+        state = self.state
+        while True:
+            before = (state.born, state.events, len(state.pending))
+            ready = self._startable_now()
+            if ready or (state.born, state.events, len(state.pending)) == before:
+                return ready
+
+    def _startable_now(self) -> list:
+        state, s = self.state, self.settings
+        if state.born < s.population or (len(state.population) < 2 and not state.pending):
+            # The starting population, or a refill (S1's PopulationTooSmall): all independent.
+            last = s.population if state.born < s.population else state.born + 1
+            ready = [self._queue(("initial", n), self.evolution.starting_individual(n), None)
+                     for n in range(state.born, last) if ("initial", n) not in self.flying | set(self.done)]
+            return [r for r in ready if r is not None]
+        if self._draw():
+            self.evolution.save()
+        ready = [self._queue(("event", event["event"]), Individual.from_dict(event["child"], s.image_size),
+                             self.evolution.parent_weights(event))
+                 for event in state.pending if ("event", event["event"]) not in self.flying | set(self.done)]
+        return [r for r in ready if r is not None]
+
+    def _draw(self) -> bool:
+        """Draw events while fewer than `window` are pending: called after every result applied, so
+        event k is drawn right after event k - window is applied, from the population as it is then
+        (that is what makes the run independent of finishing order). True if any was drawn."""
+        state, e = self.state, self.evolution
+        if state.born < self.settings.population:
+            return False
+        drawn = False
+        while len(state.pending) < e.window and len(state.population) >= 2:
+            k = state.events + len(state.pending) + 1
+            if e.event_limit is not None and k > e.event_limit:
+                break
+            e.draw_event(k)
+            drawn = True
+        return drawn
+
+    def _queue(self, tag: tuple, individual: Individual, inherit):
+        """Queue one training, unless it finished before a kill (its result is then taken as is)."""
+        self.individuals[tag] = individual
+        self.flying.add(tag)
+        recorded = self.evolution.recorded.get(individual.id)
+        if recorded is not None:
+            self._finished(tag, None, recorded)
+            return None
+        return tag, self.evolution.training(individual, inherit)
+
+    def _started(self, tag: tuple) -> None:
+        pending = next((p for p in self.state.pending if ("event", p["event"]) == tag), None)
+        self.evolution.progress.child_started(self.evolution.view(), self.individuals[tag].view(), pending)
+
+    def _finished(self, tag: tuple, result, recorded: HistoryRecord | None = None):
+        """A training finished (or was found recorded): its history line now, applied in its turn."""
+        individual = self.individuals[tag]
+        record = recorded if recorded is not None else self.evolution.record(individual, result)
+        self.done[tag] = (individual, record)
+        self._apply_in_order()
+        if recorded is None:
+            return self._startable()
+
+    def _apply_in_order(self) -> None:
+        """Apply every finished result whose turn has come: starting individuals by number, then events."""
+        state, s, e = self.state, self.settings, self.evolution
+        while True:
+            if state.born < s.population or (len(state.population) < 2 and not state.pending):
+                tag = ("initial", state.born)
+            elif state.pending:
+                tag = ("event", state.pending[0]["event"])
+            else:
+                return
+            if tag not in self.done:
+                return
+            individual, record = self.done.pop(tag)
+            self.flying.discard(tag)
+            (e.apply_initial if tag[0] == "initial" else e.apply_event)(individual, record)
+            self._draw()
+            e.announce(individual, record)

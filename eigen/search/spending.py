@@ -6,17 +6,19 @@ per validation image, and the seconds it took); a reused result carries none.
 """
 from __future__ import annotations
 
+from .record import HistoryRecord
+
 
 class Spending:
-    def __init__(self, records: list[dict] = ()):
+    def __init__(self, records: list[HistoryRecord] = ()):
         self.by_generation: dict[int, dict] = {}
         for record in records:
             self.add(record)
 
-    def add(self, record: dict) -> None:
-        spent = self.by_generation.setdefault(record["generation"], {"flops": 0, "seconds": 0.0})
-        spent["flops"] += record.get("flops_spent", 0)
-        spent["seconds"] += record.get("seconds", 0.0)
+    def add(self, record: HistoryRecord) -> None:
+        spent = self.by_generation.setdefault(record.generation, {"flops": 0, "seconds": 0.0})
+        spent["flops"] += record.flops_spent
+        spent["seconds"] += record.seconds
 
     def of(self, generation: int) -> dict:
         spent = self.by_generation.get(generation, {"flops": 0, "seconds": 0.0})

@@ -45,25 +45,6 @@ class IndividualTrainer(Protocol):
         """Accuracy in percent of the majority vote of the models in `checkpoints`, on each split."""
 
 
-class FailureWatch:
-    """Failures are results, but several in a row are news: say so at every third in a row, with
-    what went wrong, so a broken setup (no memory left, a learning rate that always diverges) is
-    never hidden behind a search that keeps going."""
-
-    def __init__(self, say):
-        self.say = say
-        self.streak: list[str] = []
-
-    def saw(self, who: str, status: str) -> None:
-        if status == "ok":
-            self.streak = []
-            return
-        self.streak.append(f"{who} {status}")
-        if len(self.streak) % 3 == 0:
-            self.say(f"warning: {len(self.streak)} trainings in a row failed ({'; '.join(self.streak[-3:])}); "
-                     f"the run goes on, but check the GPU's memory and the learning rates")
-
-
 def training_seed(run_seed: int, genome: Genome, purpose: str = "search") -> int:
     """The seed of an individual's initial weights and batch order: the same genome in the same run
     always trains the same way, which is what lets a recorded result stand in for training it again.

@@ -55,3 +55,22 @@ def failure_status(error: BaseException) -> str:
     """A training's status for an error that failed it: 'failed: <Type>: <first line>' (300 chars at
     most, so one bad network cannot flood the history)."""
     return f"failed: {type(error).__name__}: {first_line(error)}"[:300]
+
+
+class FailureWatch:
+    """Failures are results, but several in a row are news: say so at every third in a row, with
+    what went wrong, so a broken setup (no memory left, a learning rate that always diverges) is
+    never hidden behind a search that keeps going."""
+
+    def __init__(self, say):
+        self.say = say
+        self.streak: list[str] = []
+
+    def saw(self, who: str, status: str) -> None:
+        if status == "ok":
+            self.streak = []
+            return
+        self.streak.append(f"{who} {status}")
+        if len(self.streak) % 3 == 0:
+            self.say(f"warning: {len(self.streak)} trainings in a row failed ({'; '.join(self.streak[-3:])}); "
+                     f"the run goes on, but check the GPU's memory and the learning rates")

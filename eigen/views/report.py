@@ -30,8 +30,9 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import faults
-from ..runfolder import RunFolder, read_json
+from ..runfolder import RunFolder, interpreting, read_json
 from ..search.extinction import STAGES
+from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
 from .live import human
 
 SLIDE = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
@@ -41,10 +42,12 @@ FIGSIZE = (10, 6)  # inches: a 16:9 slide's content area at 150 dpi
 STAGE_COLOURS = {"T1": "0.55", "T2": "tab:orange", "T3": "tab:blue"}
 
 
-def load_run(folder: RunFolder) -> tuple[list[dict], dict]:
+def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:
     folder.require()
     state = read_json(folder.state, "the search state") if folder.state.exists() else {"generations": []}
-    return folder.read_history(), state
+    lines = folder.read_history()
+    with interpreting(folder.history, "the search's history", HISTORY_FIX):
+        return [HistoryRecord.from_json(line) for line in lines], state
 
 
 def _pyplot():
@@ -205,7 +208,7 @@ def _chance(ax, state: dict) -> None:
                    label=f"chance ({state['chance']:.3g}%)")
 
 
-def _fitness(axes, records: list[dict], state: dict) -> str:
+def _fitness(axes, records: list[HistoryRecord], state: dict) -> str:
     """EIGEN Fig. 4: the answer per generation on top, every individual's size below."""
     ax, sizes = axes
     gens = state["generations"]
@@ -230,20 +233,20 @@ def _fitness(axes, records: list[dict], state: dict) -> str:
 
     firsts = {}
     for r in records:
-        firsts.setdefault(r["id"], r)
+        firsts.setdefault(r.id, r)
     furthest = {}
     for r in records:
-        furthest[r["id"]] = r["stage"]
+        furthest[r.id] = r.stage
     by_generation: dict[int, list] = {}
     for r in firsts.values():
-        by_generation.setdefault(r["generation"], []).append(r)
+        by_generation.setdefault(r.generation, []).append(r)
     for stage in STAGES:  # spread each generation's children across its width: no marker hides another
         xs, ys = [], []
         for generation, children in by_generation.items():
-            for k, r in enumerate(sorted(children, key=lambda r: r["id"])):
-                if furthest[r["id"]] == stage:
+            for k, r in enumerate(sorted(children, key=lambda r: r.id)):
+                if furthest[r.id] == stage:
                     xs.append(generation - 0.35 + 0.7 * (k + 0.5) / len(children))
-                    ys.append(max(r["params"], 1))
+                    ys.append(max(r.params, 1))
         sizes.scatter(xs, ys, s=28, color=STAGE_COLOURS[stage], edgecolor="black", linewidth=0.4,
                       label=f"trained to {stage}", zorder=3)
     if gens:
@@ -276,10 +279,10 @@ def _succession(ax, sizes, state: dict, gens: list[dict]) -> None:
                     textcoords="offset points", ha=ha, va="bottom", color="tab:purple", fontsize=12)
 
 
-def _survivors(ax, records: list[dict], state: dict) -> str:
+def _survivors(ax, records: list[HistoryRecord], state: dict) -> str:
     counts: dict[tuple[int, str], set] = {}
     for r in records:
-        counts.setdefault((r["generation"], r["stage"]), set()).add(r["id"])
+        counts.setdefault((r.generation, r.stage), set()).add(r.id)
     generations = sorted({g for g, _ in counts})
     width = 0.27
     for k, stage in enumerate(STAGES):
@@ -296,11 +299,11 @@ def _survivors(ax, records: list[dict], state: dict) -> str:
     return "survivors per stage"
 
 
-def _evolution_fitness(ax, records: list[dict], state: dict) -> str:
+def _evolution_fitness(ax, records: list[HistoryRecord], state: dict) -> str:
     """Every individual's fitness in the order trained and the best so far (like LS Fig. 1)."""
     xs, ys, best, running = [], [], [], 0.0
     for n, r in enumerate(records, start=1):
-        value = r["fitness"]["train"] if r["status"] == "ok" else 0.0
+        value = r.value if r.ok else 0.0
         xs.append(n)
         ys.append(value)
         running = max(running, value)
@@ -308,7 +311,7 @@ def _evolution_fitness(ax, records: list[dict], state: dict) -> str:
     ax.scatter(xs, ys, s=30, color="0.55", edgecolor="black", linewidth=0.4, label="individuals", zorder=3)
     ax.step(xs, best, where="post", color="tab:blue", linewidth=2.5, label="best so far")
     _chance(ax, state)
-    population = len([r for r in records if r.get("event") == 0])
+    population = len([r for r in records if r.event == 0])
     if population and population < len(records):
         ax.axvline(population + 0.5, color="tab:purple", linestyle="--", linewidth=2, label="starting population trained")
     ax.set_xlabel("individuals trained")
@@ -330,36 +333,36 @@ def device_unit(device: str | None, unit: str) -> str:
     return f"GPU-{unit} ({device})"
 
 
-def _cost(ax, records: list[dict], state: dict, device: str | None = None) -> str:
+def _cost(ax, records: list[HistoryRecord], state: dict, device: str | None = None) -> str:
     """Best fitness against the compute spent so far, in a unit that keeps the numbers readable."""
-    total = sum(r["seconds"] for r in records)
+    total = sum(r.seconds for r in records)
     unit, per = ("hours", 3600) if total >= 3 * 3600 else ("minutes", 60) if total >= 180 else ("seconds", 1)
-    _best_against(ax, records, state, lambda r: r["seconds"] / per)
+    _best_against(ax, records, state, lambda r: r.seconds / per)
     ax.set_xlabel(f"{device_unit(device, unit)} spent training and evaluating")
     return f"fitness vs compute on {device or 'the device'}"
 
 
-def _cost_flops(ax, records: list[dict], state: dict) -> str:
+def _cost_flops(ax, records: list[HistoryRecord], state: dict) -> str:
     """Best fitness against the FLOPs spent so far (LS §3.5: 3 x forward FLOPs per training image,
     one forward pass per validation image), a measure of compute that no GPU model changes."""
-    total = sum(r.get("flops_spent", 0) for r in records)
+    total = sum(r.flops_spent for r in records)
     unit, per = next(((u, p) for u, p in (("PFLOPs", 1e15), ("TFLOPs", 1e12), ("GFLOPs", 1e9)) if total >= 3 * p),
                      ("MFLOPs", 1e6))
-    _best_against(ax, records, state, lambda r: r.get("flops_spent", 0) / per)
+    _best_against(ax, records, state, lambda r: r.flops_spent / per)
     ax.set_xlabel(f"{unit} spent (training and validation of every individual)")
     return "fitness vs FLOPs"
 
 
-def _best_against(ax, records: list[dict], state: dict, spent_by) -> None:
+def _best_against(ax, records: list[HistoryRecord], state: dict, spent_by) -> None:
     hours, best, spent, running = [], [], 0.0, None
     finals_x, finals_y = [], []
     for r in records:
         spent += spent_by(r)
-        stage = "T3" if "event" not in r else "train"  # the last stage: EIGEN's T3, or steady state's one
-        if r["stage"] == stage and r["status"] == "ok":
+        stage = STEADY_STAGE if r.steady else "T3"  # the last stage: EIGEN's T3, or steady state's one
+        if r.stage == stage and r.ok:
             finals_x.append(spent)
-            finals_y.append(r["fitness"][stage])
-            running = max(running or 0.0, r["fitness"][stage])
+            finals_y.append(r.value)
+            running = max(running or 0.0, r.value)
         if running is not None:
             hours.append(spent)
             best.append(running)

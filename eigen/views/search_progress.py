@@ -1,7 +1,8 @@
 """What a person watching a search sees: a live table on a terminal, plain lines otherwise.
 
-The search calls the methods of `SearchProgress` at each event; the base class ignores them (the
-Python API and the tests use it). `PlainProgress` writes one line per event, for logs and pipes.
+The search emits the events of `eigen.search.events.SearchEvents`, each with frozen snapshots of
+the search and the generation; these views implement them (the search never imports a view).
+`PlainProgress` writes one line per event, for logs and pipes.
 `LiveProgress` redraws a rich table of the generation in flight (child, mutations, parameters,
 fitness per stage, waiting / training / extinct / alive) under a header with elapsed time and an ETA.
 """
@@ -15,31 +16,19 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..search.events import GenerationView, IndividualView, SearchEvents, SearchView
 from ..search.extinction import STAGES
 from .live import LiveView, Pace, PlainLines, budget_left, clock, human, pct, summarize_mutations
 
 
-class SearchProgress:
-    """Receives the search's events and shows nothing."""
-
-    def search_started(self, search) -> None: ...
-    def note(self, text: str) -> None: ...
-    def generation_started(self, search, generation) -> None: ...
-    def child_started(self, search, generation, child, stage: str) -> None: ...
-    def child_progress(self, search, child, stage: str, step: int, until: int, loss: float) -> None: ...
-    def child_finished(self, search, generation, child, stage: str, record: dict) -> None: ...
-    def extinction(self, search, generation, stage: str, bar: float) -> None: ...
-    def generation_finished(self, search, generation, summary: dict) -> None: ...
-    def close(self) -> None: ...
-
-
-def generation_work_left(search, generation, done: dict | None = None) -> list[tuple[float, float]]:
+def generation_work_left(search: SearchView, generation: GenerationView,
+                         done: dict | None = None) -> list[tuple[float, float]]:
     """The trainings left in this generation as [(iterations, FLOPs), ...], for `Pace.seconds_for_work`.
 
     The living children not yet through this stage count with their own FLOPs (less the iterations
     `done` = {child id: step} already run by those in flight); later stages, whose survivors are
     not known yet, count p and q children of the living children's mean FLOPs."""
-    s = search.settings
+    s = search
     ends = (0,) + tuple(s.stage_ends)
     expected = (len(generation.children), min(s.p, s.population), min(s.q, s.population))
     alive = [c for c in generation.children if c.alive and c.status == "ok"] or generation.children
@@ -59,41 +48,41 @@ def generation_work_left(search, generation, done: dict | None = None) -> list[t
     return work
 
 
-class PlainProgress(PlainLines, SearchProgress):
+class PlainProgress(PlainLines, SearchEvents):
     """One line per event, with the time since the sitting began; for logs and pipes."""
 
     def __init__(self, stream: IO[str] | None = None):
         super().__init__(stream)
         self.pace = Pace()
 
-    def search_started(self, search) -> None:
-        self.pace.parallel = getattr(getattr(search, "executor", None), "slots", 1)
-        state = search.state
-        where = (f"resuming at generation {state.generation.number}, stage {STAGES[min(state.generation.stages_done, 2)]}"
-                 if state.generation else f"starting generation {len(state.generations) + 1}")
-        self._say(f"search in {search.folder.path}: {where} (parent {state.parent.id}, "
-                  f"fitness {state.parent_fitness:.2f}%)")
+    def search_started(self, search: SearchView) -> None:
+        self.pace.parallel = search.slots
+        where = (f"resuming at generation {search.resuming[0]}, stage {search.resuming[1]}" if search.resuming
+                 else f"starting generation {search.generations_done + 1}")
+        self._say(f"search in {search.folder}: {where} (parent {search.parent.id}, "
+                  f"fitness {search.parent_fitness:.2f}%)")
 
     def note(self, text: str) -> None:
         self._say(text)
 
-    def generation_started(self, search, generation) -> None:
+    def generation_started(self, search: SearchView, generation: GenerationView) -> None:
         self._say(f"generation {generation.number} ({generation.phase} succession, step size "
-                  f"{generation.step_size}): {len(generation.children)} children of {search.state.parent.id}")
+                  f"{generation.step_size}): {len(generation.children)} children of {search.parent.id}")
 
-    def child_finished(self, search, generation, child, stage, record) -> None:
-        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops, key=child.id)
-        how = f"reused {record['reused_from']}" if record["reused_from"] else f"{record['seconds']:.1f}s"
+    def child_finished(self, search: SearchView, generation: GenerationView, child: IndividualView, stage: str,
+                       record) -> None:
+        self.pace.add(record.iterations, record.seconds, child.flops, key=child.id)
+        how = f"reused {record.reused_from}" if record.reused_from else f"{record.seconds:.1f}s"
         status = "" if child.status == "ok" else f" [{child.status}]"
         eta = self.pace.seconds_for_work(generation_work_left(search, generation))
         self._say(f"  {child.id} {stage} {child.fitness[stage]:6.2f}%{status}  {human(child.params)} params  "
                   f"{summarize_mutations(child.mutations)}  ({how}; generation ETA {clock(eta)})")
 
-    def extinction(self, search, generation, stage, bar) -> None:
+    def extinction(self, search: SearchView, generation: GenerationView, stage: str, bar) -> None:
         alive = sum(c.alive for c in generation.children)
         self._say(f"  {stage} threshold {pct(bar)}: {alive} survive")
 
-    def generation_finished(self, search, generation, summary) -> None:
+    def generation_finished(self, search: SearchView, generation: GenerationView, summary: dict) -> None:
         change = {"secondary": "; plateau: the secondary succession begins",
                   "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
         verdict = "new parent" if summary["improved"] else "parent kept"
@@ -116,20 +105,21 @@ class LiveProgress(LiveView, PlainProgress):
         self._first: dict[str, tuple[int, float]] = {}  # child id -> (step, elapsed) at its first report
         self._start_live(console)
 
-    def search_started(self, search) -> None:
+    def search_started(self, search: SearchView) -> None:
         self.search = search
         super().search_started(search)
 
-    def generation_started(self, search, generation) -> None:
+    def generation_started(self, search: SearchView, generation: GenerationView) -> None:
         self.search, self.generation = search, generation
         super().generation_started(search, generation)
 
-    def child_started(self, search, generation, child, stage) -> None:
+    def child_started(self, search: SearchView, generation: GenerationView, child: IndividualView, stage: str) -> None:
+        self.search, self.generation = search, generation
         self.training[child.id] = stage
         self.progress.pop(child.id, None)
         self.live.refresh()
 
-    def child_progress(self, search, child, stage, step, until, loss) -> None:
+    def child_progress(self, child: IndividualView, stage: str, step: int, until: int, loss: float) -> None:
         """A training in flight moves: its row shows the iteration and loss, the ETA learns its pace."""
         if child.id not in self.progress:  # the first report: iterations from here on are what is timed
             self._first[child.id] = (step, self._elapsed())
@@ -138,34 +128,36 @@ class LiveProgress(LiveView, PlainProgress):
         if step > first_step:
             self.pace.in_flight(step - first_step, self._elapsed() - first_time, child.flops, key=child.id)
 
-    def child_finished(self, search, generation, child, stage, record) -> None:
+    def child_finished(self, search: SearchView, generation: GenerationView, child: IndividualView, stage: str,
+                       record) -> None:
+        self.search, self.generation = search, generation
         self.training.pop(child.id, None)
         self.progress.pop(child.id, None)
         self._first.pop(child.id, None)
         # No line per child: the table shows it.
-        self.pace.add(record.get("iterations", 0), record["seconds"], child.flops, key=child.id)
+        self.pace.add(record.iterations, record.seconds, child.flops, key=child.id)
         self.live.refresh()
 
-    def extinction(self, search, generation, stage, bar) -> None:
+    def extinction(self, search: SearchView, generation: GenerationView, stage: str, bar) -> None:
+        self.search, self.generation = search, generation
         self.live.refresh()
         super().extinction(search, generation, stage, bar)
 
-    def generation_finished(self, search, generation, summary) -> None:
+    def generation_finished(self, search: SearchView, generation: GenerationView, summary: dict) -> None:
         super().generation_finished(search, generation, summary)
-        self.generation = None
+        self.search, self.generation = search, None
 
     def _render(self):
         search, generation = self.search, self.generation
         elapsed = clock(self._elapsed())
         if search is None or generation is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
-        state = search.state
         done = {child: step for child, (step, _, _) in dict(self.progress).items()}
         eta = clock(self.pace.seconds_for_work(generation_work_left(search, generation, done)))
         budget = budget_left(search.sitting)
         header = Text.from_markup(
             f"[bold]generation {generation.number}[/bold] ({generation.phase}, m = {generation.step_size})  "
-            f"parent {state.parent.id} {state.parent_fitness:.2f}%, {human(state.parent.params)} params  "
+            f"parent {search.parent.id} {search.parent_fitness:.2f}%, {human(search.parent.params)} params  "
             f"{elapsed} elapsed, ETA {eta}{budget}")
         # Rows stay one line at 100 columns: no vertical rules, and only the mutations give way (ellipsis).
         table = Table(expand=False, header_style="bold", box=box.SIMPLE_HEAD, padding=(0, 1, 0, 1),
@@ -201,7 +193,7 @@ class LiveProgress(LiveView, PlainProgress):
         return Text("alive", style="green")
 
 
-def make_progress(stream: IO[str] | None = None) -> SearchProgress:
+def make_progress(stream: IO[str] | None = None) -> SearchEvents:
     """A live table when writing to a terminal, plain lines otherwise."""
     stream = stream or sys.stdout
     if stream.isatty():

@@ -474,3 +474,25 @@ def _without_cost(value):
     if isinstance(value, dict):
         return {k: _without_cost(v) for k, v in value.items() if k not in ("seconds", "flops_spent", "checkpoint")}
     return value
+
+
+# -- Large-Scale Evolution: the window of events in flight against the serial loop ------------------------
+STEADY = [n for n in range(200) if draw_case(n).strategy != "eigen"][:24]
+
+
+@pytest.mark.parametrize("n", STEADY)
+def test_the_event_window_at_one_writes_what_the_serial_loop_writes(n, tmp_path, arm_kill):
+    """`Evolution.run()` with one event in flight is `evolve_serial`, the loop that reads like §3.1:
+    the same history.jsonl, line for line, and the same state."""
+    from dataclasses import replace as with_
+    from eigen.search.evolution import evolve_serial
+    arm_kill()
+    case = with_(draw_case(n), slots=1)
+    window = case.engine(tmp_path / "window", Weights())
+    window.run()
+    serial = case.engine(tmp_path / "serial", Weights())
+    evolve_serial(serial)
+    lines = [(tmp_path / name / "history.jsonl").read_text() for name in ("window", "serial")]
+    assert lines[0] == lines[1] and lines[0]
+    states = [read_json(tmp_path / name / "state.json", "state") for name in ("window", "serial")]
+    assert states[0] == states[1]

@@ -43,9 +43,18 @@ def test_a_failed_capture_is_said_once_and_every_training_records_it(fresh_graph
     assert results[0].graph_fields() == {"graphed": False, "graph_error": None}  # the CPU never graphs
 
 
+def line(**fields):
+    """A history record with `fields` over an ordinary trained one."""
+    from eigen.search.record import HistoryRecord
+    base = dict(id="g1c1", parent="g0", generation=1, succession="primary", step_size=1, stage="T1", until=4,
+                key="k", mutations=[], params=1, flops=1, fitness={"T1": 1.0}, accuracy={"T1": 1.0}, status="ok",
+                iterations=4, seconds=1.0, flops_spent=1, reused_from=None, checkpoint=None)
+    return HistoryRecord(**{**base, **fields})
+
+
 def test_the_summary_counts_the_trainings_that_ran_eager():
-    records = ([{"graphed": True, "graph_error": None}] * 28 + [{"graphed": False, "graph_error": "RuntimeError: x"}] * 12
-               + [{"graphed": False, "graph_error": None, "reused_from": "g1c2"}])
+    records = ([line(graphed=True)] * 28 + [line(graphed=False, graph_error="RuntimeError: x")] * 12
+               + [line(graphed=False, reused_from="g1c2")])
     assert eager_summary(records).startswith("12 of 40 trainings ran eager: RuntimeError: x")
-    assert eager_summary([{"graphed": False, "graph_error": None}] * 5) is None  # the CPU: nothing to say
-    assert eager_summary([{"id": "g1c1"}]) is None  # a history written before graphs were recorded
+    assert eager_summary([line(graphed=False)] * 5) is None  # the CPU: nothing to say
+    assert eager_summary([line()]) is None  # a history written before graphs were recorded

@@ -98,7 +98,7 @@ def test_generation_work_counts_each_child_by_its_flops_less_what_the_one_in_fli
     search = EigenSearch(EigenSettings(**{**SMALL, "max_generations": 1}), Scripted(), RunFolder(tmp_path / "a"))
     generation = search.begin_generation()
     first = generation.children[0]
-    work = generation_work_left(search, generation, {first.id: 4})
+    work = generation_work_left(search.view(), generation.view(), {first.id: 4})
     assert work[0] == (6, first.flops)  # 10 iterations in T1, 4 done
     assert [w[1] for w in work[:6]] == [c.flops for c in generation.children]
     assert work[6][0] == 3 * 20 and work[7][0] == 2 * 10  # p survivors to T2, q to T3

@@ -6,13 +6,16 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from eigen.search.record import HistoryRecord  # noqa: E402
 from eigen.training.metrics import MetricsLog, LogPoint  # noqa: E402
 from eigen.views import report  # noqa: E402
 
 
 def record(id, generation, stage, params, fitness):
-    return {"id": id, "generation": generation, "stage": stage, "params": params, "status": "ok",
-            "fitness": {stage: fitness}, "seconds": 30.0, "flops_spent": 2e12}
+    return HistoryRecord(id=id, parent=None, generation=generation, succession="primary", step_size=1, stage=stage,
+                         until=10, key=id, mutations=[], params=params, flops=1, fitness={stage: fitness},
+                         accuracy={stage: fitness}, status="ok", iterations=10, seconds=30.0, flops_spent=int(2e12),
+                         reused_from=None, checkpoint=None)
 
 
 RECORDS = [record(f"g{g}c{c}", g, "T1", 1000 * (c + 1), 50.0 + g) for g in (1, 2, 3) for c in range(5)]
