@@ -13,7 +13,7 @@ BELOW = {  # room -> the rooms it may import, besides BASE
     "training": {"genome", "data"},
     "executors": {"genome", "data", "training"},
     "search": {"genome", "data", "training", "executors"},
-    "views": {"genome", "data", "training", "executors", "search"},
+    "views": {"genome", "data", "training", "executors", "search", "final"},
     "final": {"genome", "data", "training", "executors", "search"},
     "config": {"search"},
     "commands": {"genome", "data", "training", "executors", "search", "views", "final", "config", "configfile"},

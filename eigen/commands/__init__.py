@@ -1,10 +1,12 @@
-"""What each subcommand does, one module each; `cli.py` maps names to these functions.
+"""What each subcommand does, one module each, as a few named steps; `cli.py` maps names to these functions.
 
+- `setup.py` — what every training command sets up first: extras, folder lock, data, teacher logits, executor.
 - `search.py` — `eigen search`: a run folder, its data and teacher, then a strategy from `search/`.
 - `train_teacher.py` — `eigen train-teacher`: the DenseNet-BC ensemble and its logits cache.
-- `duplicate.py` — `eigen duplicate`: plan candidates, train each (resumable), then `final.py`.
+- `duplicate.py` — `eigen duplicate`: the plan and the candidates' trainings of `final/`, then `final.py`.
 - `final.py` — choose the final model, measure its test accuracy once, write `final/`.
-- `export.py` — weights (safetensors) and TorchScript exports, and reading them back.
-- `eval.py` — `eigen eval`: test accuracy of any saved form.
+- `export.py` — weights (safetensors), `torch.export` and ONNX exports, and reading them back.
+- `eval.py` — `eigen eval`: test accuracy of any saved form (`scoring.py`: top-k, per class, confusion).
+- `predict.py` — `eigen predict`: the top classes of images.
 - `report.py` — `eigen report`: redraw a run's plots.
 """

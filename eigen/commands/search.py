@@ -8,19 +8,17 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
-import shlex
 from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
-from ..errors import DataError, EigenError, Interrupted
-from ..executors.choose import check_executor
+from ..errors import EigenError, Interrupted
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
-from ..runfolder import (RunFolder, git_commit, holds_locks, interpreting, lock_folder, read_json, sweep_temporaries,
-                         versions, write_json)
-from ..search.record import HistoryRecord
-from ..training.metrics import MetricsLog, tensorboard_missing
+from ..runfolder import RunFolder, holds_locks, interpreting, read_json, write_json
 from ..search.events import SearchEvents
+from ..search.record import HistoryRecord
+from ..training.metrics import MetricsLog
 from ..views.search_progress import make_progress
+from .setup import check_extras, executor_for, load_data, open_folder, provenance, teacher_logits_on
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
@@ -70,127 +68,134 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
     return dataclasses.replace(config, resume=given.resume)
 
 
-def train_teacher_hint(splits, config) -> str:
-    """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
-    flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
-    from ..device import device_flag
-    dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
-    words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
-    if splits.image_size != 32:
-        words += f" --image-size {splits.image_size}"
-    if splits.name in ("cifar10", "cifar100") and config.data_dir != "~/.cache/eigen":
-        words += f" --data-dir {shlex.quote(config.data_dir)}"
-    return words + device_flag(config.gpu)
-
-
-def find_teacher(config: SearchConfig, splits) -> tuple[Path | None, str]:
-    """The teacher folder to mimic, or None and a sentence saying why there is none. The default
-    folder is teachers/<the data's identity>: an image folder's teacher is its own."""
-    if config.no_mimicry:
-        return None, "mimicry off (--no-mimicry)"
-    folder = Path(config.teacher) if config.teacher else Path("teachers") / splits.identity
-    if config.teacher and not (folder / "ensemble.json").exists():
-        raise EigenError(f"--teacher {folder} is not a teacher folder (no ensemble.json); train one with "
-                         f"`{train_teacher_hint(splits, config)}` or pass --no-mimicry")
-    if not (folder / "ensemble.json").exists():
-        return None, (f"mimicry off: no teacher for this data in {folder}/; train one with "
-                      f"`{train_teacher_hint(splits, config)}` (or pass --no-mimicry to say so)")
-    return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
-
-
 def is_latest_copy_wanted(folder: RunFolder) -> bool:
     """`runs/best.json` (the latest search's answer) is refreshed only for a run in the default `runs/`
     location: beside an --out folder it could replace a file of the user's own."""
     return folder.path.parent.resolve() == DEFAULT_RUNS.resolve()
 
 
+def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict | None]:
+    """The run folder: a resumed one locked and swept, with the settings it began with (and the
+    sitting's own flags), or a new one's path, refused if it already holds a run. Nothing is created."""
+    if not config.resume:
+        folder = RunFolder(config.out or default_run_dir(config))
+        folder.refuse_existing()
+        return folder, config, None
+    folder = RunFolder(config.resume)
+    folder.require()
+    open_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
+    saved = read_json(folder.config, "the run's settings")
+    with interpreting(folder.config, "the run's settings",
+                      "restore it from a copy, or start a new run with `eigen search --out`"):
+        config = resumed_config(saved["settings"], config, say)
+        # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
+        teacher_then = resolve_from_file(saved["resolved"].get("teacher"), folder.config)
+        config = dataclasses.replace(config, no_mimicry=teacher_then is None,
+                                     teacher=str(teacher_then) if teacher_then else None)
+        saved = {**saved, "data": {**saved["data"], "fingerprint": str(saved["data"]["fingerprint"])}}
+    return folder, config, saved
+
+
+def search_schedule(config: SearchConfig):
+    """How each individual trains: EIGEN's recipe (§4.1) or Large-Scale Evolution's child schedule."""
+    if config.strategy != "eigen":
+        from ..search.evolution import child_schedule
+        return child_schedule(config.child_steps, config.schedule_scale)
+    from ..training.trainer import Schedule
+    return Schedule().scaled(config.schedule_scale)
+
+
+def teacher_of(config: SearchConfig, splits) -> tuple[Path | None, str]:
+    """The teacher EIGEN mimics (none for the steady-state strategies, which learn from labels alone)."""
+    if config.strategy == "eigen":
+        from ..training.teacher import find_teacher
+        return find_teacher(config, splits)
+    return None, (f"{config.strategy}: every individual learns from the labels alone, as in Large-Scale Evolution "
+                  f"(no mimicry), and inherits its parent's weights")
+
+
+def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher: Path | None, mimicry_note: str,
+              device) -> None:
+    """A new run folder: created, locked, and its config.json written (every resolved setting)."""
+    evolving = config.strategy != "eigen"
+    folder.create()
+    open_folder(folder.path, "search")
+    folder.refuse_existing()  # another process may have begun this folder since the first check
+    write_json(folder.config, {
+        "command": "search",
+        "settings": dataclasses.asdict(config),
+        "resolved": {"population": config.resolved_population(),
+                     "stage_ends": None if evolving else stage_ends(config),
+                     "child_steps": schedule.total if evolving else None,
+                     "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
+                     "mimicry_note": mimicry_note,
+                     "teacher": relative_to_file(teacher, folder.config)},
+        "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
+                 "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
+                 "fingerprint": splits.fingerprint()},
+        **provenance(device),
+    })
+
+
+def make_engine(config: SearchConfig, splits, schedule, individuals, folder: RunFolder, progress, executor):
+    """The strategy's engine, with its settings from the command's (already scaled)."""
+    common = dict(max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
+                  time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
+                  num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
+                  fitness=config.fitness)
+    if config.strategy != "eigen":
+        from ..search.evolution import Evolution, EvolutionSettings
+        settings = EvolutionSettings(strategy=config.strategy, population=config.resolved_population(),
+                                     child_steps=schedule.total, top_k=config.top_k, **common)
+        return Evolution(settings, individuals, folder, progress, executor)
+    from ..search.eigen_search import EigenSearch, EigenSettings
+    settings = EigenSettings(population=config.resolved_population(), primary_step=config.primary_step,
+                             secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p,
+                             q=config.q, plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
+                             inherit_weights=config.inherit_weights, elitist=config.elitist, **common)
+    return EigenSearch(settings, individuals, folder, progress, executor)
+
+
+def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> dict:
+    """Test accuracy (and LS's ensemble) measured once, then best.json written with the data it was
+    searched on, so `eigen duplicate` needs nothing but this file (also as runs/best.json)."""
+    search.measure_test()
+    if config.strategy != "eigen":
+        search.measure_ensemble()
+    best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
+                                      "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
+    write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
+    if is_latest_copy_wanted(folder):
+        latest = folder.path.parent / "best.json"  # runs/best.json: the latest search's answer
+        write_json(latest, with_relative_paths(best, ("run", "weights"), latest))
+    return best
+
+
 @holds_locks
 def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None) -> int:
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    from ..data.device_data import DeviceData
+    from ..device import resolve_device
+    from ..executors.worker import WorkerSpec
+    from ..training.individual import TorchIndividuals
+
     notes: list[str] = []
-    saved = None
-    if config.tensorboard and tensorboard_missing():
-        raise EigenError(tensorboard_missing())
-    if config.resume:
-        folder = RunFolder(config.resume)
-        folder.require()
-        lock_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
-        sweep_temporaries(folder.path)  # left by a kill mid-write
-        saved = read_json(folder.config, "the run's settings")
-        with interpreting(folder.config, "the run's settings",
-                          "restore it from a copy, or start a new run with `eigen search --out`"):
-            config = resumed_config(saved["settings"], config, notes.append)
-            # Mimicry stays as the run began: a teacher trained since then must not change the rules mid-run.
-            teacher_then = resolve_from_file(saved["resolved"].get("teacher"), folder.config)
-            config = dataclasses.replace(config, no_mimicry=teacher_then is None,
-                                         teacher=str(teacher_then) if teacher_then else None)
-            fingerprint_then = str(saved["data"]["fingerprint"])
-    else:
-        folder = RunFolder(config.out or default_run_dir(config))
-        folder.refuse_existing()
+    folder, config, saved = open_run(config, notes.append)
+    check_extras(config, notes.append)  # --tensorboard and --ray: a resumed run's come from this sitting
     evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
-    check_executor(config, notes.append)
     if evolving and config.resolved_population() < 2:
         raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
                          f"a tournament needs two individuals")
-
-    import torch
-
-    from ..data.datasets import load_splits
-    from ..data.device_data import DeviceData
-    from ..device import resolve_device
-    from ..executors.choose import make_executor
-    from ..executors.worker import WorkerSpec
-    from ..search.eigen_search import EigenSearch, EigenSettings
-    from ..training.individual import TorchIndividuals
-    from ..training.trainer import Schedule
-
     device = resolve_device(config.gpu)
-    splits = load_splits(config.dataset, config.data_dir, config.image_size)
-    if evolving:
-        from ..search.evolution import child_schedule
-        schedule = child_schedule(config.child_steps, config.schedule_scale)
-    else:
-        schedule = Schedule().scaled(config.schedule_scale)
-    if len(splits.train) < schedule.batch_size:
-        raise DataError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch "
-                        f"({schedule.batch_size}); add images")
-    if saved is not None and fingerprint_then != splits.fingerprint():
-        raise DataError(f"the data in {config.data_dir} is not the data {folder.path} was searched on "
-                        f"(fingerprint {splits.fingerprint()} vs {fingerprint_then}); "
-                        f"pass the original --data-dir")
-    if evolving:
-        teacher, mimicry_note = None, (f"{config.strategy}: every individual learns from the labels alone, as in "
-                                       f"Large-Scale Evolution (no mimicry), and inherits its parent's weights")
-    else:
-        teacher, mimicry_note = find_teacher(config, splits)
+    schedule = search_schedule(config)
+    splits = load_data(config.dataset, config.data_dir, config.image_size, schedule.batch_size,
+                       saved["data"]["fingerprint"] if saved else None, folder.path)
+    teacher, mimicry_note = teacher_of(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
     data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
-    teacher_logits = None
-    if teacher is not None:
-        from ..training.teacher import teacher_logits as load_teacher_logits
-        teacher_logits = load_teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
-
+    teacher_logits = teacher_logits_on(teacher, data)
     if saved is None:
-        folder.create()
-        lock_folder(folder.path, "search")
-        folder.refuse_existing()  # another process may have begun this folder since the check above
-        write_json(folder.config, {
-            "command": "search",
-            "settings": dataclasses.asdict(config),
-            "resolved": {"population": config.resolved_population(),
-                         "stage_ends": None if evolving else stage_ends(config),
-                         "child_steps": schedule.total if evolving else None,
-                         "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
-                         "mimicry_note": mimicry_note,
-                         "teacher": relative_to_file(teacher, folder.config)},
-            "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
-                     "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
-                     "fingerprint": splits.fingerprint()},
-            "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "versions": versions(), "git_commit": git_commit(),
-            "created": datetime.datetime.now().isoformat(timespec="seconds"),
-        })
+        begin_run(folder, config, splits, schedule, teacher, mimicry_note, device)
 
     worker = None
     if individuals is None:
@@ -199,54 +204,21 @@ def search_command(config: SearchConfig, progress: SearchEvents | None = None, i
                                        metrics=MetricsLog(folder.path, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=not evolving,
                                         deterministic=config.deterministic)
-    if evolving:
-        from ..search.evolution import Evolution, EvolutionSettings
+    if progress is None:
         from ..views.evolution_progress import make_evolution_progress
-        settings = EvolutionSettings(
-            strategy=config.strategy, population=config.resolved_population(), child_steps=schedule.total,
-            max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
-            time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
-            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
-            fitness=config.fitness, top_k=config.top_k)
-        progress = progress or make_evolution_progress()
-        make_search = lambda: Evolution(settings, individuals, folder, progress, executor)
-    else:
-        settings = EigenSettings(
-            population=config.resolved_population(), primary_step=config.primary_step,
-            secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p, q=config.q,
-            plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
-            max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
-            time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
-            num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
-            inherit_weights=config.inherit_weights, elitist=config.elitist, fitness=config.fitness)
-        progress = progress or make_progress()
-        make_search = lambda: EigenSearch(settings, individuals, folder, progress, executor)
+        progress = make_evolution_progress() if evolving else make_progress()
     try:
-        executor = make_executor(config, individuals, device, worker, say=progress.note)
-    except BaseException:
-        progress.close()
-        raise
-    try:
-        for note in notes:
-            progress.note(note)
-        search = make_search()
-        try:
-            reason = search.run()
-        except KeyboardInterrupt:
-            raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
-        search.measure_test()
-        if evolving:
-            search.measure_ensemble()
-        # With the data it was searched on, so `eigen duplicate` needs nothing but this file.
-        best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
-                                          "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
-        write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
-        if is_latest_copy_wanted(folder):
-            latest = folder.path.parent / "best.json"  # runs/best.json: the latest search's answer
-            write_json(latest, with_relative_paths(best, ("run", "weights"), latest))
-        report_note = _try_report(folder)
+        with executor_for(config, individuals, device, worker, say=progress.note) as executor:
+            for note in notes:
+                progress.note(note)
+            search = make_engine(config, splits, schedule, individuals, folder, progress, executor)
+            try:
+                reason = search.run()
+            except KeyboardInterrupt:
+                raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
+            best = record_answer(search, folder, config, splits)
+            report_note = _try_report(folder)
     finally:
-        executor.close()
         progress.close()
     _print_summary(search, reason, best, report_note, folder, config)
     return 0

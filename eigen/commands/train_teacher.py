@@ -21,10 +21,9 @@ from pathlib import Path
 
 from ..data.device_data import NUM_VIEWS, DeviceData
 from ..errors import EigenError
-from ..executors.choose import check_executor
-from ..runfolder import (holds_locks, interpreting, load_checkpoint, lock_folder, sweep_temporaries, write_json,
-                         write_torch)
+from ..runfolder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
+from .setup import check_extras, executor_for, load_data, open_folder
 
 WEIGHT_DECAY = 1e-4  # DenseNet's CIFAR recipe
 
@@ -57,39 +56,10 @@ def _architecture(config, num_classes: int) -> dict:
     return {"model": "densenet-bc", "depth": config.depth, "growth": config.growth, "num_classes": num_classes}
 
 
-@holds_locks
-def train_teacher_command(config, say=print) -> int:
-    """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it, cache its logits."""
-    from tqdm import tqdm
-
-    from ..data.datasets import load_splits
-    from ..device import resolve_device
-    from ..executors.choose import make_executor
-    from ..executors.work import run_all
-    from ..executors.worker import WorkerSpec
-    from ..training.members import MemberTrainer
-    from ..training.trainer import evaluate, free_cached_memory
-
-    check_executor(config, say)
-    device = resolve_device(config.gpu)
-    splits = load_splits(config.dataset, config.data_dir, config.image_size)
-    folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
-    for line in (splits.describe(), *splits.notes):
-        say(line)
-    arch = _architecture(config, splits.num_classes)
-    try:
-        build_member(arch)
-    except ValueError as e:
-        raise EigenError(str(e)) from None
-    if len(splits.train) < BATCH_SIZE:
-        raise EigenError(f"{config.dataset} has {len(splits.train)} training images, fewer than one batch ({BATCH_SIZE})")
-    data = DeviceData(splits, device, with_test=True)
-    folder.mkdir(parents=True, exist_ok=True)
-    lock_folder(folder, "train-teacher")  # one writer per folder, before anything is swept or written
-    sweep_temporaries(folder)  # left by a kill mid-write
-    steps_per_epoch = data.num_train // BATCH_SIZE
-    schedule = teacher_schedule(config.epochs, steps_per_epoch)
-    started = time.monotonic()
+def members_to_train(folder: Path, arch: dict, config, steps_per_epoch: int, say) -> tuple[dict, list, dict]:
+    """What the folder already holds: (members trained, the trainings still to run, the epoch each of
+    those starts at). A member trained to the end is kept; a half-trained one continues where a kill
+    left it; one of another architecture or length is refused."""
     members: dict[int, dict] = {}
     queue = []
     first_epoch: dict[int, int] = {}  # where each member still to train starts (0, or where a kill left it)
@@ -114,56 +84,28 @@ def train_teacher_command(config, say=print) -> int:
                 float(state["seconds"])
         queue.append((i, _chunk(arch, config, i, step, steps_per_epoch, partial)))
         first_epoch[i] = step // steps_per_epoch
+    return members, queue, first_epoch
 
-    bars = {i: tqdm(total=config.epochs, initial=first_epoch[i], desc=f"member {i}", unit="epoch", position=n)
-            for n, (i, _) in enumerate(queue)}
 
-    def finished(i: int, result) -> list:
-        if not result.ok:
-            raise EigenError(f"teacher member {i} stopped before epoch {result.step // steps_per_epoch + 1}: "
-                             f"{result.status}")
-        partial = folder / f"member-{i}.partial.pt"
-        bars[i].update(result.step // steps_per_epoch - bars[i].n)
-        if result.step < config.epochs * steps_per_epoch:
-            return [(i, _chunk(arch, config, i, result.step, steps_per_epoch, partial))]
-        state = load_checkpoint(partial, f"the half-trained member {i}", f"remove it to start member {i} again",
-                                map_location=device)
-        model = load_member({"architecture": arch, "model": state["trainer"]["model"]}, device)
-        seconds = float(state["seconds"])
-        saved = {"architecture": arch, "epochs": config.epochs, "model": model.state_dict(),
-                 "val_accuracy": evaluate(model, data, "val"), "test_accuracy": evaluate(model, data, "test"),
-                 "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * BATCH_SIZE / max(seconds, 1e-9)}
-        write_torch(folder / f"member-{i}.pt", saved)
-        partial.unlink(missing_ok=True)
-        bars[i].close()
-        took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"  # a tiny member trains in under a second
-        say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
-            f"{took} s of training")
-        members[i] = saved
-        del model
-        return []
+def finished_member(folder: Path, i: int, arch: dict, config, data, device, steps_per_epoch: int) -> dict:
+    """Member i trained to the end: evaluated once, saved as member-<i>.pt, its partial checkpoint gone."""
+    from ..training.trainer import evaluate
+    partial = folder / f"member-{i}.partial.pt"
+    state = load_checkpoint(partial, f"the half-trained member {i}", f"remove it to start member {i} again",
+                            map_location=device)
+    model = load_member({"architecture": arch, "model": state["trainer"]["model"]}, device)
+    seconds = float(state["seconds"])
+    saved = {"architecture": arch, "epochs": config.epochs, "model": model.state_dict(),
+             "val_accuracy": evaluate(model, data, "val"), "test_accuracy": evaluate(model, data, "test"),
+             "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * BATCH_SIZE / max(seconds, 1e-9)}
+    write_torch(folder / f"member-{i}.pt", saved)
+    partial.unlink(missing_ok=True)
+    return saved
 
-    def on_progress(i, step, until, loss):
-        bars[i].set_postfix(loss=f"{loss:.3f}")
-        bars[i].update(step // steps_per_epoch - bars[i].n)
 
-    trainer = MemberTrainer(data, schedule)
-    executor = make_executor(config, trainer, device, WorkerSpec.members(splits, schedule,
-                                                                          deterministic=config.deterministic), say=say)
-    try:
-        everything = run_all(executor, queue, on_done=finished,
-                             on_progress=on_progress,
-                             may_start=lambda: config.time_budget is None or time.monotonic() - started < config.time_budget)
-    finally:
-        executor.close()
-        for bar in bars.values():
-            bar.close()
-    if not everything:
-        done = ", ".join(f"member {i} after epoch {bars[i].n}" for i in sorted(bars) if i not in members)
-        say(f"time budget spent: stopped {done}; run the same command to continue")
-        return 0
-    members = [members[i] for i in range(config.members)]
-
+def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits, data, device, say) -> None:
+    """ensemble.json (every member's and the ensemble's accuracy, the recipe), then the logits cache."""
+    from ..training.trainer import free_cached_memory
     free_cached_memory(device)
     models = [load_member(m, device) for m in members]
     summary = {
@@ -186,4 +128,69 @@ def train_teacher_command(config, say=print) -> int:
     cache_seconds = time.monotonic() - started
     write_json(folder / "ensemble.json", {**summary, "logits_cache_seconds": round(cache_seconds, 1)})  # the cost
     say(f"logits of {data.num_train} images x {NUM_VIEWS} views cached in {cache_seconds:.1f} s")
+
+
+@holds_locks
+def train_teacher_command(config, say=print) -> int:
+    """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it, cache its logits."""
+    from tqdm import tqdm
+
+    from ..device import resolve_device
+    from ..executors.work import run_all
+    from ..executors.worker import WorkerSpec
+    from ..training.members import MemberTrainer
+
+    check_extras(config, say)
+    device = resolve_device(config.gpu)
+    splits = load_data(config.dataset, config.data_dir, config.image_size, BATCH_SIZE)
+    folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
+    for line in (splits.describe(), *splits.notes):
+        say(line)
+    arch = _architecture(config, splits.num_classes)
+    try:
+        build_member(arch)
+    except ValueError as e:
+        raise EigenError(str(e)) from None
+    data = DeviceData(splits, device, with_test=True)
+    open_folder(folder, "train-teacher", create=True)  # one writer per folder, before anything is swept or written
+    steps_per_epoch = data.num_train // BATCH_SIZE
+    schedule = teacher_schedule(config.epochs, steps_per_epoch)
+    started = time.monotonic()
+    members, queue, first_epoch = members_to_train(folder, arch, config, steps_per_epoch, say)
+    bars = {i: tqdm(total=config.epochs, initial=first_epoch[i], desc=f"member {i}", unit="epoch", position=n)
+            for n, (i, _) in enumerate(queue)}
+
+    def finished(i: int, result) -> list:
+        if not result.ok:
+            raise EigenError(f"teacher member {i} stopped before epoch {result.step // steps_per_epoch + 1}: "
+                             f"{result.status}")
+        bars[i].update(result.step // steps_per_epoch - bars[i].n)
+        if result.step < config.epochs * steps_per_epoch:
+            return [(i, _chunk(arch, config, i, result.step, steps_per_epoch, folder / f"member-{i}.partial.pt"))]
+        members[i] = saved = finished_member(folder, i, arch, config, data, device, steps_per_epoch)
+        bars[i].close()
+        seconds = saved["gpu_seconds"]
+        took = f"{seconds:.1f}" if seconds < 10 else f"{seconds:.0f}"  # a tiny member trains in under a second
+        say(f"member {i}: {saved['val_accuracy']:.2f}% validation, {saved['test_accuracy']:.2f}% test, "
+            f"{took} s of training")
+        return []
+
+    def on_progress(i, step, until, loss):
+        bars[i].set_postfix(loss=f"{loss:.3f}")
+        bars[i].update(step // steps_per_epoch - bars[i].n)
+
+    worker = WorkerSpec.members(splits, schedule, deterministic=config.deterministic)
+    try:
+        with executor_for(config, MemberTrainer(data, schedule), device, worker, say=say) as executor:
+            everything = run_all(executor, queue, on_done=finished, on_progress=on_progress,
+                                 may_start=lambda: config.time_budget is None
+                                 or time.monotonic() - started < config.time_budget)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    if not everything:
+        done = ", ".join(f"member {i} after epoch {bars[i].n}" for i in sorted(bars) if i not in members)
+        say(f"time budget spent: stopped {done}; run the same command to continue")
+        return 0
+    write_ensemble(folder, arch, config, [members[i] for i in range(config.members)], splits, data, device, say)
     return 0

@@ -13,14 +13,48 @@ the members' weights, the augmentation and the class count; a stale cache is reb
 from __future__ import annotations
 
 import hashlib
+import shlex
 from pathlib import Path
 
 import torch
 
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
+from ..device import device_flag
 from ..errors import EigenError
 from ..runfolder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
 from .densenet import DenseNetBC
+
+
+DEFAULT_DATA_DIR = "~/.cache/eigen"
+
+
+def train_teacher_hint(splits, data_dir: str, gpu: int) -> str:
+    """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
+    flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
+    dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
+    words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
+    if splits.image_size != 32:
+        words += f" --image-size {splits.image_size}"
+    if splits.name in ("cifar10", "cifar100") and data_dir != DEFAULT_DATA_DIR:
+        words += f" --data-dir {shlex.quote(data_dir)}"
+    return words + device_flag(gpu)
+
+
+def find_teacher(config, splits) -> tuple[Path | None, str]:
+    """The teacher folder a search or duplication mimics (its `--teacher`, `--no-mimicry`, `--data-dir`
+    and `--gpu`), or None and a sentence saying why there is none. The default folder is
+    teachers/<the data's identity>: an image folder's teacher is its own."""
+    hint = lambda: train_teacher_hint(splits, config.data_dir, config.gpu)
+    if config.no_mimicry:
+        return None, "mimicry off (--no-mimicry)"
+    folder = Path(config.teacher) if config.teacher else Path("teachers") / splits.identity
+    if config.teacher and not (folder / "ensemble.json").exists():
+        raise EigenError(f"--teacher {folder} is not a teacher folder (no ensemble.json); train one with "
+                         f"`{hint()}` or pass --no-mimicry")
+    if not (folder / "ensemble.json").exists():
+        return None, (f"mimicry off: no teacher for this data in {folder}/; train one with "
+                      f"`{hint()}` (or pass --no-mimicry to say so)")
+    return folder, f"mimicry on: every child learns from the teacher in {folder}/ (Eq. 3, T = 5, alpha = 0.9)"
 
 
 def build_member(arch: dict) -> DenseNetBC:

@@ -1,9 +1,10 @@
 """What a person watching `eigen duplicate` sees: a live table of the candidates, or plain lines.
 
-The duplication calls these methods as it trains; the base class ignores them (tests, the Python
-API). `PlainDuplicateProgress` writes a line per chunk of training; `LiveDuplicateProgress` redraws
-a rich table (candidate, which blocks it repeats, parameters, progress, validation accuracy) under a
-header with the elapsed time, an ETA and what is left of the time budget.
+The duplication emits the events of `eigen.final.duplication.DuplicationEvents` as it trains;
+these views implement them. `PlainDuplicateProgress` writes a line per chunk of training;
+`LiveDuplicateProgress` redraws a rich table (candidate, which blocks it repeats, parameters,
+progress, validation accuracy) under a header with the elapsed time, an ETA and what is left of the
+time budget.
 """
 from __future__ import annotations
 
@@ -14,20 +15,11 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..final.duplication import DuplicationEvents
 from .live import LiveView, Pace, PlainLines, budget_left, clock, human, pct
 
 
-class DuplicateProgress:
-    """Receives the duplication's events and shows nothing."""
-
-    def started(self, run) -> None: ...
-    def note(self, text: str) -> None: ...
-    def chunk_started(self, run, candidate: dict, until: int) -> None: ...
-    def chunk_finished(self, run, candidate: dict, entry: dict, seconds: float) -> None: ...
-    def close(self) -> None: ...
-
-
-class PlainDuplicateProgress(PlainLines, DuplicateProgress):
+class PlainDuplicateProgress(PlainLines, DuplicationEvents):
     """One line per chunk of training, with the time since the sitting began."""
 
     def __init__(self, stream: IO[str] | None = None):
@@ -106,7 +98,7 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
         return Text("waiting" if entry["step"] == 0 else "paused", style="dim")
 
 
-def make_duplicate_progress(stream: IO[str] | None = None) -> DuplicateProgress:
+def make_duplicate_progress(stream: IO[str] | None = None) -> DuplicationEvents:
     """A live table when writing to a terminal, plain lines otherwise."""
     stream = stream or sys.stdout
     if stream.isatty():

@@ -308,7 +308,7 @@ def test_eval_refuses_a_model_for_other_classes(finished, tmp_path, capsys):
 def test_the_live_table_shows_every_candidate(finished):
     from rich.console import Console
 
-    from eigen.commands.duplicate import Duplication
+    from eigen.final.duplication import Duplication
     from eigen.views.duplicate_progress import LiveDuplicateProgress
     final, _ = finished
     plan = json.loads((final / "plan.json").read_text())

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 from eigen.cli import main
-from eigen.commands.search import find_teacher
+from eigen.training.teacher import find_teacher
 from eigen.config import SearchConfig
 from eigen.data.datasets import load_splits
 

@@ -1,0 +1,85 @@
+"""What every training command sets up before it trains, written once for search, duplicate and
+train-teacher.
+
+In the order a command takes them: what its flags need installed or reachable (`check_extras`),
+its folder locked and swept (`open_folder`), the data read and checked against what the folder
+was begun with (`load_data`), the teacher's logits on the device (`teacher_logits_on`), where its
+record says it ran (`provenance`), and the executor its trainings run on, closed however the
+command ends (`executor_for`). Everything that can fail on bad input fails here, before any work.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime
+from pathlib import Path
+from typing import Callable, Iterator
+
+from ..errors import DataError, EigenError
+from ..executors.choose import check_executor, make_executor
+from ..runfolder import git_commit, lock_folder, sweep_temporaries, versions
+from ..training.metrics import tensorboard_missing
+
+
+def check_extras(config, say: Callable[[str], None] = print) -> None:
+    """The optional packages and the Ray cluster the command's flags ask for (one sentence if not)."""
+    if getattr(config, "tensorboard", False) and tensorboard_missing():
+        raise EigenError(tensorboard_missing())
+    if getattr(config, "onnx", False):
+        from .export import onnx_missing
+        if onnx_missing():
+            raise EigenError(onnx_missing())
+    check_executor(config, say)
+
+
+def open_folder(folder: Path, command: str, create: bool = False) -> None:
+    """One writer per folder (a lock the kernel drops when the process dies), taken before anything
+    in it is read, swept or written; then the temporary files a killed write left are removed."""
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise EigenError(f"cannot create {folder} ({e.strerror}); pass a writable --out") from None
+    lock_folder(folder, command)
+    sweep_temporaries(folder)
+
+
+def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fingerprint: str | None = None,
+              searched: Path | None = None):
+    """The splits of `dataset`, checked: at least one batch of training images, and (given the
+    `fingerprint` of the data `searched` was made on) the same data."""
+    from ..data.datasets import load_splits
+    splits = load_splits(dataset, data_dir, image_size)
+    if len(splits.train) < batch_size:
+        raise DataError(f"{dataset} has {len(splits.train)} training images, fewer than one batch ({batch_size}); "
+                        f"add images")
+    if fingerprint is not None and splits.fingerprint() != fingerprint:
+        raise DataError(f"the {splits.name} data in {data_dir} is not the data {searched} was searched on "
+                        f"(fingerprint {splits.fingerprint()} vs {fingerprint}); pass the search's --data-dir")
+    return splits
+
+
+def teacher_logits_on(teacher: Path | None, data):
+    """The teacher's cached logits on `data`'s device (built the first time), or None without a teacher."""
+    if teacher is None:
+        return None
+    from ..training.teacher import teacher_logits
+    return teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
+
+
+def provenance(device) -> dict:
+    """Where and with what a folder was written: the device, the versions, the git commit, the time."""
+    import torch
+    return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+            "versions": versions(), "git_commit": git_commit(),
+            "created": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+@contextlib.contextmanager
+def executor_for(config, trainer, device, worker, say: Callable[[str], None]) -> Iterator:
+    """The executor of `--parallel` / `--ray` for `trainer` (and `worker`, how a Ray worker builds
+    its own), closed however the command ends."""
+    executor = make_executor(config, trainer, device, worker, say=say)
+    try:
+        yield executor
+    finally:
+        executor.close()
