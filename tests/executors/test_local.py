@@ -139,6 +139,7 @@ def test_a_parallel_search_records_what_a_sequential_one_does(sequential_search,
     assert canonical_search(tmp_path / "run") == sequential_search
 
 
+@pytest.mark.slow  # ~12 s: the kill harness, threaded
 def test_a_parallel_search_killed_anywhere_resumes_to_the_sequential_result(sequential_search, tmp_path):
     folder = tmp_path / "killed"
     kill_and_resume(["search", *TINY, "--parallel", "2", "--out", str(folder)],
@@ -181,6 +182,7 @@ def test_a_parallel_duplication_trains_what_a_sequential_one_does(tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # ~17 s, and the ~16-s reference teacher
 def test_teacher_members_trained_side_by_side_match_one_after_another(tmp_path, sequential_teacher):
     with one_thread():  # each of the two trains as the reference did, with one intra-op thread
         assert main([*TEACHER, "--parallel", "2", "--out", str(tmp_path / "two")]) == 0

@@ -44,6 +44,7 @@ def test_a_search_on_ray_records_what_a_sequential_one_does(cluster, sequential_
     assert canonical_search(tmp_path / "run") == sequential_search
 
 
+@pytest.mark.slow  # ~20 s: a worker SIGKILLed, Ray restarting it
 def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
     splits = load_splits("synthetic", image_size=16)
     schedule = Schedule(total=200, milestones=(150,))
@@ -86,11 +87,13 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
         assert all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow  # ~18 s: a teacher and its logits cache on Ray
 def test_teacher_members_trained_on_ray_match_one_after_another(cluster, sequential_teacher, tmp_path):
     assert main([*TEACHER, "--ray", "--out", str(tmp_path / "ray")]) == 0
     assert_same_teacher(tmp_path / "ray", sequential_teacher)  # each CPU worker trains with one thread, as it did
 
 
+@pytest.mark.slow  # ~22 s: a driver process killed and resumed
 def test_a_killed_ray_driver_resumes_to_the_sequential_result(cluster, sequential_search, tmp_path):
     """kill -9 of a driver that joined the running cluster at its address (`--ray HOST:PORT`), after
     its third recorded training; then `--resume --ray auto` (the cluster RAY_ADDRESS names, as on a

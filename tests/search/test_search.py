@@ -246,7 +246,7 @@ def test_max_params_redraws_children_that_break_the_limit(tmp_path):
 
 
 # -- resume ------------------------------------------------------------------------------------------
-@pytest.mark.parametrize("after_save", [False, True])
+@pytest.mark.parametrize("after_save", [False, pytest.param(True, marks=pytest.mark.slow)])  # ~8 s each
 def test_a_run_killed_between_any_two_trainings_resumes_to_the_same_result(tmp_path, after_save):
     whole_trainer = Scripted()
     whole, _ = search(tmp_path / "whole", whole_trainer)

@@ -132,6 +132,7 @@ def _stable(folder):
     return records, {k: v for k, v in best.items() if k not in ("run", "weights")}
 
 
+@pytest.mark.slow  # ~15 s: a real `python -m eigen` process, SIGKILLed (tests/test_kill_anywhere.py kills forked ones)
 def test_a_search_killed_with_sigkill_mid_stage_resumes_to_the_same_result(tmp_path):
     whole = _eigen("search", *TINY, "--out", str(tmp_path / "whole"))
     killed = _eigen("search", *TINY, "--out", str(tmp_path / "killed"))
