@@ -27,8 +27,10 @@ def predict_command(config) -> int:
     if not classes or not size:
         raise EigenError(f"{source} does not say its classes and image size (no eigen.json inside); "
                          f"predict with a model exported by `eigen duplicate`")
-    paths = image_paths(config.images)
-    images, resized = read_images(paths, int(size))
+    given = image_paths(config.images)
+    images, paths, resized, unreadable = read_images(given, int(size))
+    if not paths:
+        raise EigenError(f"no image could be read: {'; '.join(unreadable[:3])}; pass image files (png, jpg, ...)")
     with torch.no_grad():
         scores = torch.cat([model(images[i:i + BATCH]).float() for i in range(0, len(images), BATCH)])
     # An ensemble's export already averages softmax outputs; a single model's gives logits.
@@ -39,12 +41,16 @@ def predict_command(config) -> int:
                                                 for p, c in zip(values.tolist(), indices.tolist())]}
                    for path, values, indices in zip(paths, top.values, top.indices)]
     if config.json:
-        print(json.dumps({"model": str(source), "predictions": predictions}, indent=1))
-        return 0
-    if resized:
-        print(f"{resized} of {len(paths)} images resized to {size}x{size}, the model's input size")
-    for p in predictions:
-        print(f"{p['image']}: " + ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in p["top"]))
+        print(json.dumps({"model": str(source), "predictions": predictions, "unreadable": unreadable}, indent=1))
+    else:
+        if resized:
+            print(f"{resized} of {len(paths)} images resized to {size}x{size}, the model's input size")
+        for p in predictions:
+            print(f"{p['image']}: " + ", ".join(f"{t['class']} {100 * t['probability']:.1f}%" for t in p["top"]))
+    if unreadable:  # the others are answered; the exit code says not all were
+        more = f" and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        raise EigenError(f"{len(unreadable)} of {len(given)} files could not be read as images and have no "
+                         f"prediction: {'; '.join(unreadable[:3])}{more}")
     return 0
 
 
@@ -88,16 +94,19 @@ def image_paths(given: list[str]) -> list[Path]:
     return paths
 
 
-def read_images(paths: list[Path], size: int) -> tuple[torch.Tensor, int]:
-    """(N, 3, size, size) floats in [0, 1], and how many images had to be resized."""
-    from PIL import Image, UnidentifiedImageError
-    batch = np.empty((len(paths), size, size, 3), np.uint8)
-    resized = 0
-    for k, path in enumerate(paths):
+def read_images(paths: list[Path], size: int) -> tuple[torch.Tensor, list[Path], int, list[str]]:
+    """(N, 3, size, size) floats in [0, 1] of the images that could be read, their paths, how many
+    had to be resized, and a reason for each file that could not (`data/images.py`)."""
+    from ..data.images import UnreadableImage, read_rgb
+    pixels, readable, unreadable, resized = [], [], [], 0
+    for path in paths:
         try:
-            with Image.open(path) as im:
-                resized += im.size != (size, size)
-                batch[k] = np.asarray(im.convert("RGB").resize((size, size), Image.BILINEAR))
-        except (UnidentifiedImageError, OSError) as e:
-            raise EigenError(f"cannot read image {path} ({e}); pass image files (png, jpg, ...)") from None
-    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255, resized
+            image, was_resized, _ = read_rgb(path, size)
+        except UnreadableImage as e:
+            unreadable.append(f"{path} ({e})")
+            continue
+        pixels.append(image)
+        readable.append(path)
+        resized += was_resized
+    batch = np.stack(pixels) if pixels else np.empty((0, size, size, 3), np.uint8)
+    return torch.from_numpy(batch).permute(0, 3, 1, 2).float() / 255, readable, resized, unreadable

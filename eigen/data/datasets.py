@@ -155,9 +155,9 @@ def _download_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[s
 
 
 def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
-    from PIL import Image, UnidentifiedImageError
     from torchvision.datasets import ImageFolder
 
+    from .images import UnreadableImage, read_rgb
     sets, classes, notes = [], None, []
     held_out = "test"
     if not (root / "test").is_dir() and (root / "val").is_dir():
@@ -165,6 +165,8 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet,
         notes.append(f"{root} has no test/: its val/ is the test set (used once per reported model); "
                      f"validation is held out of train/")
     resized = reshaped = 0
+    unreadable: list[tuple[str, str]] = []  # (path, why) of the files left out
+    total = 0
     for split in ("train", held_out):
         folder = root / split
         if not folder.is_dir():
@@ -178,22 +180,34 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet,
             raise DataError(f"{root}: train/ and {held_out}/ have different class folders "
                             f"({len(classes)} vs {len(found.classes)})")
         classes = found.classes
-        x = np.empty((len(found.samples), image_size, image_size, 3), np.uint8)
-        for k, (path, _) in enumerate(found.samples):
+        total += len(found.samples)
+        pixels, labels, bad = [], [], []
+        for path, label in found.samples:
             try:
-                with Image.open(path) as im:
-                    resized += im.size != (image_size, image_size)
-                    reshaped += im.size[0] != im.size[1]
-                    x[k] = np.asarray(im.convert("RGB").resize((image_size, image_size), Image.BILINEAR))
-            except (UnidentifiedImageError, OSError) as e:
-                raise DataError(f"cannot read image {path} ({e}); remove or replace it") from None
-        sets.append(ImageSet(x, np.asarray(found.targets, dtype=np.int64)))
+                image, was_resized, not_square = read_rgb(path, image_size)
+            except UnreadableImage as e:  # one bad download must not cost the whole folder
+                bad.append((path, str(e)))
+                continue
+            pixels.append(image)
+            labels.append(label)
+            resized += was_resized
+            reshaped += not_square and was_resized
+        if not pixels:
+            raise DataError(f"none of the {len(found.samples)} files in {folder} could be read as an image "
+                            f"({bad[0][0]}: {bad[0][1]}); put images there")
+        unreadable += bad
+        sets.append(ImageSet(np.stack(pixels), np.asarray(labels, dtype=np.int64)))
     if len(classes) < 2:
         raise DataError(f"{root}/train has {len(classes)} class folder; a classifier needs at least two")
+    if unreadable:
+        named = "; ".join(f"{path} ({why})" for path, why in unreadable[:3])
+        more = f"; and {len(unreadable) - 3} more" if len(unreadable) > 3 else ""
+        notes.append(f"{len(unreadable)} of the {total} files in {root} could not be read and are left out: "
+                     f"{named}{more}; remove or replace them to use them")
     if resized:
-        total = sum(len(s) for s in sets)
+        kept = sum(len(s) for s in sets)
         squashed = f", {reshaped:,} of them not square (their aspect ratio is changed, not cropped)" if reshaped else ""
-        notes.append(f"{resized:,} of the {total:,} images in {root} are resized to {image_size}x{image_size}"
+        notes.append(f"{resized:,} of the {kept:,} images in {root} are resized to {image_size}x{image_size}"
                      f"{squashed}; --image-size sets the size")
     return sets[0], sets[1], classes, notes
 

@@ -373,3 +373,21 @@ def test_eval_json_has_top5_per_class_and_the_confusion_matrix(finished, tmp_pat
     matrix = torch.tensor(result["confusion"]["matrix"])
     assert matrix.sum() == result["test_images"] and matrix.trace() == round(result["top1"] * result["test_images"] / 100)
     assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".svg").exists()
+
+
+def test_predict_answers_the_images_it_can_read_and_names_the_ones_it_cannot(finished, tmp_path, capsys):
+    """Issue #29: a 256-megapixel PNG ended in Pillow's DecompressionBombError traceback."""
+    from tests.data.test_hostile_images import hostile, unusual
+    final, _ = finished
+    unusual(tmp_path / "odd")
+    assert main(["predict", str(final), str(tmp_path / "odd"), "--json"]) == 0  # CMYK, 16-bit, EXIF, RGBA, ...
+    assert len(json.loads(capsys.readouterr().out)["predictions"]) == 7  # all seven, the animated GIF too
+    hostile(tmp_path / "bad")
+    assert main(["predict", str(final), str(tmp_path / "odd" / "cmyk.jpg"), str(tmp_path / "bad")]) == 2
+    out, err = capsys.readouterr()
+    assert out.splitlines()[-1].startswith(f"{tmp_path / 'odd' / 'cmyk.jpg'}: ")  # the readable one is answered
+    err = err.strip().splitlines()
+    assert len(err) == 1 and "3 of 4 files could not be read" in err[0] and "decompression bomb" in err[0], err
+    assert "Traceback" not in err[0]
+    assert main(["predict", str(final), str(tmp_path / "bad" / "bomb.png")]) == 2
+    assert "no image could be read" in capsys.readouterr().err
