@@ -47,16 +47,16 @@ def first_line(error: BaseException) -> str:
     return text.splitlines()[0] if text else ""
 
 
-def describe_os_error(error: OSError, command: str) -> str:
-    """One sentence for a failed read or write (full disk, no permission, ...), saying what to do.
+def describe_os_error(error: OSError, command: str, again: str | None = None) -> str:
+    """One sentence for a failed read or write (full disk, no permission, ...), saying what to do;
+    `again` is how to continue (a search knows its `--resume` command).
 
     Every file eigen writes goes through a temporary file and a rename, so a write that fails leaves
     the previous version in place: the sentence can promise that nothing already written was lost.
     """
     where = f" ({error.filename})" if error.filename else ""
-    again = ("run `eigen search --resume RUN_DIR` to continue" if command == "search"
-             else f"run the same `eigen {command}` command again to continue")
-    if error.errno == errno.ENOSPC:
+    again = again or f"run the same `eigen {command}` command again to continue"
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk is full{where}; free some space, then {again} (nothing already written was lost)"
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
         return f"no permission to read or write{where}; choose a writable --out or fix the permissions"

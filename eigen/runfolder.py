@@ -81,10 +81,21 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except OSError as e:
+        Path(tmp).unlink(missing_ok=True)
+        raise named(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
+
+
+def named(error: OSError, path: Path | str) -> OSError:
+    """`error` with the file it was writing named, when the system did not (a write to an open file
+    names none): the sentence for a full disk says where."""
+    if error.filename is not None:
+        return error
+    return type(error)(error.errno, error.strerror, str(path))
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -93,14 +104,41 @@ def write_json(path: Path, data: Any) -> None:
 
 
 def write_torch(path: Path, obj: Any) -> None:
-    """Atomically `torch.save` `obj`."""
+    """Atomically `torch.save` `obj`. Serialised in memory first and written as bytes: torch's own
+    writer turns a full disk into a RuntimeError ("unexpected pos ..."), which a training would
+    report as its own failure; a plain write says ENOSPC, and the command stops with the reason."""
+    write_bytes(path, torch_bytes(obj))
+
+
+def torch_bytes(obj: Any) -> bytes:
+    """`obj` as `torch.save` writes it."""
+    import io
+
     import torch
-    _write_atomic(Path(path), lambda f: torch.save(obj, f), binary=True)
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    return buffer.getvalue()
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Atomically write `data` (a checkpoint that came back from a Ray worker)."""
+    """Atomically write `data` (a checkpoint, an export, a picture, serialised in memory)."""
     _write_atomic(Path(path), lambda f: f.write(data), binary=True)
+
+
+def disk_full(folder: Path | str, margin: int = 1 << 20) -> bool:
+    """Whether the file system holding `folder` has less than `margin` bytes left for this user:
+    what a library writer's own error (ONNX's, say, not an OSError) most likely meant."""
+    try:
+        stat = os.statvfs(folder)
+    except OSError:
+        return False
+    return stat.f_bavail * stat.f_frsize < margin
+
+
+def full_disk_error(path: Path | str) -> OSError:
+    """The OSError a full disk gives, for a write whose library said something else."""
+    import errno
+    return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
 
 
 def copy_atomic(source: Path, target: Path) -> None:
@@ -353,6 +391,12 @@ class RunFolder:
     def append_history(self, record: dict) -> None:
         """Append one record as one line, on disk before this returns."""
         line = json.dumps(record, separators=(",", ":")) + "\n"
+        try:
+            self._append(line)
+        except OSError as e:
+            raise named(e, self.history) from None
+
+    def _append(self, line: str) -> None:
         with open(self.history, "a") as f:
             action = faults.hit("history-line")
             if action:  # the reliability tests: die with half a line written

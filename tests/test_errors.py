@@ -257,7 +257,7 @@ CASES = [
     Case("zero trainings at once", lambda tmp, run: ["search", *TINY, "--parallel", "0"],
          "--parallel: must be at least 1, got 0"),
     Case("disk full during a write", lambda tmp, run: ["search", *TINY, "--out", str(tmp / "run")],
-         "the disk is full \\(.*\\); free some space, then run `eigen search --resume RUN_DIR` to continue "
+         "the disk is full \\(.*\\); free some space, then run `eigen search --resume .*/run --gpu -1` to continue "
          "\\(nothing already written was lost\\)", disk_full),
 ]
 

@@ -87,6 +87,8 @@ def all_files_parse(folder: Path) -> None:
         elif path.suffix == ".csv":  # metrics.csv: every complete line has every column (a torn last one is cut later)
             from eigen.training.metrics import COLUMNS
             lines = path.read_text().split("\n")
+            if lines == [""]:  # begun, its first row never on disk (a full disk): read as no rows
+                continue
             assert lines[0] == ",".join(COLUMNS), path
             assert all(len(line.split(",")) == len(COLUMNS) for line in lines[1:-1]), path
         elif path.suffix == ".jsonl":

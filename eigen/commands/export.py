@@ -35,6 +35,7 @@ from torch import nn
 from ..errors import EigenError, first_line
 from ..genome.dna import Genome
 from ..genome.model import build_model
+from ..runfolder import disk_full, full_disk_error, write_bytes, write_torch
 
 METADATA = "eigen.json"  # the extra file inside every export (metadata property of an ONNX model)
 INPUT_RULE = ("eigen model: images must be float tensors (B, 3, H, W) with values in [0, 1]; "
@@ -89,13 +90,12 @@ def save_weights(model: nn.Module, folder: Path, metadata: dict[str, str] | None
     """The state_dict as model.safetensors (or model.pt without the safetensors package), atomically."""
     state = {k: v.detach().cpu().contiguous() for k, v in model.state_dict().items()}
     if safetensors_available():
-        from safetensors.torch import save_file
+        from safetensors.torch import save
         path = folder / "model.safetensors"
-        save = lambda target: save_file(state, str(target), metadata=metadata)
+        write_bytes(path, save(state, metadata=metadata))
     else:
         path = folder / "model.pt"
-        save = lambda target: torch.save(state, target)
-    _replace_atomically(path, save)
+        write_torch(path, state)
     return path
 
 
@@ -108,6 +108,12 @@ def _replace_atomically(path: Path, save) -> None:
     try:
         save(tmp)
         tmp.replace(path)
+    except OSError:
+        raise
+    except Exception:
+        if disk_full(path.parent):  # the library's own words for ENOSPC: say what it was
+            raise full_disk_error(path) from None
+        raise
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -154,8 +160,9 @@ def export_program(model: nn.Module, path: Path, image_size: int, metadata: dict
     """`torch.export` `model` (which takes [0, 1] images) on the CPU in eval mode, for any batch size,
     behind the input check, and save it atomically with `metadata` as the extra file eigen.json."""
     program = _exported(model, image_size)
-    _replace_atomically(path, lambda tmp: torch.export.save(program, str(tmp),
-                                                            extra_files={METADATA: json.dumps(metadata)}))
+    buffer = io.BytesIO()  # in memory, then written atomically: a full disk is an OSError, not torch's words
+    torch.export.save(program, buffer, extra_files={METADATA: json.dumps(metadata)})
+    write_bytes(path, buffer.getvalue())
     return path
 
 

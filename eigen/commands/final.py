@@ -157,6 +157,8 @@ def _draw(folder: Path, source) -> str:
             return f"report: {source.run / 'report' / 'duplicates.png'}, {source.run / 'report' / 'final-curves.png'}"
         curves = write_curves_plot(folder, folder / "final-curves.png")
         return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}, {curves}"
+    except OSError:  # a full disk: the command says so, and how to continue
+        raise
     except Exception as e:  # the final folder is complete without the plot
         return f"the plot could not be drawn ({type(e).__name__}: {e})"
 

@@ -11,7 +11,7 @@ import datetime
 from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
-from ..errors import EigenError, Interrupted
+from ..errors import EigenError, Interrupted, describe_os_error
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..runfolder import RunFolder, holds_locks, interpreting, read_json, write_json
 from ..search.events import SearchEvents
@@ -174,13 +174,24 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
 @holds_locks
 def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None) -> int:
     """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    notes: list[str] = []
+    folder, config, saved = open_run(config, notes.append)
+    try:
+        return _search_in(folder, config, saved, notes, progress, individuals)
+    except BrokenPipeError:  # the reader of stdout went away: the CLI stops quietly
+        raise
+    except OSError as e:  # a full disk: one sentence, with the command that continues this run
+        again = f"run `{resume_command(folder, config)}` to continue" if folder.config.exists() else None
+        raise EigenError(describe_os_error(e, "search", again)) from None
+
+
+def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, notes: list[str], progress,
+               individuals) -> int:
     from ..data.device_data import DeviceData
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
     from ..training.individual import TorchIndividuals
 
-    notes: list[str] = []
-    folder, config, saved = open_run(config, notes.append)
     check_extras(config, notes.append)  # --tensorboard and --ray: a resumed run's come from this sitting
     evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
     if evolving and config.resolved_population() < 2:
@@ -247,6 +258,8 @@ def _try_report(folder: RunFolder) -> str:
     from ..views.report import write_report
     try:
         paths = write_report(folder)
+    except OSError:  # a full disk: the command says so, and how to continue
+        raise
     except Exception as e:  # the run folder is complete without the plots
         return f"the report could not be drawn ({type(e).__name__}: {e}); try `eigen report {folder.path}`"
     return f"report: {paths[0].parent}/"

@@ -32,6 +32,8 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..runfolder import named
+
 COLUMNS = ("individual", "stage", "iteration", "loss", "lr", "val_accuracy", "images_per_s", "device_seconds", "time")
 LOG_POINTS = 50  # rows per full schedule (the trainer logs every schedule.total // LOG_POINTS iterations)
 
@@ -91,11 +93,16 @@ class MetricsLog:
         if not self.path.exists() or self.path.stat().st_size == 0:
             writer.writerow(COLUMNS)
         writer.writerow([_cell(row.get(c)) for c in COLUMNS])
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # the umask applies, as for open()
+        data = buffer.getvalue().encode()
         try:
-            os.write(fd, buffer.getvalue().encode())
-        finally:
-            os.close(fd)
+            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)  # the umask applies, as for open()
+            try:
+                while data:  # a nearly full disk takes part of a row: the rest, or ENOSPC
+                    data = data[os.write(fd, data):]
+            finally:
+                os.close(fd)
+        except OSError as e:
+            raise named(e, self.path) from None
 
     def _cut_torn_line(self) -> None:
         """A kill mid-append leaves a last line without its newline: remove it before appending."""

@@ -30,7 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import faults
-from ..runfolder import RunFolder, interpreting, read_json
+from ..runfolder import RunFolder, interpreting, read_json, write_bytes
 from ..search.extinction import STAGES
 from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
 from .live import human
@@ -194,12 +194,13 @@ def write_curves_plot(final: Path, path: Path) -> Path:
 
 def save_figure(fig, path: Path, svg: bool = True) -> None:
     """`path` (a PNG) and, with `svg`, the same figure as an SVG beside it for slides and papers; each
-    drawn into a temporary file and renamed, so a killed report never leaves half a picture."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    drawn in memory and written atomically, so a killed report never leaves half a picture and a
+    full disk is the OSError it is."""
+    import io
     for target in (path, path.with_suffix(".svg")) if svg else (path,):
-        tmp = target.with_name(f".{target.stem}.tmp{target.suffix}")
-        fig.savefig(tmp)
-        tmp.replace(target)
+        buffer = io.BytesIO()
+        fig.savefig(buffer, format=target.suffix[1:])
+        write_bytes(target, buffer.getvalue())
 
 
 def _chance(ax, state: dict) -> None:
