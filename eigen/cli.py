@@ -10,12 +10,14 @@ import argparse
 import dataclasses
 import importlib
 import os
+import shlex
 import sys
 from typing import Callable
 
 from . import __version__
 from .config import DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, TeacherConfig
 from .errors import EigenError, InternalError, Interrupted, describe_os_error
+from .stop_signals import how_stopped, stop_signals_as_interrupts
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:
@@ -106,6 +108,12 @@ def _add_file_arguments(parser: argparse.ArgumentParser) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = make_parser()
     args = parser.parse_args(argv)
+    with stop_signals_as_interrupts():  # SIGTERM and SIGHUP (a scheduler, a closed terminal) as Ctrl-C
+        return _run(parser, args, sys.argv[1:] if argv is None else argv)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace, argv: list[str]) -> int:
+    """The command, with every way it can end as an exit code and at most one sentence."""
     config_class, run, _ = COMMANDS[args.command]
     try:
         if args.config:  # the file's settings become the defaults, so the command line still wins
@@ -133,14 +141,14 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as e:  # a full disk, a read-only folder: the user's to fix, said in one sentence
         print(f"eigen {args.command}: {describe_os_error(e, args.command)}", file=sys.stderr)
         return 2
-    except Interrupted as e:
-        print(f"eigen {args.command}: interrupted; {e.how}", file=sys.stderr)
-        return 130
-    except KeyboardInterrupt:
-        again = ("; run the same command again to continue where it stopped"
-                 if args.command in ("duplicate", "train-teacher") else "")
-        print(f"eigen {args.command}: interrupted{again}", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:  # Ctrl-C, SIGTERM or SIGHUP: say what stopped it and how to go on
+        what, code = how_stopped()
+        if isinstance(e, Interrupted):
+            what += f"; {e.how}"
+        elif args.command in ("duplicate", "train-teacher"):  # the same command continues where it stopped
+            what += f"; continue with `{shlex.join(['eigen', *argv])}`"
+        print(f"eigen {args.command}: {what}", file=sys.stderr)
+        return code
 
 
 def _silence_stdout() -> None:

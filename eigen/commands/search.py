@@ -223,12 +223,12 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
             for note in notes:
                 progress.note(note)
             search = make_engine(config, splits, schedule, individuals, folder, progress, executor)
-            try:
+            try:  # Ctrl-C, SIGTERM or SIGHUP (see stop_signals.py), up to the last picture of the report
                 reason = search.run()
+                best = record_answer(search, folder, config, splits)
+                report_note = _try_report(folder)
             except KeyboardInterrupt:
                 raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
-            best = record_answer(search, folder, config, splits)
-            report_note = _try_report(folder)
     finally:
         progress.close()
     _print_summary(search, reason, best, report_note, folder, config)

@@ -18,12 +18,14 @@ from __future__ import annotations
 import contextlib
 import queue
 import threading
+import time
 from typing import Any, Callable
 
 import torch
 
 from .. import faults
 from ..device import indexed
+from ..training import cancel
 from ..training.job import StageResult
 from .work import Training
 
@@ -70,6 +72,7 @@ class ThreadedExecutor:
         self.busy = 0
         self._jobs: queue.Queue = queue.Queue()
         self._events: queue.Queue = queue.Queue()
+        self._stop = threading.Event()  # set by close(): trainings in flight end at their next step
         # Daemon threads, not concurrent.futures (whose workers are joined at exit): a Ctrl-C or an
         # error in the driver must not wait minutes for the trainings in flight.
         self._threads = [threading.Thread(target=self._work, args=(slot,), name=f"eigen-train-{slot}", daemon=True)
@@ -95,11 +98,19 @@ class ThreadedExecutor:
                 faults.point("trained")  # weights on disk, result not yet recorded
             return tag, payload
 
-    def close(self) -> None:
+    def close(self, grace: float = 10.0) -> None:
+        """Stop the workers: idle ones at once, training ones at their next step (a driver that
+        stopped early, on Ctrl-C, SIGTERM or an error, does not wait for its trainings to finish),
+        and wait up to `grace` seconds for them, so none is inside torch when the interpreter exits."""
+        self._stop.set()
         for _ in self._threads:
             self._jobs.put((_STOP, None))
+        deadline = time.monotonic() + grace
+        for thread in self._threads:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
     def _work(self, slot: int) -> None:
+        cancel.watch(self._stop)
         on_gpu = self.device.type == "cuda"
         try:
             stream = self._set_up(slot) if on_gpu else None
@@ -108,7 +119,7 @@ class ThreadedExecutor:
             return
         while True:
             tag, training = self._jobs.get()
-            if tag is _STOP:
+            if tag is _STOP or self._stop.is_set():  # a closed executor starts nothing queued
                 return
             try:
                 with torch.cuda.stream(stream) if on_gpu else contextlib.nullcontext():

@@ -25,6 +25,7 @@ import torch.nn.functional as F
 
 from ..data.device_data import BatchOrder, DeviceData
 from ..errors import first_line
+from . import cancel
 from .job import failure_status
 from .metrics import LOG_POINTS, LogPoint
 from .mimicry import Mimicry, mimicry_loss
@@ -290,6 +291,7 @@ class Trainer:
         self._window = (start_step, 0.0, started)  # (step, loss sum, clock) at the previous log point
         try:
             while self.step < until and self.status == "ok":
+                cancel.check()  # a --parallel worker whose driver stopped (Ctrl-C, SIGTERM): end now
                 if self.use_graph and self._graph is None and until - self.step > GRAPH_WARMUP:
                     self._try_capture()
                 self._load_batch(self.step)

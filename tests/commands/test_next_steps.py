@@ -69,4 +69,4 @@ def test_ctrl_c_in_a_command_that_continues_says_to_run_it_again(command, capsys
         raise KeyboardInterrupt
     monkeypatch.setitem(cli.COMMANDS, command, (config_class, interrupted, description))
     assert main([command, "--gpu", "-1"]) == 130
-    assert "run the same command again to continue" in capsys.readouterr().err
+    assert f"interrupted; continue with `eigen {command} --gpu -1`" in capsys.readouterr().err
