@@ -192,6 +192,8 @@ class ReportConfig:
     """`eigen report`: redraw the plots of a run folder (SPEC §7)."""
 
     run_dir: str = opt(None, "run folder", positional=True)
+    out: str | None = opt(None, "where to draw the plots (default: the run's report/ folder; another folder for a "
+                                "run you cannot write, such as one on a read-only share)", metavar="DIR")
 
 
 @dataclass(kw_only=True)

@@ -4,6 +4,7 @@ The CLI prints the message and exits with code 2; it never shows a traceback for
 """
 
 import errno
+from pathlib import Path
 
 
 class EigenError(Exception):
@@ -58,6 +59,19 @@ def describe_os_error(error: OSError, command: str, again: str | None = None) ->
     again = again or f"run the same `eigen {command}` command again to continue"
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
         return f"the disk is full{where}; free some space, then {again} (nothing already written was lost)"
-    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+    if not_writable(error):
         return f"no permission to read or write{where}; choose a writable --out or fix the permissions"
     return f"{error.strerror or error}{where}; check the path and the disk, then {again}"
+
+
+def not_writable(error: OSError) -> bool:
+    """Whether `error` says the place cannot be written (permissions, a read-only file system)."""
+    return error.errno in (errno.EACCES, errno.EPERM, errno.EROFS)
+
+
+def cannot_save(error: OSError, what: str, instead: str) -> str:
+    """One sentence for a picture or report that could not be saved where it goes by default, with
+    what to pass `instead` (the results themselves were printed already)."""
+    where = Path(error.filename).parent if error.filename else None
+    reason = (error.strerror or str(error)).lower()
+    return f"{what} could not be saved{f' in {where}' if where else ''} ({reason}); {instead}"

@@ -31,6 +31,7 @@ import json
 import os
 import pickle
 import platform
+import shlex
 import shutil
 import socket
 import subprocess
@@ -71,8 +72,11 @@ def fsync_folder(folder: Path) -> None:
 
 
 def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as e:  # a read-only folder: name the file the user knows, not the temporary
+        raise _naming(e, path) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for open()
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -83,7 +87,7 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise named(e, path) from None
+        raise _naming(e, path) if e.filename == tmp else named(e, path) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -96,6 +100,11 @@ def named(error: OSError, path: Path | str) -> OSError:
     if error.filename is not None:
         return error
     return type(error)(error.errno, error.strerror, str(path))
+
+
+def _naming(error: OSError, path: Path) -> OSError:
+    """`error` about `path` (the file being written), whatever file the system named."""
+    return type(error)(error.errno, error.strerror, str(path)) if error.errno is not None else error
 
 
 def write_json(path: Path, data: Any) -> None:
@@ -370,7 +379,7 @@ class RunFolder:
         """A new run never writes into a folder that holds one (checked early, before any work)."""
         if self.exists():
             raise RunFolderError(f"{self.path} already holds a run; continue it with "
-                                 f"`eigen search --resume {self.path}` or choose another --out")
+                                 f"`eigen search --resume {shlex.quote(str(self.path))}` or choose another --out")
 
     def create(self) -> None:
         self.refuse_existing()

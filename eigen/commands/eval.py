@@ -17,13 +17,14 @@ top-5 and the accuracy of every class, draws the confusion matrix (confusion-<mo
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import torch
 
-from ..errors import EigenError, first_line
+from ..errors import EigenError, cannot_save, first_line, not_writable
 from ..genome.dna import Genome, GenomeError
 from ..portable import resolve_from_file
 from ..runfolder import interpreting, read_json
@@ -65,23 +66,40 @@ def eval_command(config) -> int:
     models = target.load(device, image_size)
     scores = Scores(score(models, data, target.raw_input), data.test_y.cpu(), list(splits.classes))
     png = Path(config.confusion) if config.confusion else target.folder / confusion_name(config, splits.name)
-    write_confusion_plot(scores.confusion().numpy(), scores.classes, png,
-                         f"{target.description}\nconfusion on the {len(data.test_y):,} {splits.name} test images")
+    unsaved = _draw_confusion(scores, png, f"{target.description}\nconfusion on the {len(data.test_y):,} "
+                                           f"{splits.name} test images")
+    files = {"png": None, "svg": None, "error": unsaved} if unsaved else {"png": str(png), "svg": str(png.with_suffix(".svg"))}
     result = {"model": target.description, "dataset": splits.name, "test_images": len(data.test_y),
               "top1": scores.top_k(1), "top5": scores.top_k(5), "per_class": scores.per_class(),
-              "confusion": {"png": str(png), "svg": str(png.with_suffix(".svg")),
-                            "matrix": scores.confusion().tolist(), "rows": "true class", "columns": "predicted class"},
+              "confusion": {**files, "matrix": scores.confusion().tolist(), "rows": "true class",
+                            "columns": "predicted class"},
               "notes": target.notes}
     if config.json:
         print(json.dumps(result, indent=1))
-        return 0
-    for note in target.notes:
-        print(note)
-    print(f"{target.description}: test accuracy {result['top1']:.2f}% (top-5 {result['top5']:.2f}%) on the "
-          f"{len(data.test_y):,} {splits.name} test images")
-    print(per_class_line(result["per_class"]))
-    print(f"confusion matrix: {png} (and .svg)")
+    else:
+        for note in target.notes:
+            print(note)
+        print(f"{target.description}: test accuracy {result['top1']:.2f}% (top-5 {result['top5']:.2f}%) on the "
+              f"{len(data.test_y):,} {splits.name} test images")
+        print(per_class_line(result["per_class"]))
+        if unsaved is None:
+            print(f"confusion matrix: {png} (and .svg)")
+    if unsaved and config.confusion:  # the picture asked for by name: the command did not do all it was told
+        raise EigenError(unsaved)
+    if unsaved:  # beside the model by default: the accuracy is the answer, the picture a note (on stderr)
+        print(f"note: {unsaved}", file=sys.stderr)
     return 0
+
+
+def _draw_confusion(scores, png: Path, title: str) -> str | None:
+    """Draw the confusion matrix; None, or the sentence saying why it could not be saved (a model on a
+    read-only share, a full disk: the accuracy is the answer and is printed anyway)."""
+    try:
+        write_confusion_plot(scores.confusion().numpy(), scores.classes, png, title)
+    except OSError as e:
+        instead = "pass --confusion PATH to draw it elsewhere" if not_writable(e) else "free some space, then run eval again"
+        return cannot_save(e, "the confusion matrix", instead)
+    return None
 
 
 def confusion_name(config, dataset: str) -> str:

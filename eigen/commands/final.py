@@ -8,6 +8,7 @@ model to pick it. `metrics.json` is written last: a final folder with it is comp
 from __future__ import annotations
 
 import datetime
+import shlex
 from pathlib import Path
 
 from ..errors import EigenError
@@ -178,4 +179,4 @@ def _print(metrics: dict, folder: Path, report_note: str) -> None:
     files = ", ".join(f for f in metrics["files"].values() if f)
     console.print(f"final model: {folder}/ ({files}, metrics.json)", highlight=False)
     console.print(report_note, highlight=False)
-    console.print(f"next: eigen eval {folder}", highlight=False)
+    console.print(f"next: eigen eval {shlex.quote(str(folder))}", highlight=False)

@@ -1,20 +1,29 @@
 """`eigen report RUN_DIR`: redraw a run folder's plots and print its generations."""
 from __future__ import annotations
 
+from pathlib import Path
+
+from ..errors import EigenError, cannot_save, not_writable
 from ..runfolder import RunFolder, interpreting
 from ..views.report import evolution_table, load_run, output_console, summary_table, write_report
 
 
 def report_command(config) -> int:
-    """`eigen report RUN_DIR`: redraw the plots (and print the generations) of a run folder."""
+    """`eigen report RUN_DIR`: print the generations, then redraw the plots into the run's report/
+    folder (or `--out`). The table comes first, so a run on a read-only share still shows it."""
     folder = RunFolder(config.run_dir)
     folder.require()
-    with interpreting(folder.path, "the run's record", "restore the damaged file from a copy"):
-        paths = write_report(folder)
-        _, state = load_run(folder)
     console = output_console()
-    if state["generations"]:
-        console.print((evolution_table if "events" in state else summary_table)(state))
+    with interpreting(folder.path, "the run's record", "restore the damaged file from a copy"):
+        _, state = load_run(folder)
+        if state["generations"]:
+            console.print((evolution_table if "events" in state else summary_table)(state))
+        try:
+            paths = write_report(folder, Path(config.out) if config.out else None)
+        except OSError as e:
+            if config.out is None and not_writable(e):
+                raise EigenError(cannot_save(e, "the report", "pass --out DIR to draw it elsewhere")) from None
+            raise
     for path in paths:
         console.print(f"wrote {path}", highlight=False)
     return 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import datetime
+import shlex
 from pathlib import Path
 
 from ..config import SearchConfig, check_saved_settings
@@ -241,7 +242,7 @@ def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int
     from ..device import device_flag
     from ..executors.choose import executor_flags
     more = f" --max-generations {max_generations}" if max_generations else ""
-    return f"eigen search --resume {folder.path}{device_flag(config.gpu)}{executor_flags(config)}{more}"
+    return f"eigen search --resume {shlex.quote(str(folder.path))}{device_flag(config.gpu)}{executor_flags(config)}{more}"
 
 
 def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
@@ -250,7 +251,7 @@ def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
     from ..device import device_flag
     from ..executors.choose import executor_flags
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
-    return f"eigen duplicate {folder.best}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
+    return f"eigen duplicate {shlex.quote(str(folder.best))}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
 
 
 def _try_report(folder: RunFolder) -> str:
@@ -261,7 +262,7 @@ def _try_report(folder: RunFolder) -> str:
     except OSError:  # a full disk: the command says so, and how to continue
         raise
     except Exception as e:  # the run folder is complete without the plots
-        return f"the report could not be drawn ({type(e).__name__}: {e}); try `eigen report {folder.path}`"
+        return f"the report could not be drawn ({type(e).__name__}: {e}); try `eigen report {shlex.quote(str(folder.path))}`"
     return f"report: {paths[0].parent}/"
 
 

@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import shlex
 from pathlib import Path
 from typing import Callable, Iterator
 
-from ..errors import DataError, EigenError
+from ..errors import DataError, EigenError, not_writable
 from ..executors.choose import check_executor, make_executor
 from ..runfolder import git_commit, lock_folder, sweep_temporaries, versions
 from ..training.metrics import tensorboard_missing
@@ -39,7 +40,15 @@ def open_folder(folder: Path, command: str, create: bool = False) -> None:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise EigenError(f"cannot create {folder} ({e.strerror}); pass a writable --out") from None
-    lock_folder(folder, command)
+    try:
+        lock_folder(folder, command)  # the first write: a folder that cannot be written is refused here
+    except OSError as e:
+        if not not_writable(e):
+            raise
+        instead = (f"copy the run somewhere you can write (cp -r {shlex.quote(str(folder))} COPY) and run "
+                   f"`eigen search --resume COPY`" if command == "search" else "pass a writable --out")
+        raise EigenError(f"cannot write in {folder} ({e.strerror.lower()}), and `eigen {command}` writes there "
+                         f"as it works; {instead}, or fix the permissions") from None
     sweep_temporaries(folder)
 
 

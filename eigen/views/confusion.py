@@ -6,12 +6,10 @@ from pathlib import Path
 
 
 def write_confusion_plot(matrix, classes: list[str], path: Path, title: str) -> Path:
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    from .report import save_figure
+    from .report import pyplot_for_files, save_figure
+    plt = pyplot_for_files()
 
     counts = np.asarray(matrix, dtype=float)
     rows = counts.sum(axis=1, keepdims=True)

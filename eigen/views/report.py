@@ -50,16 +50,23 @@ def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:
         return [HistoryRecord.from_json(line) for line in lines], state
 
 
-def _pyplot():
+def pyplot_for_files():
+    """pyplot for files (Agg: never needs a display). A title quoting a path or class name in a
+    script the font lacks (CJK, say) draws boxes for those letters; matplotlib's warning per glyph
+    would land on the user's console between eigen's own lines, so it is silenced."""
+    import warnings
+
     import matplotlib
-    matplotlib.use("Agg")  # files only; never needs a display
+    matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font", category=UserWarning)
     return plt
 
 
-def write_report(folder: RunFolder) -> list[Path]:
-    """Draw the plots into `folder/report/` and return the PNGs' paths (each has an SVG beside it)."""
-    plt = _pyplot()
+def write_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
+    """Draw the plots into `into` (default `folder/report/`) and return the PNGs' paths (each has an
+    SVG beside it)."""
+    plt = pyplot_for_files()
     records, state = load_run(folder)
     config = read_json(folder.config, "the run's settings")
     strategy = config["settings"].get("strategy", "eigen")
@@ -68,7 +75,8 @@ def write_report(folder: RunFolder) -> list[Path]:
     state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})",
              "chance": 100.0 / classes if expression == "acc" and classes else None, "run": folder.path.name}
     cost = functools.partial(_cost, device=config.get("device"))
-    folder.report.mkdir(exist_ok=True)
+    into = folder.report if into is None else Path(into)
+    into.mkdir(parents=True, exist_ok=True)
     paths = []
     if strategy == "eigen":
         plots = ((_fitness, "fitness.png", 2), (_survivors, "survivors.png", 1), (cost, "cost.png", 1),
@@ -84,22 +92,22 @@ def write_report(folder: RunFolder) -> list[Path]:
             title = draw(axes, records, state)
             fig.suptitle(f"{folder.path.name}: {title}", fontsize=14)
             fig.tight_layout()
-            path = folder.report / filename
+            path = into / filename
             faults.point("report")
             save_figure(fig, path)
             plt.close(fig)
         paths.append(path)
     final = folder.path / "final"
     if (final / "state.json").exists():
-        paths.append(write_duplicates_plot(final, folder.report / "duplicates.png"))
+        paths.append(write_duplicates_plot(final, into / "duplicates.png"))
     if (final / "metrics.csv").exists():
-        paths.append(write_curves_plot(final, folder.report / "final-curves.png"))
+        paths.append(write_curves_plot(final, into / "final-curves.png"))
     return paths
 
 
 def write_duplicates_plot(final: Path, path: Path) -> Path:
     """Validation accuracy against parameters for every candidate of a duplication (done or not)."""
-    plt = _pyplot()
+    plt = pyplot_for_files()
     plan = read_json(final / "plan.json", "the duplication's plan")
     entries = read_json(final / "state.json", "the duplication's progress")["candidates"]
     metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
@@ -152,7 +160,7 @@ def write_curves_plot(final: Path, path: Path) -> Path:
     """The final trainings' learning curves from final/metrics.csv: training loss (left) and validation
     accuracy (right) against the iteration, one colour per candidate, the chosen one drawn thicker."""
     from ..training.metrics import read_metrics
-    plt = _pyplot()
+    plt = pyplot_for_files()
     rows = [r for r in read_metrics(final / "metrics.csv") if r["stage"] == "final"]
     metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
     chosen = metrics["model"]["candidate"] if metrics else None
