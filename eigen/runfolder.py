@@ -173,7 +173,24 @@ def sweep_temporaries(folder: Path) -> int:
     return removed
 
 
-def read_json(path: Path, what: str) -> Any:
+def read_json(path: Path, what: str, shape: Any = None) -> Any:
+    """The parsed file; with `shape` (a type from `run_files.py`), every field's type checked too."""
+    data = _parsed(path, what)
+    return data if shape is None else checked(data, shape, path, what)
+
+
+def checked(data: Any, shape: Any, path: Path, what: str) -> Any:
+    """`data`, read from `path`, if every field has its type in `shape`; else one sentence."""
+    from .shapes import ShapeError, check
+    try:
+        check(data, shape)
+    except ShapeError as e:
+        raise RunFolderError(f"{path} is damaged or was edited by hand ({e}), so {what} cannot be read; "
+                             f"restore it from a copy, or run the command that wrote it again") from None
+    return data
+
+
+def _parsed(path: Path, what: str) -> Any:
     try:
         return json.loads(Path(path).read_text())
     except FileNotFoundError:
@@ -190,6 +207,9 @@ SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _shape_problem(error: BaseException) -> str:
+    from .shapes import ShapeError
+    if isinstance(error, ShapeError):  # it names the field and says what it should be
+        return first_line(error)[:200]
     if isinstance(error, KeyError):
         return f"it lacks {error.args[0]!r}" if error.args else "a key is missing"
     text = first_line(error) or type(error).__name__

@@ -6,17 +6,19 @@ import ast
 from pathlib import Path
 
 EIGEN = Path(__file__).resolve().parents[1] / "eigen"
-BASE = {"__version__", "errors", "faults", "device", "portable", "runfolder"}
+BASE = {"__version__", "errors", "faults", "device", "portable", "runfolder", "shapes", "stop_signals"}
 BELOW = {  # room -> the rooms it may import, besides BASE
     "genome": set(),
     "data": set(),
-    "training": {"genome", "data"},
+    "run_files": {"genome"},  # the types of the files eigen reads back (a genome inside some)
+    "training": {"genome", "data", "run_files"},
     "executors": {"genome", "data", "training"},
-    "search": {"genome", "data", "training", "executors"},
-    "views": {"genome", "data", "training", "executors", "search", "final"},
-    "final": {"genome", "data", "training", "executors", "search"},
+    "search": {"genome", "data", "training", "executors", "run_files"},
+    "views": {"genome", "data", "training", "executors", "search", "final", "run_files"},
+    "final": {"genome", "data", "training", "executors", "search", "run_files"},
     "config": {"search"},
-    "commands": {"genome", "data", "training", "executors", "search", "views", "final", "config", "configfile"},
+    "commands": {"genome", "data", "training", "executors", "search", "views", "final", "config", "configfile",
+                 "run_files"},
 }
 
 

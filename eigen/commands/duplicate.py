@@ -31,6 +31,7 @@ from ..errors import EigenError
 from ..final.duplication import Duplication
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
 from ..portable import resolve_from_file
+from ..run_files import Plan
 from ..runfolder import holds_locks, interpreting, read_json, write_json
 from ..training.metrics import MetricsLog
 from .setup import check_extras, executor_for, load_data, open_folder, teacher_logits_on
@@ -53,7 +54,7 @@ def saved_plan(config: DuplicateConfig, source: Source, folder: Path) -> tuple[d
         open_folder(folder, "duplicate")  # one writer per folder, before it is read, swept or written
     if not plan_path.exists():
         return None, config, []
-    plan = read_json(plan_path, "the duplication's plan")
+    plan = read_json(plan_path, "the duplication's plan", Plan)
     with interpreting(plan_path, "the duplication's plan", PLAN_FIX):
         check_same_plan(plan, config, source, folder)
         check_plan_shape(plan)

@@ -27,6 +27,7 @@ import torch
 from ..errors import EigenError, cannot_save, first_line, not_writable
 from ..genome.dna import Genome, GenomeError
 from ..portable import resolve_from_file
+from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..runfolder import interpreting, read_json
 from ..views.confusion import write_confusion_plot
 from .scoring import Scores, score
@@ -164,7 +165,7 @@ def _final_folder(folder: Path, top_k: int) -> Target:
         hint = ("run `eigen duplicate` again to finish it" if (folder / "plan.json").exists()
                 else "pass runs/<name>/final/, written by `eigen duplicate`")
         raise EigenError(f"{folder} holds no metrics.json, so it is not a finished final folder; {hint}")
-    metrics = read_json(folder / "metrics.json", "the final metrics")
+    metrics = read_json(folder / "metrics.json", "the final metrics", FinalMetrics)
     common = {"dataset": metrics["dataset"], "image_size": metrics["image_size"], "num_classes": len(metrics["classes"])}
     if top_k == 1:
         target = _genome_json(folder / "genome.json", read_json(folder / "genome.json", "the final genome"))
@@ -173,8 +174,8 @@ def _final_folder(folder: Path, top_k: int) -> Target:
         for name, value in common.items():
             setattr(target, name, value)
         return target
-    plan = read_json(folder / "plan.json", "the duplication's plan")
-    entries = read_json(folder / "state.json", "the duplication's progress")["candidates"]
+    plan = read_json(folder / "plan.json", "the duplication's plan", Plan)
+    entries = read_json(folder / "state.json", "the duplication's progress", DuplicationProgress)["candidates"]
     trained = [c for c in plan["candidates"]
                if entries[c["id"]]["status"] == "ok" and entries[c["id"]]["step"] >= plan["schedule"]["total"]]
     ranked = sorted(trained, key=lambda c: -entries[c["id"]]["fitness"])[:top_k]
@@ -189,7 +190,7 @@ def _genome_json(path: Path, data) -> Target:
     weights = weights_file(path.parent)
     if weights is None:
         raise EigenError(f"no weights beside {path} (model.safetensors or model.pt); a genome alone has not been trained")
-    metrics = read_json(path.parent / "metrics.json", "the final metrics") if (path.parent / "metrics.json").exists() else {}
+    metrics = read_json(path.parent / "metrics.json", "the final metrics", FinalMetrics) if (path.parent / "metrics.json").exists() else {}
     _genome(data, path, metrics.get("image_size", 32))  # a broken genome fails here, before any data is read
     state = load_weights(weights)
     classes = _classes_of(state, path)
@@ -227,7 +228,7 @@ def _checkpoint(path: Path) -> Target:
                                 (path.parent.parent / "plan.json", lambda d: d["data"]["dataset"])):
         if settings_file.exists():
             try:
-                dataset = read(read_json(settings_file, "the run's settings"))
+                dataset = read(read_json(settings_file, "the run's settings", RunConfig))
                 break
             except (KeyError, TypeError):
                 continue

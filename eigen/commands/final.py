@@ -15,6 +15,7 @@ from ..errors import EigenError
 from ..genome.cost import training_flops
 from ..search.record import HistoryRecord
 from ..portable import resolve_from_file
+from ..run_files import TeacherDescription
 from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
@@ -104,7 +105,7 @@ def teacher_description(duplication) -> dict | None:
         return None
     try:
         folder = resolve_from_file(duplication.plan["teacher"], duplication.folder / "plan.json")
-        description = read_json(folder / "ensemble.json", "the teacher's description")
+        description = read_json(folder / "ensemble.json", "the teacher's description", TeacherDescription)
         return description if isinstance(description, dict) else None
     except EigenError:
         return None

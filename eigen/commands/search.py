@@ -14,6 +14,7 @@ from pathlib import Path
 from ..config import SearchConfig, check_saved_settings
 from ..errors import EigenError, Interrupted, describe_os_error
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
+from ..run_files import RunConfig
 from ..runfolder import RunFolder, holds_locks, interpreting, read_json, write_json
 from ..search.events import SearchEvents
 from ..search.record import HistoryRecord
@@ -85,7 +86,7 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
     folder = RunFolder(config.resume)
     folder.require()
     open_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
-    saved = read_json(folder.config, "the run's settings")
+    saved = read_json(folder.config, "the run's settings", RunConfig)
     with interpreting(folder.config, "the run's settings",
                       "restore it from a copy, or start a new run with `eigen search --out`"):
         config = resumed_config(saved["settings"], config, say)
@@ -281,7 +282,7 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     console.print(f"search stopped ({reason}) after {done}; best: {best['id']} {fitness}"
                   f"validation {best['val_accuracy']:.2f}%{test}, {best['params']:,} parameters", highlight=False)
     spent = best["search_cost"]
-    unit = device_hours(read_json(folder.config, "the run's settings").get("device"))
+    unit = device_hours(read_json(folder.config, "the run's settings", RunConfig).get("device"))
     console.print(f"cost: {spent['flops'] / 1e15:.3g} PFLOPs of training and validation, "
                   f"{spent['seconds'] / 3600:.3g} {unit} (LS §3.5 accounting)", highlight=False)
     ensemble = best.get("population_ensemble")

@@ -18,6 +18,7 @@ from pathlib import Path
 from ..executors.local import InlineExecutor
 from ..executors.work import run_all
 from ..genome.dna import Genome
+from ..run_files import DuplicationProgress
 from ..runfolder import interpreting, read_json, write_json
 from ..search.fitness import Fitness
 from ..search.sitting import Sitting
@@ -53,7 +54,7 @@ class Duplication:
         self.image_size = plan["data"]["image_size"]
         self.fitness = Fitness.parse(plan.get("fitness_expression", "acc"))  # the search's; chooses the final model
         if self.state_path.exists():
-            self.state = read_json(self.state_path, "the duplication's progress")
+            self.state = read_json(self.state_path, "the duplication's progress", DuplicationProgress)
             with interpreting(self.state_path, "the duplication's progress",
                               "remove it to train every candidate again, or pass --out to start afresh elsewhere"):
                 for c in self.candidates:  # every entry the loop reads, checked before any training

@@ -16,7 +16,8 @@ from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
 from ..genome.duplication import candidates, find_blocks
 from ..portable import relative_to_file, resolve_from_file
-from ..runfolder import git_commit, interpreting, read_json, versions
+from ..run_files import Answer, RunConfig
+from ..runfolder import checked, git_commit, interpreting, read_json, versions
 from ..search.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
@@ -53,11 +54,12 @@ def _read_source(path: Path, dataset: str | None) -> Source:
     best = read_json(path, "the search's best genome")
     if not isinstance(best, dict) or not isinstance(best.get("genome"), dict):
         raise EigenError(f"{path} is not a best.json written by `eigen search` (it holds no genome)")
+    checked(best, Answer, path, "the search's best genome")
     run = resolve_from_file(best.get("run"), path)
     run = run if run is not None and run.is_dir() else None
     data = best.get("data")
     if data is None and run is not None and (run / "config.json").exists():
-        saved = read_json(run / "config.json", "the search's settings")
+        saved = read_json(run / "config.json", "the search's settings", RunConfig)
         data = {"dataset": saved["settings"]["dataset"], **{k: saved["data"][k] for k in
                                                              ("classes", "image_size", "fingerprint")}}
     if not isinstance(data, dict) or not {"dataset", "classes", "image_size", "fingerprint"} <= set(data):

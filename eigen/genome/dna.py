@@ -29,7 +29,7 @@ import json
 import math
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any, Iterable, Mapping
+from typing import Any, ClassVar, Iterable, Mapping
 
 from ..errors import EigenError
 
@@ -102,6 +102,9 @@ class Genome:
     nodes: tuple[Node, ...]
     learning_rate: float = DEFAULT_LEARNING_RATE
     next_id: int = 0  # the next fresh node id is f"n{next_id}"
+
+    # `from_dict` checks every field itself, naming the node (`shapes.check` only asks for a mapping)
+    CHECKS_ITSELF: ClassVar[bool] = True
 
     # -- structure -------------------------------------------------------------------------------
     @cached_property

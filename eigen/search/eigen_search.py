@@ -33,8 +33,9 @@ import random
 import shutil
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
-from .. import faults
+from .. import faults, shapes
 from ..errors import EigenError, own_file_missing
 from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
@@ -48,7 +49,8 @@ from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
 from .individual import Individual, draw_child
 from .record import HistoryRecord
-from .run import SearchRun
+from .run import BestTest, SearchRun
+from .spending import Spent
 from .succession import Succession
 
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
@@ -84,6 +86,31 @@ class EigenSettings:
         return self.primary_step if phase == "primary" else self.secondary_step
 
 
+class GenerationSummary(TypedDict, total=False):
+    """One finished generation in state.json (what the live view, the report and the summary table
+    show); a run begun by an older eigen may lack some keys."""
+
+    generation: int
+    phase: str
+    step_size: int
+    trained: dict[str, int]  # stage -> children trained to it
+    failed: int
+    rejected: int
+    thresholds: dict[str, float | None]
+    best_child: str | None
+    best_child_fitness: float | None
+    parent: str
+    parent_fitness: float
+    parent_params: int
+    improved: bool
+    new_best: bool
+    best: str | None
+    best_fitness: float | None
+    flops_spent: int
+    seconds: float
+    succession_change: str | None
+
+
 @dataclass
 class Generation:
     number: int
@@ -117,12 +144,12 @@ class SearchState:
     # v_{g-1}; None before the first generation: no bar (v_0 = 0 for accuracy, which bars nothing either)
     thresholds: dict[str, float | None] = field(default_factory=lambda: {"T1": None, "T2": None})
     generation: Generation | None = None  # the generation in flight
-    generations: list[dict] = field(default_factory=list)  # summaries of finished generations
+    generations: list[GenerationSummary] = field(default_factory=list)  # summaries of finished generations
     history_count: int = 0  # records in history.jsonl at this boundary
     stopped: str | None = None  # why the last sitting ended
     best: Individual | None = None  # the best individual ever trained to T3, weights in best.pt
-    best_test: dict | None = None  # {"id", "test_accuracy"}: measured once per reported best
-    spent: dict = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # the whole search, every sitting
+    best_test: BestTest | None = None  # measured once per reported best
+    spent: Spent | None = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # every sitting (None: sum the history)
 
     @classmethod
     def initial(cls, settings: EigenSettings) -> "SearchState":
@@ -146,6 +173,7 @@ class SearchState:
             d = _from_version_1(d)
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
+        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         size = settings.image_size
         return cls(parent=Individual.from_dict(d["parent"], size), parent_fitness=d["parent_fitness"],
                    succession=Succession.from_dict(d["succession"], settings.plateau_delta,

@@ -38,7 +38,9 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypedDict
 
+from .. import shapes
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training, run_all
@@ -49,7 +51,8 @@ from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
 from .record import STEADY_STAGE as STAGE, HistoryRecord
-from .run import SearchRun
+from .run import BestTest, SearchRun
+from .spending import Spent
 
 STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight
 
@@ -72,19 +75,56 @@ class EvolutionSettings:
     top_k: int = 2  # living individuals in the end-of-sitting ensemble (1: none)
 
 
+class PendingEvent(TypedDict):
+    """A reproduction event drawn and not yet applied: the pair, the parent, who dies, the child."""
+
+    event: int
+    pair: list[str]
+    parent: str
+    killed: str | None
+    child: Individual
+
+
+class EvolutionSummary(TypedDict, total=False):
+    """One generation of `population` events in state.json."""
+
+    generation: int
+    events: int
+    alive: int
+    population_best: float
+    population_mean: float
+    best: str | None
+    best_fitness: float
+    best_params: int
+    flops_spent: int
+    seconds: float
+
+
+class Ensemble(TypedDict, total=False):
+    """The top-k living individuals' majority vote, measured at the end of a sitting."""
+
+    k: int
+    members: list[str]
+    vote: str
+    member_val_accuracy: list[float]
+    val_accuracy: float
+    test_accuracy: float
+    events: int
+
+
 @dataclass
 class EvolutionState:
     population: list[Individual] = field(default_factory=list)  # the living, in order of birth
     born: int = 0  # initial individuals created so far
     events: int = 0  # reproduction events finished
-    pending: list[dict] = field(default_factory=list)  # events drawn, not yet applied: number, pair, who dies, child
+    pending: list[PendingEvent] = field(default_factory=list)  # events drawn, not yet applied
     best: Individual | None = None  # the best ever, by validation accuracy
-    generations: list[dict] = field(default_factory=list)
+    generations: list[EvolutionSummary] = field(default_factory=list)
     history_count: int = 0
     stopped: str | None = None
-    best_test: dict | None = None  # {"id", "test_accuracy"}
-    spent: dict = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # every training so far
-    ensemble: dict | None = None  # the top-k living by fitness, majority vote: members, val/test accuracy
+    best_test: BestTest | None = None
+    spent: Spent | None = field(default_factory=lambda: {"flops": 0, "seconds": 0.0})  # every training (None: sum the history)
+    ensemble: Ensemble | None = None  # the top-k living by fitness, majority vote
 
     def to_dict(self) -> dict:
         return {"version": STATE_VERSION, "population": [i.to_dict() for i in self.population], "born": self.born,
@@ -101,6 +141,7 @@ class EvolutionState:
             d = {**d, "version": STATE_VERSION, "pending": [d["pending"]] if d["pending"] else []}
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
+        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
                    events=d["events"], pending=list(d["pending"]),
                    best=Individual.from_dict(d["best"], image_size) if d["best"] else None,

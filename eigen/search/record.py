@@ -88,7 +88,7 @@ class HistoryRecord:
             raise TypeError("a record is not a mapping")
         fitness = _scores(d["fitness"], "fitness")
         return cls(id=_text(d["id"], "id"), parent=_optional_text(d["parent"], "parent"),
-                   generation=_integer(d["generation"], "generation"), succession=d["succession"],
+                   generation=_integer(d["generation"], "generation"), succession=_optional_text(d["succession"], "succession"),
                    step_size=_integer(d["step_size"], "step_size"), stage=_text(d["stage"], "stage"),
                    until=_integer(d["until"], "until"), key=_text(d["key"], "key"),
                    mutations=[_text(m, "mutations") for m in _sequence(d["mutations"], "mutations")],
@@ -98,8 +98,9 @@ class HistoryRecord:
                    seconds=_number(d["seconds"], "seconds"), flops_spent=_integer(d.get("flops_spent", 0), "flops_spent"),
                    reused_from=_optional_text(d["reused_from"], "reused_from"),
                    checkpoint=_optional_text(d["checkpoint"], "checkpoint"),
-                   inherited=_integer(d.get("inherited", 0), "inherited"), genome=d.get("genome"),
-                   graphed=d.get("graphed"), graph_error=d.get("graph_error"),
+                   inherited=_integer(d.get("inherited", 0), "inherited"), genome=_optional_mapping(d.get("genome"), "genome"),
+                   graphed=_optional_flag(d.get("graphed"), "graphed"),
+                   graph_error=_optional_text(d.get("graph_error"), "graph_error"),
                    event=None if d.get("event") is None else _integer(d["event"], "event"),
                    killed=_optional_text(d.get("killed"), "killed"))
 
@@ -112,6 +113,18 @@ def _text(value, name: str) -> str:
 
 def _optional_text(value, name: str) -> str | None:
     return None if value is None else _text(value, name)
+
+
+def _optional_mapping(value, name: str) -> dict | None:
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"its {name} is {type(value).__name__}, not a mapping")
+    return value
+
+
+def _optional_flag(value, name: str) -> bool | None:
+    if value is not None and not isinstance(value, bool):
+        raise TypeError(f"its {name} is {type(value).__name__}, not true or false")
+    return value
 
 
 def _integer(value, name: str) -> int:

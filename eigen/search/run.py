@@ -21,7 +21,7 @@ and `spent`.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, TypedDict
 
 from ..genome.dna import initial_genome
 from ..runfolder import RunFolder, interpreting, read_json, write_json
@@ -32,6 +32,13 @@ from .record import HISTORY_FIX, HistoryRecord
 from .sitting import Sitting
 from .spending import Spending
 
+
+
+class BestTest(TypedDict):
+    """The best's test accuracy, measured once per best (the test set never selects)."""
+
+    id: str
+    test_accuracy: float | None
 
 class SearchRun:
     def __init__(self, folder: RunFolder, settings, read_state: Callable[[dict], object],

@@ -21,6 +21,7 @@ import torch
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
 from ..device import device_flag
 from ..errors import EigenError
+from ..run_files import TeacherDescription
 from ..runfolder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
 from .densenet import DenseNetBC
 
@@ -104,7 +105,7 @@ def cache_key(folder: Path, ensemble: dict, data: DeviceData) -> str:
 def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_size: int = 1024) -> torch.Tensor:
     """The ensemble's mean logits (N_train, NUM_VIEWS, K) fp16 on `data.device`; built once, then cached."""
     folder = Path(folder)
-    ensemble = read_json(folder / "ensemble.json", "the teacher's description")
+    ensemble = read_json(folder / "ensemble.json", "the teacher's description", TeacherDescription)
     with interpreting(folder / "ensemble.json", "the teacher's description",
                       "train the teacher again with `eigen train-teacher` or pass --no-mimicry"):
         classes = int(ensemble["architecture"]["num_classes"])

@@ -30,6 +30,7 @@ from rich.console import Console
 from rich.table import Table
 
 from .. import faults
+from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..runfolder import RunFolder, interpreting, read_json, write_bytes
 from ..search.extinction import STAGES
 from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
@@ -42,9 +43,20 @@ FIGSIZE = (10, 6)  # inches: a 16:9 slide's content area at 150 dpi
 STAGE_COLOURS = {"T1": "0.55", "T2": "tab:orange", "T3": "tab:blue"}
 
 
+def check_state(state: dict) -> None:
+    """The types of every field of a state.json the report and the tables read as it is."""
+    from .. import shapes
+    from ..search.eigen_search import SearchState
+    from ..search.evolution import EvolutionState
+    shapes.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
+    shapes.check(state.get("version"), int | None, "version")
+
+
 def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:
     folder.require()
     state = read_json(folder.state, "the search state") if folder.state.exists() else {"generations": []}
+    with interpreting(folder.state, "the search state", HISTORY_FIX):
+        check_state(state)
     lines = folder.read_history()
     with interpreting(folder.history, "the search's history", HISTORY_FIX):
         return [HistoryRecord.from_json(line) for line in lines], state
@@ -68,7 +80,7 @@ def write_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
     SVG beside it)."""
     plt = pyplot_for_files()
     records, state = load_run(folder)
-    config = read_json(folder.config, "the run's settings")
+    config = read_json(folder.config, "the run's settings", RunConfig)
     strategy = config["settings"].get("strategy", "eigen")
     expression = config["settings"].get("fitness", "acc")
     classes = (config.get("data") or {}).get("classes")
@@ -108,9 +120,9 @@ def write_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
 def write_duplicates_plot(final: Path, path: Path) -> Path:
     """Validation accuracy against parameters for every candidate of a duplication (done or not)."""
     plt = pyplot_for_files()
-    plan = read_json(final / "plan.json", "the duplication's plan")
-    entries = read_json(final / "state.json", "the duplication's progress")["candidates"]
-    metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
+    plan = read_json(final / "plan.json", "the duplication's plan", Plan)
+    entries = read_json(final / "state.json", "the duplication's progress", DuplicationProgress)["candidates"]
+    metrics = read_json(final / "metrics.json", "the final metrics", FinalMetrics) if (final / "metrics.json").exists() else None
     chosen = metrics["model"]["candidate"] if metrics else None
     with plt.rc_context(SLIDE):
         fig, ax = plt.subplots(figsize=FIGSIZE)
@@ -162,11 +174,11 @@ def write_curves_plot(final: Path, path: Path) -> Path:
     from ..training.metrics import read_metrics
     plt = pyplot_for_files()
     rows = [r for r in read_metrics(final / "metrics.csv") if r["stage"] == "final"]
-    metrics = read_json(final / "metrics.json", "the final metrics") if (final / "metrics.json").exists() else None
+    metrics = read_json(final / "metrics.json", "the final metrics", FinalMetrics) if (final / "metrics.json").exists() else None
     chosen = metrics["model"]["candidate"] if metrics else None
     labels = {}
     if (final / "plan.json").exists():
-        labels = {c["id"]: c["label"] for c in read_json(final / "plan.json", "the duplication's plan")["candidates"]}
+        labels = {c["id"]: c["label"] for c in read_json(final / "plan.json", "the duplication's plan", Plan)["candidates"]}
     with plt.rc_context(SLIDE):
         fig, (loss_ax, val_ax) = plt.subplots(1, 2, figsize=FIGSIZE)
         for n, name in enumerate(sorted({r["individual"] for r in rows}, key=lambda i: (len(i), i))):

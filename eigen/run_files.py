@@ -1,0 +1,220 @@
+"""The type of every field of the JSON files eigen reads back, other than state.json (whose fields
+are the dataclasses of `search/`): a run's config.json and best.json, a final folder's plan.json,
+state.json and metrics.json, a teacher's ensemble.json. `read_json(path, what, shape=...)` checks a
+file against one of these where it is read (`shapes.py`), so a wrong type is one sentence naming the
+file and the field, never a traceback later. Every key may be missing here (`total=False`): a
+missing key is the reader's KeyError, said the same way, and older files lack some.
+"""
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+from .genome.dna import Genome
+
+
+class Schedule(TypedDict, total=False):
+    total: int
+    milestones: list[int]
+    gamma: float
+    lr: float
+    momentum: float
+    weight_decay: float
+    batch_size: int
+
+
+class DataInfo(TypedDict, total=False):
+    dataset: str
+    classes: int
+    image_size: int
+    train: int
+    val: int
+    test: int
+    fingerprint: str
+    class_names: list[str]
+
+
+class Resolved(TypedDict, total=False):
+    population: int
+    stage_ends: list[int] | None  # EIGEN only
+    child_steps: int | None
+    schedule: Schedule
+    mimicry: bool
+    mimicry_note: str | None
+    teacher: str | None
+
+
+class RunConfig(TypedDict, total=False):
+    """A run's config.json (its `settings` are checked flag by flag by `check_saved_settings`)."""
+
+    command: str
+    settings: dict[str, Any]
+    resolved: Resolved
+    data: DataInfo | None
+    device: str | None
+    versions: dict[str, str]
+    git_commit: str | None
+    created: str
+
+
+class Spent(TypedDict, total=False):
+    flops: int
+    seconds: float
+
+
+class Answer(TypedDict, total=False):
+    """best.json: the search's answer, all `eigen duplicate` needs."""
+
+    run: str | None
+    id: str
+    generation: int
+    fitness: float
+    fitness_expression: str
+    val_accuracy: float
+    test_accuracy: float | None
+    params: int
+    flops: int
+    weights: str | None
+    genome: Genome
+    search_cost: Spent
+    data: DataInfo | None
+    ensemble: dict[str, Any] | None
+
+
+class Block(TypedDict, total=False):
+    number: int
+    size: list[int]
+    nodes: list[str]
+    exit: str
+    entry_sources: list[str]
+    params: int
+    reason: str | None
+
+
+class PlanCandidate(TypedDict, total=False):
+    id: str
+    copies: dict[str, int]
+    label: str
+    params: int
+    flops: int
+    key: str
+    genome: Genome
+
+
+class PlanSource(TypedDict, total=False):
+    id: str
+    fitness: float
+    val_accuracy: float | None
+    test_accuracy: float | None
+    params: int
+    flops: int
+    search_cost: Spent | None
+    run: str | None
+
+
+class Plan(TypedDict, total=False):
+    """final/plan.json: what a duplication trains, fixed when it begins."""
+
+    version: int
+    command: str
+    best: str
+    source: PlanSource
+    fitness_expression: str
+    source_key: str
+    settings: dict[str, int | float | None]
+    teacher: str | None
+    mimicry_note: str | None
+    schedule: Schedule
+    chunk_ends: list[int]
+    data: DataInfo
+    blocks: list[Block]
+    candidates: list[PlanCandidate]
+    versions: dict[str, str]
+    git_commit: str | None
+    created: str
+    device: str | None
+
+
+class CandidateProgress(TypedDict, total=False):
+    step: int
+    status: str
+    fitness: float | None
+    seconds: float
+    curve: list[list[float]]  # [iteration, validation accuracy] at each chunk's end
+
+
+class DuplicationProgress(TypedDict, total=False):
+    """final/state.json: how far each candidate has trained."""
+
+    version: int
+    candidates: dict[str, CandidateProgress]
+    tests: dict[str, float]
+
+
+class FinalModel(TypedDict, total=False):
+    candidate: str
+    duplication: str
+    copies: dict[str, int]
+    val_accuracy: float | None
+    test_accuracy: float | None
+    params: int
+    flops: int
+    key: str
+
+
+class FinalCandidate(TypedDict, total=False):
+    id: str
+    duplication: str
+    params: int
+    flops: int
+    val_accuracy: float | None
+    status: str
+    device_seconds: float | None
+
+
+class Normalization(TypedDict, total=False):
+    mean: list[float]
+    std: list[float]
+
+
+class FinalMetrics(TypedDict, total=False):
+    """final/metrics.json: the final model, its cost and how to feed it."""
+
+    model: FinalModel
+    parent: dict[str, Any]
+    candidates: list[FinalCandidate]
+    ensemble: dict[str, Any] | None
+    device_seconds: dict[str, float | None]
+    device: str | None
+    cost: dict[str, dict[str, float | None]]
+    fitness_expression: str
+    dataset: str
+    classes: list[str]
+    image_size: int
+    input: str
+    normalization: Normalization
+    files: dict[str, str | None]
+    mimicry: bool
+    teacher: str | None
+    schedule: Schedule
+    created: str
+
+
+class TeacherMember(TypedDict, total=False):
+    file: str
+    val_accuracy: float
+    test_accuracy: float
+    gpu_seconds: float
+    images_per_second: float
+
+
+class TeacherDescription(TypedDict, total=False):
+    """A teacher folder's ensemble.json."""
+
+    architecture: dict[str, int | float | str]
+    recipe: dict[str, Any]
+    params_per_member: int
+    members: list[TeacherMember]
+    ensemble: dict[str, float]
+    data: dict[str, int | str]
+    created: str
+    logits_cache_seconds: float
