@@ -12,6 +12,9 @@ for one image, a multiply-add being two:
     add       1 per element for each non-primary input (resampling and padding are copies)
     output    H * W * C for the average pool, then 2 * C * classes + classes for the linear layer
 
+Both vertex orders cost the same: in add-then-activate a conv's BN+ReLU moves after the sum of an
+`add` whose output has the conv's shape, so it keeps its parameters and its 3 FLOPs per element.
+
 Training costs about three forward passes per image (forward, and twice that backward); Large-Scale
 Evolution §3.5 accounting multiplies these figures by the images seen.
 """

@@ -20,6 +20,11 @@ Node kinds (SPEC §3), with the fields each one carries:
     add       two or more distinct inputs; the first (primary) decides channels and size, the others
               are zero-padded or truncated in channels and nearest-resampled in space (LS §3.2).
     output    one input; global average pooling and a linear classifier.
+
+Genome fields besides the nodes: `learning_rate`, `next_id` and `vertex_order`, where a conv's or an
+identity's BN+ReLU goes when an `add` reads it (see `Genome`). `vertex_order` was added within schema
+version 1 and is written only when it is not the default, so a genome saved before it reads back,
+keys and builds as it was trained.
 """
 from __future__ import annotations
 
@@ -39,6 +44,9 @@ ACTIVATIONS = ("bn_relu", "linear")
 MERGE_KINDS = ("concat", "add")
 SINGLE_INPUT_KINDS = ("conv", "pool", "identity", "output")
 DEFAULT_LEARNING_RATE = 0.1  # EIGEN §4.1 and LS §3.3 both start at 0.1
+ACTIVATE_THEN_ADD = "activate-then-add"  # EIGEN's order, and every genome saved without the field
+ADD_THEN_ACTIVATE = "add-then-activate"  # Large-Scale Evolution's (§3.2, S1)
+VERTEX_ORDERS = (ACTIVATE_THEN_ADD, ADD_THEN_ACTIVATE)
 
 # Which optional fields each kind must carry; every other optional field must be absent.
 _FIELDS_BY_KIND = {
@@ -97,11 +105,25 @@ class Shape:
 
 @dataclass(frozen=True)
 class Genome:
-    """An architecture plus its learning rate. Immutable: mutations return new genomes."""
+    """An architecture plus its learning rate. Immutable: mutations return new genomes.
+
+    `vertex_order` says where the BN+ReLU of a conv or identity goes when an `add` sums it with
+    skips. "activate-then-add" (EIGEN's, and the default): on the conv's output, before the sum.
+    "add-then-activate" (Large-Scale Evolution's vertex, §3.2 and S1: a vertex sums its incoming
+    edges, then activates): after the sum, at the last add of `activation_after`'s chain. The
+    parameters stay the conv's (`layers.<conv id>.bn`), so a child inherits them whether or not a
+    skip was added, and the cost is the same in both orders (the sum has the conv's shape).
+
+    Schema note: the JSON key `vertex_order` is optional within schema version 1, written only when
+    not the default, and part of `key()` only then; a genome saved before it existed (every EIGEN
+    genome, and Large-Scale runs before issue #30) reads back with the old order, the same key and
+    the network it was trained as. An older eigen refuses a genome that has it ("unknown field").
+    """
 
     nodes: tuple[Node, ...]
     learning_rate: float = DEFAULT_LEARNING_RATE
     next_id: int = 0  # the next fresh node id is f"n{next_id}"
+    vertex_order: str = ACTIVATE_THEN_ADD  # one of VERTEX_ORDERS; mutations copy it to the child
 
     # `from_dict` checks every field itself, naming the node (`shapes.check` only asks for a mapping)
     CHECKS_ITSELF: ClassVar[bool] = True
@@ -147,6 +169,31 @@ class Genome:
             stuck = next(n.id for n in self.nodes if pending[n.id] > 0 and _on_cycle(self, n.id))
             raise GenomeError(f"the genome has a cycle through node '{stuck}'")
         return tuple(order)
+
+    @cached_property
+    def activation_after(self) -> dict[str, str]:
+        """add id -> the conv or identity whose BN+ReLU it applies after its sum; {} unless the
+        order is add-then-activate.
+
+        Large-Scale Evolution's vertex is here a BN+ReLU conv (or identity) p with the chain of adds
+        that follow it: p's one reader is an add whose primary is p, that add's one reader is
+        another add whose primary it is, and so on. p and the chain's inner adds pass the raw sum
+        on; the last add activates it. A node with any other reader ends the chain there, because
+        that reader sees the node's value, which is then the activated one.
+        """
+        if self.vertex_order != ADD_THEN_ACTIVATE:
+            return {}
+        moved: dict[str, str] = {}
+        for node in self.nodes:
+            if node.kind not in ("conv", "identity") or node.activation != "bn_relu":
+                continue
+            site = node.id
+            while (len(self.consumers[site]) == 1 and self.by_id[self.consumers[site][0]].kind == "add"
+                   and self.by_id[self.consumers[site][0]].inputs[0] == site):
+                site = self.consumers[site][0]
+            if site != node.id:
+                moved[site] = node.id
+        return moved
 
     def ancestors(self, node_id: str) -> set[str]:
         """Every node with a path to `node_id` (not including it)."""
@@ -225,16 +272,18 @@ class Genome:
             parts += [digests[i] for i in node.inputs]
             digests[node_id] = hashlib.sha256("|".join(parts).encode()).hexdigest()
         top = f"{digests[self.output_id]}|lr={self.learning_rate:.6g}"
+        if self.vertex_order != ACTIVATE_THEN_ADD:  # only then: the keys of older genomes stay as they were
+            top += f"|order={self.vertex_order}"
         return hashlib.sha256(top.encode()).hexdigest()[:16]
 
     # -- JSON ----------------------------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "schema_version": SCHEMA_VERSION,
-            "learning_rate": self.learning_rate,
-            "next_id": self.next_id,
-            "nodes": [n.to_dict() for n in self.nodes],
-        }
+        d: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "learning_rate": self.learning_rate,
+                             "next_id": self.next_id}
+        if self.vertex_order != ACTIVATE_THEN_ADD:  # absent means the default (schema note above)
+            d["vertex_order"] = self.vertex_order
+        d["nodes"] = [n.to_dict() for n in self.nodes]
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], image_size: int | tuple[int, int] = 32) -> "Genome":
@@ -261,12 +310,17 @@ class Genome:
         return dataclasses.replace(self, nodes=tuple(nodes))
 
 
-def initial_genome(learning_rate: float = DEFAULT_LEARNING_RATE) -> Genome:
-    """EIGEN's (and Large-Scale Evolution's) trivial start: input -> global pool + classifier."""
+def initial_genome(learning_rate: float = DEFAULT_LEARNING_RATE,
+                   vertex_order: str = ACTIVATE_THEN_ADD) -> Genome:
+    """EIGEN's (and Large-Scale Evolution's) trivial start: input -> global pool + classifier.
+
+    Large-Scale Evolution starts with `vertex_order=ADD_THEN_ACTIVATE`, which every child inherits.
+    """
     return Genome(
         nodes=(Node("n0", "input"), Node("n1", "output", ("n0",))),
         learning_rate=learning_rate,
         next_id=2,
+        vertex_order=vertex_order,
     )
 
 
@@ -305,6 +359,8 @@ def _check_fields(genome: Genome) -> None:
     if not (isinstance(genome.learning_rate, (int, float)) and not isinstance(genome.learning_rate, bool)
             and math.isfinite(genome.learning_rate) and genome.learning_rate > 0):
         raise GenomeError(f"learning_rate must be a positive number, got {genome.learning_rate!r}")
+    if genome.vertex_order not in VERTEX_ORDERS:
+        raise GenomeError(f"vertex_order must be one of {VERTEX_ORDERS}, got {genome.vertex_order!r}")
     for node in genome.nodes:
         where = f"node '{node.id}' ({node.kind})"
         if node.kind not in KINDS:
@@ -380,7 +436,7 @@ def _parse_genome(data: Any) -> Genome:
             f"genome schema_version {version!r} is not supported (this eigen reads version {SCHEMA_VERSION})"
             + ("; upgrade eigen to read it" if newer else "")
         )
-    unknown = set(data) - {"schema_version", "learning_rate", "next_id", "nodes"}
+    unknown = set(data) - {"schema_version", "learning_rate", "next_id", "vertex_order", "nodes"}
     if unknown:
         raise GenomeError(f"the genome has unknown field(s): {', '.join(sorted(unknown))}")
     for name in ("learning_rate", "next_id", "nodes"):
@@ -395,7 +451,8 @@ def _parse_genome(data: Any) -> Genome:
     for node in nodes:
         if node.id.startswith("n") and node.id[1:].isdigit() and int(node.id[1:]) >= next_id:
             raise GenomeError(f"node id '{node.id}' is not below next_id {next_id}; fresh ids would collide")
-    return Genome(nodes=nodes, learning_rate=data["learning_rate"], next_id=next_id)
+    return Genome(nodes=nodes, learning_rate=data["learning_rate"], next_id=next_id,
+                  vertex_order=data.get("vertex_order", ACTIVATE_THEN_ADD))
 
 
 def _parse_node(raw: Any, index: int) -> Node:

@@ -4,7 +4,10 @@ Every node becomes one module in `GenomeNet.layers`, a ModuleDict keyed by node 
 names carry node ids (`layers.n7.conv.weight`) and a child loads every tensor it shares with its
 parent by name and shape (Large-Scale Evolution §3.6). Layer kinds resolve through one registry,
 `LAYER_FACTORIES`; the forward pass runs the nodes in the genome's topological order and frees each
-activation after its last reader.
+activation after its last reader. In the add-then-activate vertex order (Large-Scale Evolution's,
+see `Genome`) a conv or identity splits into its `edge` and its `activate`: the edge's output goes
+into the sum and the last add of the chain calls the conv's own `activate`, so the BatchNorm stays
+named by the conv's id in both orders.
 """
 from __future__ import annotations
 
@@ -28,9 +31,14 @@ class ConvLayer(nn.Module):
         nn.init.kaiming_normal_(self.conv.weight, mode="fan_out", nonlinearity="relu")
         self.bn = nn.BatchNorm2d(node.out_channels) if node.activation == "bn_relu" else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.conv(x)
+    def edge(self, x: torch.Tensor) -> torch.Tensor:
+        return self.conv(x)
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(x)) if self.bn is not None else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(self.edge(x))
 
 
 class IdentityLayer(nn.Module):
@@ -40,8 +48,14 @@ class IdentityLayer(nn.Module):
         super().__init__()
         self.bn = nn.BatchNorm2d(channels) if node.activation == "bn_relu" else None
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def edge(self, x: torch.Tensor) -> torch.Tensor:
+        return x
+
+    def activate(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(self.bn(x)) if self.bn is not None else x
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activate(x)
 
 
 class MaxPool(nn.Module):
@@ -117,6 +131,10 @@ class GenomeNet(nn.Module):
                 genome.by_id[i], [shapes[j] for j in genome.by_id[i].inputs], shapes[i], num_classes)
             for i in self.order
         })
+        # add-then-activate: add id -> the conv/identity whose BN+ReLU follows its sum; those
+        # convs/identities run only their edge (both empty in activate-then-add order).
+        self.activation_after = dict(genome.activation_after)
+        self.edge_only = set(self.activation_after.values())
         # After running order[step], these activations are read by nobody else and can be freed.
         last_reader = {j: i for i in self.order for j in self.inputs[i]}
         self.free_after = {i: [j for j, r in last_reader.items() if r == i] for i in self.order}
@@ -124,7 +142,12 @@ class GenomeNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         acts = {self.input_id: x}
         for node_id in self.order:
-            acts[node_id] = self.layers[node_id](*[acts[j] for j in self.inputs[node_id]])
+            layer = self.layers[node_id]
+            ins = [acts[j] for j in self.inputs[node_id]]
+            y = layer.edge(*ins) if node_id in self.edge_only else layer(*ins)
+            if node_id in self.activation_after:
+                y = self.layers[self.activation_after[node_id]].activate(y)  # the vertex: sum, then BN+ReLU
+            acts[node_id] = y
             for j in self.free_after[node_id]:
                 del acts[j]
         return acts[self.output_id]

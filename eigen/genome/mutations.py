@@ -5,6 +5,8 @@ its paper name. It either returns a valid child that differs from its parent or 
 `NotApplicable` (nothing to act on, or every choice would make the genome invalid); `mutate` then
 redraws another operation. Candidate sites are tried in random order, lazily, so a mutation that can
 apply somewhere always does. All randomness comes from the `random.Random` passed in.
+Every edit goes through `dataclasses.replace`, so a child keeps its parent's learning rate (unless
+altered) and `vertex_order` (Large-Scale Evolution's genomes start with add-then-activate).
 """
 from __future__ import annotations
 

@@ -45,7 +45,7 @@ from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training, run_all
 from ..genome.cost import cost, training_flops
-from ..genome.dna import initial_genome
+from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
 from ..runfolder import RunFolder, copy_atomic
 from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
@@ -260,8 +260,9 @@ class Evolution:
 
     # -- the rules both loops apply ------------------------------------------------------------------
     def starting_individual(self, n: int) -> Individual:
-        """Starting individual n: the trivial network, learning rate 0.1 (§3.3)."""
-        genome = initial_genome()
+        """Starting individual n: the trivial network, learning rate 0.1 (§3.3), whose vertices sum
+        their inputs, then activate (§3.2); every child inherits that order."""
+        genome = initial_genome(vertex_order=ADD_THEN_ACTIVATE)
         c = cost(genome, self.settings.image_size, self.settings.num_classes)
         return Individual(f"i{n}", None, genome, [], c.params, c.flops)
 
