@@ -2,8 +2,12 @@
 
     python3 bench/recipe.py --data-dir /root/cifar --gpu 0 --schedule-scale 0.2     # issue #3's run
     python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome tiny-early --schedule-scale 0.01
+    python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome three-conv-pools --schedule-scale 0.04 \
+        --preprocess standard gcn-zca --seeds 0 1 2          # issue #30: which preprocessing, 3 seeds each
 
-Validation accuracy is what a search would see; test accuracy is measured once, at the end.
+Validation accuracy is what a search would see; test accuracy is measured once, at the end. With
+several --preprocess or --seeds, every combination is trained (each preprocessing fitted once, on
+the training split) and the summary gives mean +- std per preprocessing.
 """
 from __future__ import annotations
 
@@ -11,6 +15,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import torch
@@ -20,8 +25,11 @@ from record import bench_record, save_record  # noqa: E402
 
 from eigen import Genome, build_model, cost  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
-from eigen.data.device_data import DeviceData  # noqa: E402
+from eigen.data.device_data import PAD, DeviceData  # noqa: E402
+from eigen.config import PREPROCESSING  # noqa: E402
+from eigen.data.preprocess import fit  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
+from eigen.training.recipes import FINAL_RECIPES  # noqa: E402
 from eigen.training.trainer import Schedule, Trainer  # noqa: E402
 
 
@@ -30,10 +38,18 @@ def genome_path(name: str) -> Path:
     return Path(name) if name.endswith(".json") else Path(__file__).parent / "genomes" / f"{name}.json"
 
 
-def train_recipe(genome: Genome, splits, device, schedule_scale: float, seed: int = 0) -> dict:
-    """Train `genome` once with the paper recipe scaled by `schedule_scale`: status, time, accuracy."""
-    data = DeviceData(splits, device, with_test=True)
-    schedule = Schedule().scaled(schedule_scale)
+def schedule_for(recipe: str, scale: float) -> Schedule:
+    """The paper's schedule scaled by `scale`, or the `long` final recipe's shape (cosine, Nesterov,
+    label smoothing) at the very same number of iterations: an equal budget."""
+    paper = Schedule().scaled(scale)
+    return paper if recipe == "paper" else replace(FINAL_RECIPES[recipe], total=paper.total)
+
+
+def train_recipe(genome: Genome, splits, device, schedule_scale: float, seed: int = 0, preprocess="standard",
+                 recipe: str = "paper") -> dict:
+    """Train `genome` once with `recipe` at the paper's length scaled by `schedule_scale`: status, time, accuracy."""
+    data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
+    schedule = schedule_for(recipe, schedule_scale)
     torch.manual_seed(seed)
     trainer = Trainer(build_model(genome, splits.num_classes), data, schedule, seed=seed)
     started = time.perf_counter()
@@ -54,7 +70,10 @@ def main():
     ap.add_argument("--gpu", type=int, default=0)
     ap.add_argument("--genome", default="six-conv-1.15m", help="name in bench/genomes/ or a genome.json path")
     ap.add_argument("--schedule-scale", type=float, default=0.2)
-    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--preprocess", nargs="+", default=["standard"], choices=PREPROCESSING)
+    ap.add_argument("--recipe", nargs="+", default=["paper"], choices=tuple(FINAL_RECIPES),
+                    help="paper, or the long final recipe's shape at the paper's (scaled) number of iterations")
     ap.add_argument("--out", default=None, help="JSON file for the results")
     args = ap.parse_args()
 
@@ -62,7 +81,24 @@ def main():
     genome = Genome.from_json(path.read_text())
     device = resolve_device(args.gpu)
     splits = load_splits(args.dataset, args.data_dir)
-    record = bench_record(device, genome=path.stem, **train_recipe(genome, splits, device, args.schedule_scale, args.seed))
+    runs, summary = [], {}
+    for kind in args.preprocess:
+        started = time.perf_counter()
+        fitted = fit(kind, DeviceData(splits, device).train_padded[:, :, PAD:-PAD, PAD:-PAD].contiguous())
+        fit_seconds = round(time.perf_counter() - started, 1)
+        for recipe in args.recipe:
+            for seed in args.seeds:
+                run = dict(preprocess=kind, recipe=recipe, seed=seed, fit_seconds=fit_seconds,
+                           **train_recipe(genome, splits, device, args.schedule_scale, seed, fitted, recipe))
+                print(json.dumps(run), flush=True)
+                runs.append(run)
+            accuracies = torch.tensor([[r["val_accuracy"], r["test_accuracy"]] for r in runs
+                                       if r["preprocess"] == kind and r["recipe"] == recipe])
+            spread = accuracies.std(dim=0) if len(accuracies) > 1 else torch.zeros(2)
+            summary[f"{kind} {recipe}"] = {"val": f"{accuracies[:, 0].mean():.2f} +- {spread[0]:.2f}",
+                                           "test": f"{accuracies[:, 1].mean():.2f} +- {spread[1]:.2f}",
+                                           "seeds": args.seeds}
+    record = bench_record(device, genome=path.stem, schedule_scale=args.schedule_scale, summary=summary, runs=runs)
     print(json.dumps(record, indent=1))
     save_record(record, args.out)
 

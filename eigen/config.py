@@ -16,6 +16,17 @@ from .search.fitness import DEFAULT as DEFAULT_FITNESS
 from .search.fitness import parse_fitness
 
 STRATEGIES = ("eigen", "large-scale", "random")
+PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds
+
+
+def default_preprocess(dataset: str) -> str:
+    """gcn-zca on CIFAR (EIGEN §4.1's; measured 1.9 points better, docs/BENCHMARKS.md "Preprocessing"),
+    standard elsewhere: an image folder's larger images would need a whitening matrix of (3 x side^2)^2
+    floats (604 MB at 64 x 64), and the synthetic smoke data's classes are colours GCN normalises away."""
+    return "gcn-zca" if dataset in ("cifar10", "cifar100") else "standard"
+
+
+PREPROCESS_DEFAULT_HELP = "gcn-zca on cifar10/cifar100, standard on other data"
 DEFAULT_POPULATION = {"eigen": 10, "large-scale": 100, "random": 100}  # EIGEN §3; SPEC §6 for LS
 
 
@@ -149,6 +160,10 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                "child that reaches T3 becomes the parent even when it is worse)")
     top_k: int = opt(2, "large-scale, random: at the end of each sitting, ensemble the best k living individuals "
                         "by validation (majority vote, as the paper's 95.6%%); 1 = no ensemble", type=positive_int)
+    preprocess: str | None = opt(None, "what the networks see of an image: standard (per-channel mean and std) or "
+                                       "gcn-zca (EIGEN §4.1: global contrast normalisation and ZCA whitening), fitted "
+                                       f"on the training split only (default: {PREPROCESS_DEFAULT_HELP}; a resumed run keeps "
+                                       "its own)", choices=PREPROCESSING, metavar="KIND")
 
     def resolved_population(self) -> int:
         return self.population or DEFAULT_POPULATION[self.strategy]
@@ -162,9 +177,16 @@ class TeacherConfig(ExecutorOptions, DeviceOptions, DataOptions):
     members: int = opt(4, "DenseNet-BC models in the ensemble", type=positive_int)
     depth: int = opt(40, "DenseNet-BC depth (3 dense blocks)", type=positive_int)
     growth: int = opt(60, "DenseNet-BC growth rate k", type=positive_int)
-    epochs: int = opt(200, "training epochs per member", type=positive_int)
+    recipe: str = opt("fast", "how each member trains: fast (the default, for a search meant to end in about an hour; "
+                              "docs/BENCHMARKS.md) or densenet (DenseNet-BC's own: batch 64, Nesterov, 300 epochs, "
+                              "lr / 10 at 50%% and 75%%)", choices=("fast", "densenet"), metavar="NAME")
+    epochs: int | None = opt(None, "training epochs per member (default: the recipe's, fast 200, densenet 300)",
+                             type=positive_int)
     time_budget: float | None = opt(None, "stop after this much wall-clock time: 90s, 30m, 2h (default: no limit)",
                                     type=parse_duration)
+    preprocess: str | None = opt(None, "what the members see of an image: standard or gcn-zca (see `eigen search "
+                                       f"--help`; default: {PREPROCESS_DEFAULT_HELP}); a search may use either teacher",
+                          choices=PREPROCESSING, metavar="KIND")
 
 
 @dataclass(kw_only=True)
@@ -185,6 +207,12 @@ class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
                           type=positive_int)
     top_k: int = opt(1, "also ensemble the best k candidates (averaged softmax)", type=positive_int)
     onnx: bool = opt(False, "also export model.onnx beside model.pt2 (needs pip install \"eigen[onnx]\")")
+    final_recipe: str = opt("paper", "how the candidates train: paper (EIGEN §4.1, as every child of the search) or "
+                                     "long (3x the iterations, cosine decay, Nesterov, label smoothing 0.1: what the "
+                                     "field retrains a found network with); the search always uses the paper's",
+                            choices=("paper", "long"), metavar="NAME")
+    preprocess: str | None = opt(None, "standard or gcn-zca (see `eigen search --help`) (default: the search's own)",
+                                 choices=PREPROCESSING, metavar="KIND")
 
 
 @dataclass(kw_only=True)
@@ -214,6 +242,9 @@ class EvalConfig(DeviceOptions):
     confusion: str | None = opt(None, "where to draw the confusion matrix (default: confusion-<model>-<dataset>.png "
                                       "and .svg beside the model)", metavar="PNG")
     json: bool = opt(False, "print the results as one JSON object (top-1, top-5, per-class accuracy, files)")
+    tta: str | None = opt(None, "also report test-time augmentation: the mean softmax over the image and its mirror "
+                                "(flip) or over those shifted by 2 pixels each way too (flip-translate, 10 views); "
+                                "never used to choose anything", choices=("flip", "flip-translate"), metavar="KIND")
 
 
 @dataclass(kw_only=True)

@@ -20,6 +20,9 @@ class Schedule(TypedDict, total=False):
     momentum: float
     weight_decay: float
     batch_size: int
+    shape: str
+    nesterov: bool
+    label_smoothing: float
 
 
 class DataInfo(TypedDict, total=False):
@@ -31,6 +34,7 @@ class DataInfo(TypedDict, total=False):
     test: int
     fingerprint: str
     class_names: list[str]
+    preprocess: str  # standard or gcn-zca; a search before eigen had the choice: standard
 
 
 class Resolved(TypedDict, total=False):
@@ -111,6 +115,18 @@ class PlanSource(TypedDict, total=False):
     run: str | None
 
 
+class PlanSettings(TypedDict, total=False):
+    """The flags a duplication is fixed by once planned (`final/plan.py`, PLAN_SETTINGS)."""
+
+    seed: int
+    schedule_scale: float
+    max_copies: int
+    max_params: int | None
+    candidates: int
+    preprocess: str
+    final_recipe: str
+
+
 class Plan(TypedDict, total=False):
     """final/plan.json: what a duplication trains, fixed when it begins."""
 
@@ -120,7 +136,7 @@ class Plan(TypedDict, total=False):
     source: PlanSource
     fitness_expression: str
     source_key: str
-    settings: dict[str, int | float | None]
+    settings: PlanSettings
     teacher: str | None
     mimicry_note: str | None
     schedule: Schedule
@@ -156,6 +172,8 @@ class FinalModel(TypedDict, total=False):
     copies: dict[str, int]
     val_accuracy: float | None
     test_accuracy: float | None
+    test_accuracy_tta: float | None  # beside test_accuracy, never instead (absent before issue #30)
+    tta: str
     params: int
     flops: int
     key: str
@@ -172,8 +190,13 @@ class FinalCandidate(TypedDict, total=False):
 
 
 class Normalization(TypedDict, total=False):
+    kind: str  # standard (mean, std) or gcn-zca (its matrix in preprocess.pt); absent before gcn-zca: standard
     mean: list[float]
     std: list[float]
+    gcn_scale: float
+    zca_bias: float
+    dimensions: int
+    file: str
 
 
 class FinalMetrics(TypedDict, total=False):
@@ -196,6 +219,7 @@ class FinalMetrics(TypedDict, total=False):
     mimicry: bool
     teacher: str | None
     schedule: Schedule
+    final_recipe: str  # paper or long (absent before issue #30: paper)
     created: str
 
 
@@ -211,6 +235,7 @@ class TeacherDescription(TypedDict, total=False):
     """A teacher folder's ensemble.json."""
 
     architecture: dict[str, int | float | str]
+    preprocess: str  # what the members saw: standard or gcn-zca (absent: standard)
     recipe: dict[str, Any]
     params_per_member: int
     members: list[TeacherMember]

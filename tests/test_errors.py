@@ -150,6 +150,14 @@ def edited_json(name, edit):
     return change
 
 
+def whitened_on_other_data(c):
+    """The run claims gcn-zca, and its preprocess.pt was fitted on some other data."""
+    from eigen.data.preprocess import GcnZca, save
+    edited_json("config.json", lambda d: {**d, "settings": {**d["settings"], "preprocess": "gcn-zca"}})(c)
+    import torch
+    save(GcnZca(torch.zeros(768), torch.eye(768)), c, "0123456789abcdef")
+
+
 def first_history_line_without_status(c):
     lines = c.joinpath("history.jsonl").read_text().splitlines()
     record = json.loads(lines[0])
@@ -252,6 +260,18 @@ CASES = [
         "search state cannot be read"),
     Case("image folder where no file is an image", lambda tmp, run: ["search", "--dataset",
          f"imagefolder:{junk_images(tmp)}", "--gpu", "-1"], "none of the 2 files .* could be read"),
+    Case("unknown preprocessing", lambda tmp, run: [*SEARCH, "--preprocess", "pca"], "invalid choice: 'pca'"),
+    Case("unknown final recipe", lambda tmp, run: ["duplicate", str(run / "best.json"), "--gpu", "-1",
+         "--final-recipe", "longer"], "invalid choice: 'longer'"),
+    Case("gcn-zca on images too large to whiten", lambda tmp, run: ["search", "--dataset", "synthetic",
+         "--image-size", "64", "--gpu", "-1", "--preprocess", "gcn-zca", "--out", str(tmp / "run")],
+         "would whiten with a 12,288 x 12,288 matrix .*; use --preprocess standard"),
+    Case("resuming with another preprocessing", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, lambda c: None)), "--gpu", "-1", "--preprocess", "gcn-zca"],
+        "this run was begun with --preprocess standard, .* or start a new run with --preprocess gcn-zca"),
+    Case("a whitening fitted on other data", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, whitened_on_other_data)), "--gpu", "-1"],
+        "preprocess.pt was fitted on other data .*; remove .* to fit it again on the training split"),
     Case("resuming with a history line of the wrong shape", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, first_history_line_without_status)), "--gpu", "-1"],
         "history.jsonl is damaged or was edited by hand \\(it lacks 'status'\\)"),

@@ -79,19 +79,22 @@ def begin_plan(folder: Path, plan: dict, device) -> None:
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
     """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
     from ..data.device_data import DeviceData
+    from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
     from ..training.individual import TorchIndividuals
     from ..training.teacher import find_teacher
-    from ..training.trainer import Schedule
+    from ..training.recipes import final_schedule
     from ..views.duplicate_progress import make_duplicate_progress
 
     check_extras(config)
     source = read_source(config.best, config.dataset)
+    # The search's preprocessing unless told otherwise (a search before --preprocess existed: standard)
+    config = dataclasses.replace(config, preprocess=config.preprocess or source.data.get("preprocess", "standard"))
     folder = final_folder(config, source)
     plan, config, notes = saved_plan(config, source, folder)
     device = resolve_device(config.gpu)
-    schedule = Schedule().scaled(config.schedule_scale)
+    schedule = final_schedule(config.final_recipe, config.schedule_scale)
     splits = load_data(source.data["dataset"], config.data_dir, source.data["image_size"], schedule.batch_size,
                        source.data["fingerprint"], source.path)
     teacher, mimicry_note = find_teacher(config, splits)
@@ -99,16 +102,21 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     if plan is None:
         plan = make_plan(config, source, splits, schedule, teacher, mimicry_note, folder / "plan.json")
     done = (folder / "metrics.json").exists()
-    data = DeviceData(splits, device, with_test=True)
+    begun = (folder / "plan.json").exists()  # gcn-zca: the final folder's, else the search's, else fitted
+    preprocess = prepared(config.preprocess, splits, folder if begun else None,
+                          (source.run,) if source.run is not None else ())
+    data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
     teacher_logits = teacher_logits_on(teacher if not done else None, data)
-    if not (folder / "plan.json").exists():
+    if not begun:
         begin_plan(folder, plan, device)
+        keep_preprocess(preprocess, folder, splits)
 
     worker = None
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, stage="final",
                                        metrics=MetricsLog(folder, config.tensorboard))
-        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, deterministic=config.deterministic)
+        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, deterministic=config.deterministic,
+                                        preprocess=preprocess)
     progress = progress or make_duplicate_progress()
     try:
         with executor_for(config, individuals, device, worker, say=progress.note) as executor:

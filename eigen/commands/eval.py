@@ -45,11 +45,14 @@ class Target:
     num_classes: int | None = None
     notes: list[str] = field(default_factory=list)
     folder: Path | None = None  # where the confusion matrix goes by default: the model's own folder
+    preprocess: str = "standard"  # what the network saw of an image in training (eigen/data/preprocess.py)
+    preprocess_from: tuple[Path, ...] = ()  # where a fitted gcn-zca may be kept (else it is fitted again, the same)
 
 
 def eval_command(config) -> int:
     from ..data.datasets import load_splits
     from ..data.device_data import DeviceData
+    from ..data.preprocess import prepared
     from ..device import auto_device
 
     with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
@@ -63,9 +66,17 @@ def eval_command(config) -> int:
     if target.num_classes is not None and target.num_classes != splits.num_classes:
         raise EigenError(f"{config.path} predicts {target.num_classes} classes, {dataset} has {splits.num_classes}; "
                          f"evaluate it on the dataset it was trained on")
-    data = DeviceData(splits, device, with_test=True)
+    preprocess = "standard" if target.raw_input else prepared(target.preprocess, splits, None, target.preprocess_from)
+    data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
     models = target.load(device, image_size)
     scores = Scores(score(models, data, target.raw_input), data.test_y.cpu(), list(splits.classes))
+    tta = None
+    if config.tta:
+        from ..training.tta import tta_probabilities, tta_views
+        augmented = Scores(tta_probabilities(models, data, config.tta, target.raw_input), data.test_y.cpu(),
+                           list(splits.classes))
+        tta = {"kind": config.tta, "views": len(tta_views(config.tta)), "top1": augmented.top_k(1),
+               "top5": augmented.top_k(5)}
     png = Path(config.confusion) if config.confusion else target.folder / confusion_name(config, splits.name)
     unsaved = _draw_confusion(scores, png, f"{target.description}\nconfusion on the {len(data.test_y):,} "
                                            f"{splits.name} test images")
@@ -74,7 +85,7 @@ def eval_command(config) -> int:
               "top1": scores.top_k(1), "top5": scores.top_k(5), "per_class": scores.per_class(),
               "confusion": {**files, "matrix": scores.confusion().tolist(), "rows": "true class",
                             "columns": "predicted class"},
-              "notes": target.notes}
+              "tta": tta, "notes": target.notes}
     if config.json:
         print(json.dumps(result, indent=1))
     else:
@@ -82,6 +93,9 @@ def eval_command(config) -> int:
             print(note)
         print(f"{target.description}: test accuracy {result['top1']:.2f}% (top-5 {result['top5']:.2f}%) on the "
               f"{len(data.test_y):,} {splits.name} test images")
+        if tta:
+            print(f"with test-time augmentation ({tta['kind']}, {tta['views']} views): {tta['top1']:.2f}% "
+                  f"(top-5 {tta['top5']:.2f}%)")
         print(per_class_line(result["per_class"]))
         if unsaved is None:
             print(f"confusion matrix: {png} (and .svg)")
@@ -171,6 +185,7 @@ def _final_folder(folder: Path, top_k: int) -> Target:
         target = _genome_json(folder / "genome.json", read_json(folder / "genome.json", "the final genome"))
         target.description = f"{folder} ({metrics['model']['candidate']}, {metrics['model']['duplication']})"
         target.folder = folder
+        target.preprocess, target.preprocess_from = _preprocess_of(metrics), (folder,)
         for name, value in common.items():
             setattr(target, name, value)
         return target
@@ -182,7 +197,13 @@ def _final_folder(folder: Path, top_k: int) -> Target:
     notes = [] if len(ranked) == top_k else [f"only {len(ranked)} candidates finished training; ensembling those"]
     paths = [folder / "candidates" / f"{c['id']}.pt" for c in ranked]
     return Target(f"{folder} ensemble of {', '.join(c['id'] for c in ranked)}",
-                  lambda device, size: [load_model(p, device) for p in paths], notes=notes, folder=folder, **common)
+                  lambda device, size: [load_model(p, device) for p in paths], notes=notes, folder=folder,
+                  preprocess=_preprocess_of(metrics), preprocess_from=(folder,), **common)
+
+
+def _preprocess_of(metrics: dict) -> str:
+    """The preprocessing a final folder's metrics.json says its models were trained with."""
+    return (metrics.get("normalization") or {}).get("kind", "standard")
 
 
 def _genome_json(path: Path, data) -> Target:
@@ -198,7 +219,8 @@ def _genome_json(path: Path, data) -> Target:
     def load(device, size):
         return [model_from(_genome(data, path, size), state, classes, size).to(device)]
     return Target(f"{path} with {weights.name}", load, dataset=metrics.get("dataset"),
-                  image_size=metrics.get("image_size"), num_classes=classes)
+                  image_size=metrics.get("image_size"), num_classes=classes, preprocess=_preprocess_of(metrics),
+                  preprocess_from=(path.parent,))
 
 
 def _best_json(path: Path) -> Target:
@@ -211,7 +233,8 @@ def _best_json(path: Path) -> Target:
                          f"or a checkpoint instead")
     return Target(f"{source.best['id']} of {path}", lambda device, size: [load_model(weights, device)],
                   dataset=source.data["dataset"], image_size=source.data["image_size"],
-                  num_classes=source.data["classes"])
+                  num_classes=source.data["classes"], preprocess=source.data.get("preprocess", "standard"),
+                  preprocess_from=(source.run,) if source.run is not None else ())
 
 
 def _checkpoint(path: Path) -> Target:
@@ -232,8 +255,10 @@ def _checkpoint(path: Path) -> Target:
                 break
             except (KeyError, TypeError):
                 continue
+    # parent.pt, best.pt: in the run folder; individuals/*.pt and candidates/*.pt: one below it
     return Target(str(path), lambda device, size: [load_model(path, device)], dataset=dataset,
-                  image_size=saved["image_size"], num_classes=saved["num_classes"])
+                  image_size=saved["image_size"], num_classes=saved["num_classes"],
+                  preprocess=str(saved.get("preprocess", "standard")), preprocess_from=(path.parent, path.parent.parent))
 
 
 def _export(path: Path, load) -> Target:

@@ -21,6 +21,7 @@ deprecated upstream and warn; such files are still read.
 from __future__ import annotations
 
 import contextlib
+import copy
 import importlib.util
 import io
 import json
@@ -44,16 +45,16 @@ MAX_BATCH = 1 << 16  # the largest batch an exported program accepts
 
 
 class Normalized(nn.Module):
-    """`net` behind the training normalisation: (images in [0, 1] - mean) / std."""
+    """`net` behind the preprocessing it was trained with (eigen/data/preprocess.py: standardisation,
+    or GCN + ZCA whitening), so the export takes images in [0, 1]."""
 
-    def __init__(self, net: nn.Module, mean: torch.Tensor, std: torch.Tensor):
+    def __init__(self, net: nn.Module, preprocess: nn.Module):
         super().__init__()
         self.net = net
-        self.register_buffer("mean", mean.detach().float().reshape(1, -1, 1, 1).cpu().clone())
-        self.register_buffer("std", std.detach().float().reshape(1, -1, 1, 1).cpu().clone())
+        self.preprocess = copy.deepcopy(preprocess).cpu()
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        return self.net((images - self.mean) / self.std)
+        return self.net(self.preprocess(images))
 
 
 class CheckedImages(nn.Module):

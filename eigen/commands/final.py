@@ -19,7 +19,10 @@ from ..run_files import TeacherDescription
 from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..training.individual import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
+from ..training.tta import tta_accuracy
 from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, save_weights
+
+FINAL_TTA = "flip"  # the final model's test_accuracy_tta: the image and its mirror (eigen/training/tta.py)
 
 
 def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
@@ -33,6 +36,8 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     chosen = ranked[0]
     model = load_model(duplication.checkpoint(chosen), data.device)
     test = duplication.measured_once(chosen["id"], lambda: evaluate(model, data, "test"))
+    # Beside it, never instead (and never to choose): the mean of the image and its mirror
+    test_tta = duplication.measured_once(f"{chosen['id']}:tta-{FINAL_TTA}", lambda: tta_accuracy([model], data, FINAL_TTA))
     size = plan["data"]["image_size"]
     about = {"dataset": plan["data"]["dataset"], "classes": plan["data"]["class_names"], "image_size": size,
              "input": f"float images (B, 3, {size}, {size}) in [0, 1]; the normalisation is inside"}
@@ -40,9 +45,9 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     write_json(folder / "genome.json", chosen["genome"])
     weights = save_weights(model, folder, metadata={"genome_key": chosen["key"], "dataset": about["dataset"]})
     described = {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test}
-    export_program(Normalized(model, data.mean, data.std), folder / "model.pt2", size, described)
+    export_program(Normalized(model, data.preprocess), folder / "model.pt2", size, described)
     if onnx:
-        export_onnx(Normalized(model, data.mean, data.std), folder / "model.onnx", size, described)
+        export_onnx(Normalized(model, data.preprocess), folder / "model.onnx", size, described)
 
     ensemble = None
     ensemble_path = folder / "ensemble.pt2"
@@ -54,9 +59,10 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
         ensemble = {"k": len(members), "members": ids, "val_accuracy": ensemble_accuracy(models, data, "val"),
                     "test_accuracy": duplication.measured_once(name, lambda: ensemble_accuracy(models, data, "test")),
                     "params": sum(c["params"] for c in members), "file": ensemble_path.name}
-        export_program(SoftmaxEnsemble([Normalized(m, data.mean, data.std) for m in models]), ensemble_path,
-                           size, {**about, "output": "probabilities (mean softmax)", "members": ids,
-                                  "test_accuracy": ensemble["test_accuracy"]})
+        # the members saw the same preprocessing: applied once (gcn-zca's matrix is 3,072^2 floats at 32x32)
+        export_program(Normalized(SoftmaxEnsemble(models), data.preprocess), ensemble_path, size,
+                       {**about, "output": "probabilities (mean softmax)", "members": ids,
+                        "test_accuracy": ensemble["test_accuracy"]})
     else:
         ensemble_path.unlink(missing_ok=True)  # from an earlier --top-k
 
@@ -66,6 +72,7 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     metrics = {
         "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
                   "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
+                  "test_accuracy_tta": test_tta, "tta": FINAL_TTA,
                   "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"]},
         "parent": {"search_id": plan["source"]["id"],
                    "search_val_accuracy": plan["source"].get("val_accuracy", plan["source"]["fitness"]),
@@ -80,11 +87,12 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
         "cost": end_to_end_cost(duplication, seconds, teacher),
         "fitness_expression": plan.get("fitness_expression", "acc"),
         **about,
-        "normalization": {"mean": data.mean.flatten().tolist(), "std": data.std.flatten().tolist()},
+        "normalization": data.preprocess.describe(),  # inside the exports; gcn-zca's matrix also in preprocess.pt
         "files": {"genome": "genome.json", "weights": weights.name, "program": "model.pt2",
                   "onnx": "model.onnx" if onnx else None, "ensemble": ensemble_path.name if ensemble else None,
                   "metrics": "metrics.csv"},
         "mimicry": plan["teacher"] is not None, "teacher": plan["teacher"], "schedule": plan["schedule"],
+        "final_recipe": plan["settings"].get("final_recipe", "paper"),
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     write_json(folder / "metrics.json", metrics)
@@ -171,7 +179,8 @@ def _print(metrics: dict, folder: Path, report_note: str) -> None:
     console.print(duplicates_table(metrics))
     m, p = metrics["model"], metrics["parent"]
     console.print(f"chosen: {m['candidate']} ({m['duplication']}), validation {m['val_accuracy']:.2f}%, "
-                  f"test {m['test_accuracy']:.2f}%, {m['params']:,} parameters; the genome as found: "
+                  f"test {m['test_accuracy']:.2f}% ({m['test_accuracy_tta']:.2f}% with {m['tta']} test-time "
+                  f"augmentation), {m['params']:,} parameters; the genome as found: "
                   f"{p['retrained_val_accuracy']:.2f}% validation", highlight=False)
     if metrics["ensemble"]:
         e = metrics["ensemble"]

@@ -11,7 +11,7 @@ import datetime
 import shlex
 from pathlib import Path
 
-from ..config import SearchConfig, check_saved_settings
+from ..config import SearchConfig, check_saved_settings, default_preprocess
 from ..errors import EigenError, Interrupted, describe_os_error
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..run_files import RunConfig
@@ -51,6 +51,8 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
         saved = {**saved, "elitist": True}
         say("resuming a run begun by eigen 0.1: it keeps that version's parent rule (--elitist: the parent "
             "changes only when a child beats it)")
+    if saved.get("preprocess") is None:  # begun before --preprocess: every eigen until then standardised
+        saved = {**saved, "preprocess": "standard"}
     check_saved_settings(SearchConfig, saved)  # a hand-edited value fails here, as one sentence
     config = SearchConfig(**saved)
     defaults = SearchConfig()
@@ -82,11 +84,13 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
     if not config.resume:
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
-        return folder, config, None
+        preprocess = config.preprocess or default_preprocess(config.dataset)
+        return folder, dataclasses.replace(config, preprocess=preprocess), None
     folder = RunFolder(config.resume)
     folder.require()
     open_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
     saved = read_json(folder.config, "the run's settings", RunConfig)
+    given = config
     with interpreting(folder.config, "the run's settings",
                       "restore it from a copy, or start a new run with `eigen search --out`"):
         config = resumed_config(saved["settings"], config, say)
@@ -95,6 +99,10 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
         config = dataclasses.replace(config, no_mimicry=teacher_then is None,
                                      teacher=str(teacher_then) if teacher_then else None)
         saved = {**saved, "data": {**saved["data"], "fingerprint": str(saved["data"]["fingerprint"])}}
+    if given.preprocess is not None and given.preprocess != config.preprocess:
+        raise EigenError(f"this run was begun with --preprocess {config.preprocess}, and its networks were trained "
+                         f"on images preprocessed that way; resume it without --preprocess (or with "
+                         f"--preprocess {config.preprocess}), or start a new run with --preprocess {given.preprocess}")
     return folder, config, saved
 
 
@@ -165,7 +173,8 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
     if config.strategy != "eigen":
         search.measure_ensemble()
     best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
-                                      "image_size": splits.image_size, "fingerprint": splits.fingerprint()}}
+                                      "image_size": splits.image_size, "fingerprint": splits.fingerprint(),
+                                      "preprocess": config.preprocess}}
     write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
     if is_latest_copy_wanted(folder):
         latest = folder.path.parent / "best.json"  # runs/best.json: the latest search's answer
@@ -190,6 +199,7 @@ def search_command(config: SearchConfig, progress: SearchEvents | None = None, i
 def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, notes: list[str], progress,
                individuals) -> int:
     from ..data.device_data import DeviceData
+    from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
     from ..training.individual import TorchIndividuals
@@ -205,10 +215,13 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
                        saved["data"]["fingerprint"] if saved else None, folder.path)
     teacher, mimicry_note = teacher_of(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
-    data = DeviceData(splits, device, with_test=True) if individuals is None or teacher else None
+    # gcn-zca: fitted once on the training split, then kept in the run folder (read back on resume)
+    preprocess = prepared(config.preprocess, splits, folder.path if saved else None)
+    data = DeviceData(splits, device, with_test=True, preprocess=preprocess) if individuals is None or teacher else None
     teacher_logits = teacher_logits_on(teacher, data)
     if saved is None:
         begin_run(folder, config, splits, schedule, teacher, mimicry_note, device)
+        keep_preprocess(preprocess, folder.path, splits)
 
     worker = None
     if individuals is None:
@@ -216,7 +229,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
                                        say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
                                        metrics=MetricsLog(folder.path, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=not evolving,
-                                        deterministic=config.deterministic)
+                                        deterministic=config.deterministic, preprocess=preprocess)
     if progress is None:
         from ..views.evolution_progress import make_evolution_progress
         progress = make_evolution_progress() if evolving else make_progress()

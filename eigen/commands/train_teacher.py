@@ -15,30 +15,20 @@ batch 128, lr 0.1 divided by 10 at 50% and 75% of the epochs, standard C10+/C100
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import time
 from pathlib import Path
 
+from ..config import default_preprocess
 from ..data.device_data import NUM_VIEWS, DeviceData
+from ..data.preprocess import prepared
 from ..errors import EigenError
 from ..runfolder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
+from ..training.recipes import BEFORE_RECIPES, TEACHER_RECIPES
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
 from .setup import check_extras, executor_for, load_data, open_folder
 
-WEIGHT_DECAY = 1e-4  # DenseNet's CIFAR recipe
-
-
-BATCH_SIZE = 128  # images per iteration (the Schedule default)
-
-
-LR_STEPS = (0.5, 0.75)  # fractions of the epochs where the lr is divided by 10
-
-
-def teacher_schedule(epochs: int, steps_per_epoch: int):
-    from ..training.trainer import Schedule
-    total = epochs * steps_per_epoch
-    return Schedule(total=total, milestones=tuple(max(1, round(total * f)) for f in LR_STEPS), lr=0.1,
-                    weight_decay=WEIGHT_DECAY, batch_size=BATCH_SIZE)
 
 
 def _chunk(arch: dict, config, i: int, step: int, steps_per_epoch: int, partial: Path):
@@ -53,7 +43,8 @@ def _chunk(arch: dict, config, i: int, step: int, steps_per_epoch: int, partial:
 
 
 def _architecture(config, num_classes: int) -> dict:
-    return {"model": "densenet-bc", "depth": config.depth, "growth": config.growth, "num_classes": num_classes}
+    return {"model": "densenet-bc", "depth": config.depth, "growth": config.growth, "num_classes": num_classes,
+            "preprocess": config.preprocess, "recipe": config.recipe}
 
 
 def members_to_train(folder: Path, arch: dict, config, steps_per_epoch: int, say) -> tuple[dict, list, dict]:
@@ -69,7 +60,8 @@ def members_to_train(folder: Path, arch: dict, config, steps_per_epoch: int, say
             saved = load_checkpoint(path, f"teacher member {i}", f"remove it to train member {i} again")
             if not isinstance(saved, dict) or not {"architecture", "epochs", "model", "val_accuracy"} <= set(saved):
                 raise EigenError(f"{path} is not a teacher member eigen wrote; remove it to train member {i} again")
-            if saved["architecture"] == arch and saved["epochs"] == config.epochs:
+            before = {"preprocess": "standard", "recipe": BEFORE_RECIPES}  # members from before the choices
+            if {**before, **saved["architecture"]} == arch and saved["epochs"] == config.epochs:
                 say(f"member {i}: already trained ({saved['val_accuracy']:.2f}% validation), kept")
                 members[i] = saved
                 continue
@@ -97,7 +89,9 @@ def finished_member(folder: Path, i: int, arch: dict, config, data, device, step
     seconds = float(state["seconds"])
     saved = {"architecture": arch, "epochs": config.epochs, "model": model.state_dict(),
              "val_accuracy": evaluate(model, data, "val"), "test_accuracy": evaluate(model, data, "test"),
-             "gpu_seconds": seconds, "images_per_second": config.epochs * steps_per_epoch * BATCH_SIZE / max(seconds, 1e-9)}
+             "gpu_seconds": seconds,
+             "images_per_second": config.epochs * steps_per_epoch * TEACHER_RECIPES[config.recipe].batch_size
+             / max(seconds, 1e-9)}
     write_torch(folder / f"member-{i}.pt", saved)
     partial.unlink(missing_ok=True)
     return saved
@@ -109,8 +103,8 @@ def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits
     free_cached_memory(device)
     models = [load_member(m, device) for m in members]
     summary = {
-        "architecture": arch, "recipe": {"epochs": config.epochs, "batch_size": BATCH_SIZE, "lr": 0.1,
-                                         "lr_steps": LR_STEPS, "weight_decay": WEIGHT_DECAY, "momentum": 0.9},
+        "architecture": arch, "preprocess": config.preprocess,
+        "recipe": TEACHER_RECIPES[config.recipe].describe(config.recipe, config.epochs),
         "params_per_member": sum(p.numel() for p in models[0].parameters()),
         "members": [{"file": f"member-{i}.pt", "val_accuracy": m["val_accuracy"], "test_accuracy": m["test_accuracy"],
                      "gpu_seconds": round(m["gpu_seconds"], 1), "images_per_second": round(m["images_per_second"])}
@@ -141,8 +135,11 @@ def train_teacher_command(config, say=print) -> int:
     from ..training.members import MemberTrainer
 
     check_extras(config, say)
+    recipe = TEACHER_RECIPES[config.recipe]
+    config = dataclasses.replace(config, preprocess=config.preprocess or default_preprocess(config.dataset),
+                                 epochs=config.epochs or recipe.epochs)
     device = resolve_device(config.gpu)
-    splits = load_data(config.dataset, config.data_dir, config.image_size, BATCH_SIZE)
+    splits = load_data(config.dataset, config.data_dir, config.image_size, recipe.batch_size)
     folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
     for line in (splits.describe(), *splits.notes):
         say(line)
@@ -151,10 +148,11 @@ def train_teacher_command(config, say=print) -> int:
         build_member(arch)
     except ValueError as e:
         raise EigenError(str(e)) from None
-    data = DeviceData(splits, device, with_test=True)
     open_folder(folder, "train-teacher", create=True)  # one writer per folder, before anything is swept or written
-    steps_per_epoch = data.num_train // BATCH_SIZE
-    schedule = teacher_schedule(config.epochs, steps_per_epoch)
+    preprocess = prepared(config.preprocess, splits, folder)  # gcn-zca: kept in the folder, the logits cache reads it
+    data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
+    steps_per_epoch = data.num_train // recipe.batch_size
+    schedule = recipe.schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()
     members, queue, first_epoch = members_to_train(folder, arch, config, steps_per_epoch, say)
     bars = {i: tqdm(total=config.epochs, initial=first_epoch[i], desc=f"member {i}", unit="epoch", position=n)
@@ -179,7 +177,7 @@ def train_teacher_command(config, say=print) -> int:
         bars[i].set_postfix(loss=f"{loss:.3f}")
         bars[i].update(step // steps_per_epoch - bars[i].n)
 
-    worker = WorkerSpec.members(splits, schedule, deterministic=config.deterministic)
+    worker = WorkerSpec.members(splits, schedule, deterministic=config.deterministic, preprocess=preprocess)
     try:
         with executor_for(config, MemberTrainer(data, schedule), device, worker, say=say) as executor:
             everything = run_all(executor, queue, on_done=finished, on_progress=on_progress,

@@ -16,6 +16,7 @@ import torch
 
 from ..device import indexed
 from .datasets import ImageSet, Splits
+from .preprocess import fit
 
 PAD = 4
 OFFSETS = 2 * PAD + 1  # crop offsets per axis
@@ -37,29 +38,11 @@ def _to_nchw(images: ImageSet, device: torch.device) -> tuple[torch.Tensor, torc
     return x, torch.from_numpy(images.y).to(device)
 
 
-def channel_stats(x_uint8: torch.Tensor, chunk: int = 4096) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean and (unbiased) std of uint8 images (N, 3, H, W) as fractions of 255, each
-    (1, 3, 1, 1) float32, computed `chunk` images at a time in float64.
-
-    A float copy of the whole training set would cost 4 bytes per pixel at once (~0.55 GB for CIFAR,
-    far more for a large image folder) on the device that also has to hold the networks.
-    """
-    n = x_uint8.shape[0] * x_uint8.shape[2] * x_uint8.shape[3]  # values per channel
-    total = torch.zeros(3, dtype=torch.float64, device=x_uint8.device)
-    squares = torch.zeros(3, dtype=torch.float64, device=x_uint8.device)
-    for start in range(0, x_uint8.shape[0], chunk):
-        part = x_uint8[start:start + chunk].to(torch.float64).div_(255)
-        total += part.sum(dim=(0, 2, 3))
-        squares += part.square().sum(dim=(0, 2, 3))
-    mean = total / n
-    var = (squares - n * mean.square()) / max(n - 1, 1)
-    return (mean.float().view(1, 3, 1, 1), var.clamp_min(0).sqrt().float().view(1, 3, 1, 1))
-
-
 class DeviceData:
     """Train / validation (/ test, on request) tensors on one device, with batched augmentation."""
 
-    def __init__(self, splits: Splits, device: torch.device | str = "cpu", with_test: bool = False):
+    def __init__(self, splits: Splits, device: torch.device | str = "cpu", with_test: bool = False,
+                 preprocess: torch.nn.Module | str = "standard"):
         self.device = indexed(device)  # `cuda` -> `cuda:0`: the trainers key streams on it
         self.num_classes = splits.num_classes
         self.image_size = splits.image_size
@@ -67,8 +50,8 @@ class DeviceData:
         self.train_padded = torch.nn.functional.pad(train_x, (PAD, PAD, PAD, PAD))  # (N, 3, H+8, W+8) uint8
         self.val_x, self.val_y = _to_nchw(splits.val, self.device)
         self.test_x, self.test_y = _to_nchw(splits.test, self.device) if with_test else (None, None)
-        # Normalisation statistics of the training images, per channel, as fractions of 255.
-        self.mean, self.std = channel_stats(train_x)
+        # What the networks see of an image, fitted on the training images only (see preprocess.py).
+        self.preprocess = (fit(preprocess, train_x) if isinstance(preprocess, str) else preprocess.to(self.device))
         self.fingerprint = splits.fingerprint()
         self._side = torch.arange(self.image_size, device=self.device)
 
@@ -77,18 +60,23 @@ class DeviceData:
         return len(self.train_y)
 
     def normalize(self, x_uint8: torch.Tensor) -> torch.Tensor:
-        return (x_uint8.float() / 255 - self.mean) / self.std
+        """uint8 images (B, 3, H, W) as the networks see them."""
+        return self.preprocess(x_uint8.float() / 255)
 
     def augmented(self, idx: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
         """Normalised float batch (B, 3, H, W) of training images `idx` under augmentations `views`."""
+        return self.normalize(self.views_of(idx, views))
+
+    def views_of(self, idx: torch.Tensor, views: torch.Tensor) -> torch.Tensor:
+        """uint8 batch (B, 3, H, W) of training images `idx` under augmentations `views` (a teacher
+        preprocesses them its own way)."""
         dy, dx, flip = decode_views(views)
         rows = dy[:, None] + self._side  # (B, H)
         cols = torch.where(flip[:, None].bool(), dx[:, None] + self.image_size - 1 - self._side,
                            dx[:, None] + self._side)  # (B, W): a flip reads the crop right to left
         c = torch.arange(3, device=self.device)[None, :, None, None]
         # One gather straight from the padded store: (B, 3, H, W) uint8.
-        crops = self.train_padded[idx[:, None, None, None], c, rows[:, None, :, None], cols[:, None, None, :]]
-        return self.normalize(crops)
+        return self.train_padded[idx[:, None, None, None], c, rows[:, None, :, None], cols[:, None, None, :]]
 
     def eval_batches(self, split: str, batch_size: int = 1000):
         """(normalised images, labels) batches of the validation or test set, in order."""

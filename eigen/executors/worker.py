@@ -19,15 +19,17 @@ class WorkerSpec:
     teacher_logits: Any = None  # torch.Tensor (N_train, views, K) on the CPU, or None
     keep_optimizer: bool = True
     deterministic: bool = False
+    preprocess: Any = "standard"  # "standard", or a fitted module (on the CPU): see eigen/data/preprocess.py
 
     @classmethod
-    def individuals(cls, splits, schedule, teacher_logits=None, *, keep_optimizer=True, deterministic=False):
+    def individuals(cls, splits, schedule, teacher_logits=None, *, keep_optimizer=True, deterministic=False,
+                    preprocess="standard"):
         logits = None if teacher_logits is None else teacher_logits.cpu()
-        return cls("individuals", splits, schedule, logits, keep_optimizer, deterministic)
+        return cls("individuals", splits, schedule, logits, keep_optimizer, deterministic, _on_cpu(preprocess))
 
     @classmethod
-    def members(cls, splits, schedule, *, deterministic=False):
-        return cls("members", splits, schedule, deterministic=deterministic)
+    def members(cls, splits, schedule, *, deterministic=False, preprocess="standard"):
+        return cls("members", splits, schedule, deterministic=deterministic, preprocess=_on_cpu(preprocess))
 
     def build(self, device):
         """The trainer, with the data (and logits) on `device`."""
@@ -35,10 +37,14 @@ class WorkerSpec:
         if self.deterministic:
             from ..device import use_deterministic
             use_deterministic()
-        data = DeviceData(self.splits, device)
+        data = DeviceData(self.splits, device, preprocess=self.preprocess)
         if self.kind == "members":
             from ..training.members import MemberTrainer
             return MemberTrainer(data, self.schedule)
         from ..training.individual import TorchIndividuals
         logits = None if self.teacher_logits is None else self.teacher_logits.to(device)
         return TorchIndividuals(data, self.schedule, teacher_logits=logits, keep_optimizer=self.keep_optimizer)
+
+
+def _on_cpu(preprocess):
+    return preprocess if isinstance(preprocess, str) else preprocess.cpu()

@@ -22,7 +22,9 @@ from ..search.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training
-PLAN_SETTINGS = ("seed", "schedule_scale", "max_copies", "max_params", "candidates")  # fixed once planned
+PLAN_SETTINGS = ("seed", "schedule_scale", "max_copies", "max_params", "candidates", "preprocess",
+                 "final_recipe")  # fixed once planned
+BEFORE_SETTINGS = {"preprocess": "standard", "final_recipe": "paper"}  # what a plan from before a setting used
 
 
 PLAN_FIX = "pass --out to start afresh elsewhere (or remove the final folder)"
@@ -118,8 +120,9 @@ def check_same_plan(plan: dict, config, source: Source, folder: Path) -> None:
     if plan["source_key"] != source.genome.key():
         raise EigenError(f"{folder} holds the duplication of another genome ({plan['source']['id']} of "
                          f"{plan['source']['run']}); pass --out to write this one elsewhere")
-    differing = [f"--{name.replace('_', '-')} {plan['settings'][name]}" for name in PLAN_SETTINGS
-                 if plan["settings"][name] != getattr(config, name)]
+    saved = {**BEFORE_SETTINGS, **plan["settings"]}
+    differing = [f"--{name.replace('_', '-')} {saved[name]}" for name in PLAN_SETTINGS
+                 if saved[name] != getattr(config, name)]
     if differing:
         raise EigenError(f"{folder} was started with {', '.join(differing)}; give the same to continue it, "
                          f"or pass --out to start afresh elsewhere")

@@ -136,7 +136,7 @@ class TorchIndividuals:
 def checkpoint(genome: Genome, data, trainer_state: dict) -> dict:
     """What a checkpoint holds: the genome beside the weights, so it can always be rebuilt."""
     return {"genome": genome.to_dict(), "num_classes": data.num_classes, "image_size": data.image_size,
-            "trainer": trainer_state}
+            "preprocess": data.preprocess.kind, "trainer": trainer_state}
 
 
 def load_model(path: Path, device="cpu"):

@@ -20,10 +20,11 @@ class Mimicry:
 
 
 def mimicry_loss(student: torch.Tensor, labels: torch.Tensor, teacher: torch.Tensor,
-                 mimicry: Mimicry = Mimicry()) -> torch.Tensor:
-    """Mean over the batch of Eq. 3; student and teacher are (B, K) logits, labels (B,)."""
+                 mimicry: Mimicry = Mimicry(), label_smoothing: float = 0.0) -> torch.Tensor:
+    """Mean over the batch of Eq. 3; student and teacher are (B, K) logits, labels (B,). With
+    `label_smoothing` (a final training's `long` recipe) the hard term's labels are smoothed."""
     T, alpha = mimicry.temperature, mimicry.alpha
-    hard = F.cross_entropy(student, labels)
+    hard = F.cross_entropy(student, labels, label_smoothing=label_smoothing)
     soft_targets = F.softmax(teacher.float() / T, dim=1)
     soft = -(soft_targets * F.log_softmax(student.float() / T, dim=1)).sum(dim=1).mean()
     return (1 - alpha) * hard + alpha * T * T * soft

@@ -102,6 +102,20 @@ def cache_key(folder: Path, ensemble: dict, data: DeviceData) -> str:
     return hashlib.sha256("|".join(parts).encode()).hexdigest()[:16]
 
 
+def teacher_preprocess(folder: Path, ensemble: dict, data: DeviceData) -> torch.nn.Module:
+    """What the teacher's members saw of an image, whatever the student sees: its own preprocessing
+    (ensemble.json; a teacher from before the choice standardised), fitted on this same training
+    split (gcn-zca: the folder's preprocess.pt, checked against the data)."""
+    from ..data.device_data import PAD
+    from ..data.preprocess import FILE, fit, load
+    kind = ensemble.get("preprocess", "standard")
+    if kind == data.preprocess.kind == "standard":
+        return data.preprocess
+    if kind == "standard":
+        return fit("standard", data.train_padded[:, :, PAD:-PAD, PAD:-PAD])
+    return load(folder / FILE, data.fingerprint).to(data.device)
+
+
 def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_size: int = 1024) -> torch.Tensor:
     """The ensemble's mean logits (N_train, NUM_VIEWS, K) fp16 on `data.device`; built once, then cached."""
     folder = Path(folder)
@@ -125,6 +139,7 @@ def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_
     for stale in folder.glob("logits-*.pt"):
         stale.unlink()
     fix = "train the teacher again with `eigen train-teacher` or pass --no-mimicry"
+    preprocess = teacher_preprocess(folder, ensemble, data)
     models = []
     for m in ensemble["members"]:
         member = load_checkpoint(folder / m["file"], "a teacher member", fix)
@@ -134,7 +149,7 @@ def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_
     for view in range(NUM_VIEWS):
         for start in range(0, data.num_train, batch_size):
             idx = torch.arange(start, min(start + batch_size, data.num_train), device=data.device)
-            x = data.augmented(idx, torch.full_like(idx, view))
+            x = preprocess(data.views_of(idx, torch.full_like(idx, view)).float() / 255)  # as the members saw it
             logits[idx, view] = ensemble_logits(models, x).half()
     write_torch(path, {"key": key, "logits": logits.cpu()})
     return logits

@@ -144,12 +144,18 @@ class Schedule:
     momentum: float = 0.9
     weight_decay: float = 5e-4
     batch_size: int = 128  # images per iteration
+    # Beyond the paper (a final training's `long` recipe, eigen/training/recipes.py); the defaults are its:
+    shape: str = "step"  # "step": lr x gamma at each milestone; "cosine": lr x (1 + cos(pi t / total)) / 2
+    nesterov: bool = False
+    label_smoothing: float = 0.0  # of the cross-entropy with the labels (mimicry's hard term too)
 
     def scaled(self, scale: float) -> "Schedule":
         s = lambda n: scale_iterations(n, scale)
         return replace(self, total=s(self.total), milestones=tuple(s(m) for m in self.milestones))
 
     def lr_at(self, step: int) -> float:
+        if self.shape == "cosine":
+            return self.lr * 0.5 * (1 + math.cos(math.pi * min(step, self.total) / self.total))
         return self.lr * self.gamma ** sum(step >= m for m in self.milestones)
 
 
@@ -189,7 +195,7 @@ class Trainer:
         self.lr = torch.tensor(schedule.lr, device=self.device)  # read by the optimiser inside the graph
         self._lr_value = schedule.lr
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=self.lr, momentum=schedule.momentum,
-                                         weight_decay=schedule.weight_decay, fused=True)
+                                         weight_decay=schedule.weight_decay, nesterov=schedule.nesterov, fused=True)
         self.order = BatchOrder(data.num_train, schedule.batch_size, seed, self.device)
         self.step = 0
         self.status = "ok"
@@ -212,10 +218,11 @@ class Trainer:
         # No autocast weight-cast cache: a cache that outlives one step is unsafe under graph capture.
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.on_gpu, cache_enabled=False):
             logits = self.model(x)
+        smoothing = self.schedule.label_smoothing
         if self.teacher_logits is None:
-            return F.cross_entropy(logits.float(), y)
+            return F.cross_entropy(logits.float(), y, label_smoothing=smoothing)
         teacher = self.teacher_logits[self._static_idx, self._static_views]
-        return mimicry_loss(logits.float(), y, teacher, self.mimicry)
+        return mimicry_loss(logits.float(), y, teacher, self.mimicry, label_smoothing=smoothing)
 
     def _step(self, zero_grad: bool = True) -> None:
         """Forward, backward and update on the batch in the static index tensors."""
