@@ -28,7 +28,8 @@ class ShapeError(ValueError):
 def check(value: Any, hint: Any, where: str = "") -> None:
     """Raise ShapeError unless `value` (parsed JSON) fits `hint`: int, float, str, bool, None, Any,
     X | Y, list[X], tuple[X, ...], dict[str, X], a TypedDict or a dataclass (one that says
-    CHECKS_ITSELF, a Genome, only has to be a mapping). The message names the deepest field that does not fit."""
+    CHECKS_ITSELF, a Genome, only has to be a mapping). The message names the deepest field that
+    does not fit."""
     if typing.get_origin(hint) in (Union, types.UnionType):
         for option in typing.get_args(hint):
             if _kind_fits(value, option):

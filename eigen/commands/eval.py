@@ -80,7 +80,8 @@ def eval_command(config) -> int:
     png = Path(config.confusion) if config.confusion else target.folder / confusion_name(config, splits.name)
     unsaved = _draw_confusion(scores, png, f"{target.description}\nconfusion on the {len(data.test_y):,} "
                                            f"{splits.name} test images")
-    files = {"png": None, "svg": None, "error": unsaved} if unsaved else {"png": str(png), "svg": str(png.with_suffix(".svg"))}
+    files = ({"png": None, "svg": None, "error": unsaved} if unsaved
+             else {"png": str(png), "svg": str(png.with_suffix(".svg"))})
     result = {"model": target.description, "dataset": splits.name, "test_images": len(data.test_y),
               "top1": scores.top_k(1), "top5": scores.top_k(5), "per_class": scores.per_class(),
               "confusion": {**files, "matrix": scores.confusion().tolist(), "rows": "true class",
@@ -211,7 +212,8 @@ def _genome_json(path: Path, data) -> Target:
     weights = weights_file(path.parent)
     if weights is None:
         raise EigenError(f"no weights beside {path} (model.safetensors or model.pt); a genome alone has not been trained")
-    metrics = read_json(path.parent / "metrics.json", "the final metrics", FinalMetrics) if (path.parent / "metrics.json").exists() else {}
+    beside = path.parent / "metrics.json"
+    metrics = read_json(beside, "the final metrics", FinalMetrics) if beside.exists() else {}
     _genome(data, path, metrics.get("image_size", 32))  # a broken genome fails here, before any data is read
     state = load_weights(weights)
     classes = _classes_of(state, path)

@@ -37,7 +37,8 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     model = load_model(duplication.checkpoint(chosen), data.device)
     test = duplication.measured_once(chosen["id"], lambda: evaluate(model, data, "test"))
     # Beside it, never instead (and never to choose): the mean of the image and its mirror
-    test_tta = duplication.measured_once(f"{chosen['id']}:tta-{FINAL_TTA}", lambda: tta_accuracy([model], data, FINAL_TTA))
+    test_tta = duplication.measured_once(f"{chosen['id']}:tta-{FINAL_TTA}",
+                                         lambda: tta_accuracy([model], data, FINAL_TTA))
     size = plan["data"]["image_size"]
     about = {"dataset": plan["data"]["dataset"], "classes": plan["data"]["class_names"], "image_size": size,
              "input": f"float images (B, 3, {size}, {size}) in [0, 1]; the normalisation is inside"}
