@@ -177,9 +177,10 @@ class TeacherConfig(ExecutorOptions, DeviceOptions, DataOptions):
     members: int = opt(4, "DenseNet-BC models in the ensemble", type=positive_int)
     depth: int = opt(40, "DenseNet-BC depth (3 dense blocks)", type=positive_int)
     growth: int = opt(60, "DenseNet-BC growth rate k", type=positive_int)
-    recipe: str = opt("fast", "how each member trains: fast (the default, for a search meant to end in about an hour; "
-                              "docs/BENCHMARKS.md) or densenet (DenseNet-BC's own: batch 64, Nesterov, 300 epochs, "
-                              "lr / 10 at 50%% and 75%%)", choices=("fast", "densenet"), metavar="NAME")
+    recipe: str = opt("fast", "how each member trains: fast (the default, for a search meant to end in about an hour: "
+                              "batch 64, Nesterov, 200 epochs, lr / 10 at 50%% and 75%%; docs/BENCHMARKS.md) or "
+                              "densenet (DenseNet-BC's own: the same for 300 epochs)", choices=("fast", "densenet"),
+                      metavar="NAME")
     epochs: int | None = opt(None, "training epochs per member (default: the recipe's, fast 200, densenet 300)",
                              type=positive_int)
     time_budget: float | None = opt(None, "stop after this much wall-clock time: 90s, 30m, 2h (default: no limit)",

@@ -28,13 +28,15 @@ def _interrupt(signum, frame) -> None:
 @contextlib.contextmanager
 def stop_signals_as_interrupts():
     """While inside, SIGTERM and SIGHUP raise KeyboardInterrupt (in the main thread, where Python
-    runs signal handlers); the handlers before are back afterwards."""
+    runs signal handlers); the handlers before are back afterwards. A signal the process was told
+    to ignore stays ignored: `nohup eigen search ... &` must survive the terminal closing."""
     global _received
     _received = None
     if threading.current_thread() is not threading.main_thread():  # the Python API from a thread: leave them
         yield
         return
-    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS}
+    previous = {s: signal.signal(s, _interrupt) for s in STOP_SIGNALS
+                if signal.getsignal(s) is not signal.SIG_IGN}
     try:
         yield
     finally:

@@ -36,6 +36,10 @@ def _sitting(args, fault, log):
     """The child process: one `eigen` command with the fault armed (forked from a forkserver that has
     already imported torch)."""
     os.environ.pop("EIGEN_FAULT", None)
+    # Signals as a command started from a terminal gets them (a nohup'd test run ignores SIGHUP)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGHUP, signal.SIG_DFL)
     if fault:
         os.environ["EIGEN_FAULT"] = fault
     faults._visits.clear()

@@ -28,6 +28,26 @@ EXIT = {"term": 128 + signal.SIGTERM, "hup": 128 + signal.SIGHUP}
 NAME = {"term": "SIGTERM", "hup": "SIGHUP"}
 
 
+def default_signals():
+    """A child that reacts to signals as one started from a terminal does (a test run started with
+    nohup or in the background of a script ignores SIGHUP or SIGINT, and children inherit that)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
+def test_a_signal_the_process_was_told_to_ignore_stays_ignored():
+    """`nohup eigen search ... &`: the terminal closing (SIGHUP) must not stop the search."""
+    from eigen.stop_signals import stop_signals_as_interrupts
+    before = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with stop_signals_as_interrupts():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            assert signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN
+        assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, before)
+
+
 def printed_command(result, command: str, action: str) -> list[str]:
     """The arguments of the command the stopped sitting printed (checked: one sentence, no traceback)."""
     assert result.returncode == EXIT[action], result.stderr
@@ -107,7 +127,8 @@ def test_a_signal_from_outside_stops_a_parallel_search_mid_training(tmp_path, si
             *TINY[TINY.index("--schedule-scale") + 2:]]
     process = subprocess.Popen([sys.executable, "-m", "eigen", "search", *slow, "--parallel", "2",
                                 "--out", str(folder)], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                               text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+                               text=True, env={"PATH": "/usr/bin:/bin", "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+                               preexec_fn=default_signals)  # as from a terminal, even if this run was nohup'd
     metrics = folder / "metrics.csv"
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:  # training has begun: its first row is logged
