@@ -12,6 +12,8 @@ continue anywhere and see the same images as one uninterrupted run.
 """
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ..device import indexed
@@ -50,8 +52,11 @@ class DeviceData:
         self.train_padded = torch.nn.functional.pad(train_x, (PAD, PAD, PAD, PAD))  # (N, 3, H+8, W+8) uint8
         self.val_x, self.val_y = _to_nchw(splits.val, self.device)
         self.test_x, self.test_y = _to_nchw(splits.test, self.device) if with_test else (None, None)
-        # What the networks see of an image, fitted on the training images only (see preprocess.py).
-        self.preprocess = (fit(preprocess, train_x) if isinstance(preprocess, str) else preprocess.to(self.device))
+        # What the networks see of an image, fitted on the training images only (see preprocess.py). A
+        # fitted one is copied: Module.to moves in place, and the caller's (a WorkerSpec's, another
+        # DeviceData's) must stay where it is.
+        self.preprocess = (fit(preprocess, train_x) if isinstance(preprocess, str)
+                           else copy.deepcopy(preprocess).to(self.device))
         self.fingerprint = splits.fingerprint()
         self._side = torch.arange(self.image_size, device=self.device)
 

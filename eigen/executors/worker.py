@@ -7,6 +7,7 @@ teacher. The data and the logits are loaded onto the device once per worker, not
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,4 +48,5 @@ class WorkerSpec:
 
 
 def _on_cpu(preprocess):
-    return preprocess if isinstance(preprocess, str) else preprocess.cpu()
+    """A CPU copy to send (Module.cpu moves in place: the driver's own must stay on its device)."""
+    return preprocess if isinstance(preprocess, str) else copy.deepcopy(preprocess).cpu()

@@ -161,3 +161,18 @@ def test_a_whitened_teacher_gives_the_logits_of_the_views_as_its_members_saw_the
         expected = member(whiten(student.views_of(idx, views).float() / 255).contiguous(memory_format=torch.channels_last))
     assert torch.allclose(logits[idx, views].float(), expected, atol=1e-2)
     assert build_member(ensemble["architecture"]) is not None  # the architecture with its preprocess still builds
+
+
+def test_the_data_and_a_worker_spec_keep_their_own_copy_of_a_fitted_preprocessing():
+    """Module.to moves in place: a search hands one fitted gcn-zca to its DeviceData (moved to the
+    GPU) and to its WorkerSpec (moved to the CPU); neither may move the other's."""
+    from eigen.executors.worker import WorkerSpec
+    from eigen.training.trainer import Schedule
+    splits = load_splits("synthetic", image_size=8)
+    fitted = prepared("gcn-zca", splits, None)
+    data = DeviceData(splits, preprocess=fitted)
+    spec = WorkerSpec.individuals(splits, Schedule(), preprocess=fitted)
+    fitted.to("meta")  # what a move to another device does to the caller's module
+    assert data.preprocess.whiten.device.type == "cpu" and spec.preprocess.whiten.device.type == "cpu"
+    assert data.preprocess is not spec.preprocess
+    assert torch.isfinite(data.normalize(data.val_x[:4])).all()
