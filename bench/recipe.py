@@ -21,13 +21,13 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from record import accuracy_summary, bench_record, save_record  # noqa: E402
 
 from eigen import Genome, build_model, cost  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
-from eigen.data.device_data import PAD, DeviceData  # noqa: E402
+from eigen.data.device_data import DeviceData  # noqa: E402
 from eigen.config import PREPROCESSING  # noqa: E402
-from eigen.data.preprocess import fit  # noqa: E402
+from eigen.data.preprocess import prepared  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.training.recipes import FINAL_RECIPES  # noqa: E402
 from eigen.training.trainer import Schedule, Trainer  # noqa: E402
@@ -84,7 +84,7 @@ def main():
     runs, summary = [], {}
     for kind in args.preprocess:
         started = time.perf_counter()
-        fitted = fit(kind, DeviceData(splits, device).train_padded[:, :, PAD:-PAD, PAD:-PAD].contiguous())
+        fitted = prepared(kind, splits, None)  # on the training split, as eigen search fits it
         fit_seconds = round(time.perf_counter() - started, 1)
         for recipe in args.recipe:
             for seed in args.seeds:
@@ -92,12 +92,8 @@ def main():
                            **train_recipe(genome, splits, device, args.schedule_scale, seed, fitted, recipe))
                 print(json.dumps(run), flush=True)
                 runs.append(run)
-            accuracies = torch.tensor([[r["val_accuracy"], r["test_accuracy"]] for r in runs
-                                       if r["preprocess"] == kind and r["recipe"] == recipe])
-            spread = accuracies.std(dim=0) if len(accuracies) > 1 else torch.zeros(2)
-            summary[f"{kind} {recipe}"] = {"val": f"{accuracies[:, 0].mean():.2f} +- {spread[0]:.2f}",
-                                           "test": f"{accuracies[:, 1].mean():.2f} +- {spread[1]:.2f}",
-                                           "seeds": args.seeds}
+            mine = [r for r in runs if r["preprocess"] == kind and r["recipe"] == recipe]
+            summary[f"{kind} {recipe}"] = {**accuracy_summary(mine), "seeds": args.seeds}
     record = bench_record(device, genome=path.stem, schedule_scale=args.schedule_scale, summary=summary, runs=runs)
     print(json.dumps(record, indent=1))
     save_record(record, args.out)

@@ -18,6 +18,14 @@ def bench_record(device: torch.device, **fields) -> dict:
                 device=torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu", **fields)
 
 
+def accuracy_summary(runs: list[dict]) -> dict:
+    """Validation and test accuracy of `runs` (one per seed) as "mean +- std" (std 0 for one run)."""
+    accuracy = torch.tensor([[r["val_accuracy"], r["test_accuracy"]] for r in runs])
+    spread = accuracy.std(dim=0) if len(runs) > 1 else torch.zeros(2)
+    mean = accuracy.mean(dim=0)
+    return {"val": f"{mean[0]:.2f} +- {spread[0]:.2f}", "test": f"{mean[1]:.2f} +- {spread[1]:.2f}"}
+
+
 def save_record(record: dict, out: str | None) -> None:
     if out:
         Path(out).parent.mkdir(parents=True, exist_ok=True)

@@ -22,12 +22,12 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from record import accuracy_summary, bench_record, save_record  # noqa: E402
 
 from eigen.config import default_preprocess  # noqa: E402
 from eigen.data.datasets import ImageSet, load_splits  # noqa: E402
-from eigen.data.device_data import PAD, DeviceData  # noqa: E402
-from eigen.data.preprocess import fit  # noqa: E402
+from eigen.data.device_data import DeviceData  # noqa: E402
+from eigen.data.preprocess import prepared  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.training.densenet import DenseNetBC  # noqa: E402
 from eigen.training.recipes import TEACHER_RECIPES  # noqa: E402
@@ -75,8 +75,7 @@ def main():
     if args.max_train:
         splits = replace(splits, train=ImageSet(splits.train.x[:args.max_train], splits.train.y[:args.max_train]))
     kind = default_preprocess(args.dataset)
-    preprocess = fit(kind, DeviceData(splits, device).train_padded[:, :, PAD:-PAD, PAD:-PAD].contiguous())
-    data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
+    data = DeviceData(splits, device, with_test=True, preprocess=prepared(kind, splits, None))
     runs, summary = [], {}
     for name in args.recipes:
         for seed in args.seeds:
@@ -85,13 +84,10 @@ def main():
             print(json.dumps(run), flush=True)
             runs.append(run)
         mine = [r for r in runs if r["recipe"] == name]
-        accuracy = torch.tensor([[r["val_accuracy"], r["test_accuracy"]] for r in mine])
-        spread = accuracy.std(dim=0) if len(mine) > 1 else torch.zeros(2)
         minutes = sum(r["train_seconds"] for r in mine) / len(mine) / 60
-        summary[name] = {"val": f"{accuracy[:, 0].mean():.2f} +- {spread[0]:.2f}",
-                         "test": f"{accuracy[:, 1].mean():.2f} +- {spread[1]:.2f}",
-                         "minutes_per_member": round(minutes, 2),
-                         "val_points_per_minute": round(accuracy[:, 0].mean().item() / minutes, 2)}
+        val = sum(r["val_accuracy"] for r in mine) / len(mine)
+        summary[name] = {**accuracy_summary(mine), "minutes_per_member": round(minutes, 2),
+                         "val_points_per_minute": round(val / max(minutes, 1e-6), 2)}  # toy runs round to 0 s
     record = bench_record(device, depth=args.depth, growth=args.growth, epochs=args.epochs, preprocess=kind,
                           train_images=len(splits.train),
                           summary=summary, runs=runs)

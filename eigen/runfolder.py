@@ -76,7 +76,7 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     except OSError as e:  # a read-only folder: name the file the user knows, not the temporary
-        raise _naming(e, path) from None
+        raise named(e, path, instead_of=e.filename) from None
     try:
         os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; the user's umask decides, as for open()
         with os.fdopen(fd, "wb" if binary else "w") as f:
@@ -87,24 +87,20 @@ def _write_atomic(path: Path, write: Callable[[Any], None], binary: bool) -> Non
         os.replace(tmp, path)
     except OSError as e:
         Path(tmp).unlink(missing_ok=True)
-        raise _naming(e, path) if e.filename == tmp else named(e, path) from None
+        raise named(e, path, instead_of=tmp) from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     fsync_folder(path.parent)
 
 
-def named(error: OSError, path: Path | str) -> OSError:
-    """`error` with the file it was writing named, when the system did not (a write to an open file
-    names none): the sentence for a full disk says where."""
-    if error.filename is not None:
+def named(error: OSError, path: Path | str, instead_of: str | None = None) -> OSError:
+    """`error` naming `path`, the file being written, where the system named none (a write to an
+    open file) or named `instead_of` (a temporary the user never asked for): the sentence for a
+    full disk or a read-only folder says where."""
+    if error.errno is None or error.filename not in (None, instead_of):
         return error
     return type(error)(error.errno, error.strerror, str(path))
-
-
-def _naming(error: OSError, path: Path) -> OSError:
-    """`error` about `path` (the file being written), whatever file the system named."""
-    return type(error)(error.errno, error.strerror, str(path)) if error.errno is not None else error
 
 
 def write_json(path: Path, data: Any) -> None:

@@ -16,6 +16,7 @@ does not accept 1.5, and no number field accepts true/false.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import types
 import typing
 from typing import Any, Union
@@ -47,10 +48,16 @@ def check(value: Any, hint: Any, where: str = "") -> None:
         for key, item in value.items():
             check(item, args[1], f"{where}[{key!r}]")
     elif typing.is_typeddict(hint) or dataclasses.is_dataclass(hint):
-        hints = typing.get_type_hints(hint)
+        hints = _type_hints(hint)
         for key, item in value.items():
             if key in hints:
                 check(item, hints[key], f"{where}.{key}" if where else key)
+
+
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """A class's resolved field types, once per class (a state.json holds an Individual per child)."""
+    return typing.get_type_hints(cls)
 
 
 def _kind_fits(value: Any, hint: Any) -> bool:

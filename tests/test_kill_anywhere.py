@@ -166,6 +166,14 @@ def test_a_teacher_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path, kills,
     assert_same_teacher(folder, sequential_teacher)
 
 
+def assert_same_candidates(folder: Path, reference: Path, names) -> None:
+    """The candidates' final weights, to the last bit."""
+    for name in names:
+        a, b = (torch.load(f / "candidates" / f"{name}.pt", weights_only=True)["trainer"]["model"]
+                for f in (reference, folder))
+        assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_a_duplication_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path):
     best = write_best(tmp_path / "best.json", small_genome())
     args = ["duplicate", str(best), "--gpu", "-1", "--schedule-scale", "0.004", "--candidates", "2",
@@ -184,10 +192,7 @@ def test_a_duplication_killed_anywhere_ends_as_an_uninterrupted_one(tmp_path):
             c.pop("device_seconds")
         return metrics
     assert stable(folder) == stable(tmp_path / "whole")
-    for name in ("c0", "c1"):
-        a, b = (torch.load(f / "candidates" / f"{name}.pt", weights_only=True)["trainer"]["model"]
-                for f in (tmp_path / "whole", folder))
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_candidates(folder, tmp_path / "whole", ("c0", "c1"))
 
 
 @pytest.mark.slow

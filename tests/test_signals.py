@@ -17,12 +17,11 @@ import sys
 import time
 
 import pytest
-import torch
 
 from tests.commands.test_final import small_genome, write_best
 from tests.search.test_search_run import ROOT, TINY
-from tests.test_kill_anywhere import (SEARCH_POINTS, TEACHER, all_files_parse, assert_same_teacher, eigen,
-                                      stable_search)
+from tests.test_kill_anywhere import (SEARCH_POINTS, TEACHER, all_files_parse, assert_same_candidates,
+                                      assert_same_teacher, eigen, stable_search)
 
 EXIT = {"term": 128 + signal.SIGTERM, "hup": 128 + signal.SIGHUP}
 NAME = {"term": "SIGTERM", "hup": "SIGHUP"}
@@ -100,10 +99,7 @@ def test_a_duplication_stopped_by_a_signal_ends_as_an_uninterrupted_one(tmp_path
     last = signal_and_continue([*args, "--out", str(folder)], "duplicate", ["write", "trained"], ["term", "hup"],
                                stops=3, seed=5, folder=folder)
     assert last == [*args, "--out", str(folder)]  # the same command continues, and it is printed whole
-    for name in ("c0", "c1"):
-        a, b = (torch.load(f / "candidates" / f"{name}.pt", weights_only=True)["trainer"]["model"]
-                for f in (tmp_path / "whole", folder))
-        assert all(torch.equal(a[k], b[k]) for k in a)
+    assert_same_candidates(folder, tmp_path / "whole", ("c0", "c1"))
     accuracies = [[c["val_accuracy"] for c in json.loads((f / "metrics.json").read_text())["candidates"]]
                   for f in (tmp_path / "whole", folder)]
     assert accuracies[0] == accuracies[1]
