@@ -15,7 +15,8 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .config import DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, TeacherConfig
+from .config import (DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, ShowConfig,
+                     TeacherConfig)
 from .errors import EigenError, InternalError, Interrupted, describe_os_error
 from .stop_signals import how_stopped, stop_signals_as_interrupts
 
@@ -35,7 +36,10 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
     "duplicate": (DuplicateConfig, _lazy("commands.duplicate", "duplicate_command"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
-    "report": (ReportConfig, _lazy("commands.report", "report_command"), "redraw the plots of a run folder"),
+    "report": (ReportConfig, _lazy("commands.report", "report_command"),
+               "redraw the plots and the HTML page of a run folder"),
+    "show": (ShowConfig, _lazy("commands.show", "show_command"),
+             "a genome's layers, blocks and cost as a table or JSON, or drawn (.svg, .png, .pdf, .dot)"),
     "eval": (EvalConfig, _lazy("commands.eval", "eval_command"),
              "test accuracy (top-1, top-5, per class, confusion matrix) of a final model, genome + weights or export"),
     "predict": (PredictConfig, _lazy("commands.predict", "predict_command"),

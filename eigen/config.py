@@ -149,13 +149,22 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                    type=positive_int)
     max_flops: int | None = opt(None, "reject children with more forward FLOPs per image than this (default: no limit)",
                                 type=positive_int)
+    max_ms: float | None = opt(None, "reject children whose measured forward pass takes longer than this many "
+                                     "milliseconds on --latency-device at --latency-batch, before they train (default: "
+                                     "no limit)", type=positive_float, metavar="MS")
+    latency_device: str | None = opt(None, "where latency (ms in --fitness, --max-ms) is measured: cpu, cuda, cuda:N "
+                                           "(default: the search's own device; cpu aims a GPU search at a CPU "
+                                           "deployment)", metavar="DEVICE")
+    latency_batch: int = opt(1, "images per timed forward pass when latency is measured", type=positive_int,
+                             metavar="N")
     inherit_weights: bool = opt(False, "eigen: children start from their parent's matching weights (an ablation; "
                                        "large-scale and random always inherit, as in the paper)")
     child_steps: int = opt(25_600, "large-scale, random: iterations each individual trains (the paper's 25,600 "
                                    "at batch 50)", type=positive_int)
     fitness: str = opt(DEFAULT_FITNESS, "what selection maximises: a linear combination of acc (validation %%), "
-                                        "mparams (millions of parameters) and gflops (forward GFLOPs per image), "
-                                        "e.g. \"acc - 2*mparams\"", type=parse_fitness, metavar="EXPR")
+                                        "mparams (millions of parameters), gflops (forward GFLOPs per image) and ms "
+                                        "(measured forward milliseconds, see --latency-device), e.g. "
+                                        "\"acc - 2*mparams\" or \"acc - 20*ms\"", type=parse_fitness, metavar="EXPR")
     elitist: bool = opt(False, "eigen: keep the parent unless a child beats it (default: the paper's rule, the best "
                                "child that reaches T3 becomes the parent even when it is worse)")
     top_k: int = opt(2, "large-scale, random: at the end of each sitting, ensemble the best k living individuals "
@@ -194,9 +203,11 @@ class TeacherConfig(ExecutorOptions, DeviceOptions, DataOptions):
 class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
     """`eigen duplicate`: gene duplication and the final training (SPEC §9)."""
 
-    best: str = opt("runs/best.json", "best.json of a search", positional=True)
-    out: str | None = opt(None, "final folder (default: final/ in the search's run folder); running the same "
-                                "command again continues it", metavar="PATH")
+    best: str = opt("runs/best.json", "best.json of a search (with --pick, its run folder will do)", positional=True)
+    pick: str | None = opt(None, "duplicate and train this individual of the search instead of its best: an id from "
+                                 "its pareto.json (a point of the front) or history.jsonl", metavar="ID")
+    out: str | None = opt(None, "final folder (default: final/ in the search's run folder, final-<ID>/ with "
+                                "--pick); running the same command again continues it", metavar="PATH")
     dataset: str | None = opt(None, "check that best.json was searched on this dataset (default: use the "
                                     "search's own)", metavar="NAME")
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
@@ -226,6 +237,20 @@ class ReportConfig:
 
 
 @dataclass(kw_only=True)
+class ShowConfig:
+    """`eigen show`: a genome's layers, blocks and cost, or a drawing of it."""
+
+    path: str = opt(None, "genome.json, best.json, a run folder, a final folder or a checkpoint (.pt)", positional=True)
+    pick: str | None = opt(None, "on a run folder: individual ID of its history; on a final folder: candidate ID "
+                                 "(c0, c1, ...)", metavar="ID")
+    out: str | None = opt(None, "draw it to this file: .svg, .png, .pdf, or .dot for Graphviz", metavar="FILE")
+    json: bool = opt(False, "print the layers, blocks and totals as one JSON object")
+    image_size: int | None = opt(None, "image side the cost is computed at (default: the one the files say, else 32)",
+                                 type=positive_int)
+    classes: int | None = opt(None, "classes of the classifier (default: the files', else 10)", type=positive_int)
+
+
+@dataclass(kw_only=True)
 class EvalConfig(DeviceOptions):
     """`eigen eval`: test accuracy of a final folder, a genome + weights, or an export."""
 
@@ -237,6 +262,8 @@ class EvalConfig(DeviceOptions):
                                metavar="NAME")
     image_size: int | None = opt(None, "image side in pixels (default: the model's own)", type=positive_int)
     top_k: int = opt(1, "ensemble the best k candidates of a final folder (averaged softmax)", type=positive_int)
+    pick: str | None = opt(None, "on a run folder: the model `eigen duplicate RUN --pick ID` made of individual ID; on "
+                                 "a final folder: its candidate ID (c0, c1, ...)", metavar="ID")
     # A light command: by default it takes the GPU if there is one, else the CPU (and says which).
     gpu: int | None = opt(None, "CUDA device index; -1 runs on the CPU (default: GPU 0 if there is one, "
                                 "else the CPU)", type=gpu_index)
@@ -255,6 +282,8 @@ class PredictConfig:
     model: str = opt(None, "final/ folder (or its run folder), model.pt2, model.onnx or an eigen 0.1 TorchScript .pt",
                      positional=True)
     images: list = opt(None, "image files, or folders of them (png, jpg, ...)", positional=True, nargs="+")
+    pick: str | None = opt(None, "on a run folder: the model `eigen duplicate RUN --pick ID` made of individual ID",
+                           metavar="ID")
     top_k: int = opt(5, "classes shown per image, most probable first", type=positive_int)
     json: bool = opt(False, "print the predictions as one JSON object")
 
@@ -283,3 +312,26 @@ def check_saved_settings(config_class: type, saved: dict) -> None:
                 raise ValueError(f"setting {f.name}: {e}") from None
         if value is not None and meta.get("choices") and value not in meta["choices"]:
             raise ValueError(f"setting {f.name} is {value!r}, not one of {', '.join(meta['choices'])}")
+
+
+def command_line(command: str, config_class: type, settings: dict, leave_out: tuple[str, ...] = ()) -> str:
+    """`eigen <command> ...` that sets every one of `settings` (a run's saved config) that differs
+    from the command's default: the command that runs it again (the report's "reproduce" line).
+    Durations are written in seconds, as saved."""
+    import shlex
+    words = ["eigen", command]
+    for f in dataclasses.fields(config_class):
+        if f.name in leave_out or f.name not in settings:
+            continue
+        value, default = settings[f.name], f.default
+        if value == default or value is None:
+            continue
+        flag = "--" + f.name.replace("_", "-")
+        if value is True:
+            words.append(flag)
+        elif f.metadata.get("positional"):
+            words.append(shlex.quote(str(value)))
+        else:
+            text = f"{value:g}s" if f.name == "time_budget" else (f"{value:g}" if isinstance(value, float) else str(value))
+            words += [flag, shlex.quote(text)]
+    return " ".join(words)

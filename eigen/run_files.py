@@ -65,6 +65,13 @@ class Spent(TypedDict, total=False):
     seconds: float
 
 
+class LatencySetting(TypedDict):
+    """Where and at what batch a run times its genomes (`ms` in --fitness, --max-ms)."""
+
+    device: str
+    batch: int
+
+
 class Answer(TypedDict, total=False):
     """best.json: the search's answer, all `eigen duplicate` needs."""
 
@@ -82,6 +89,8 @@ class Answer(TypedDict, total=False):
     search_cost: Spent
     data: DataInfo | None
     ensemble: dict[str, Any] | None
+    latency: LatencySetting | None  # where the run timed its genomes (None: it did not)
+    ms: float | None  # the best's measured latency
 
 
 class Block(TypedDict, total=False):
@@ -102,6 +111,7 @@ class PlanCandidate(TypedDict, total=False):
     flops: int
     key: str
     genome: Genome
+    latency: dict[str, Any] | None  # measured when the fitness uses ms (eigen/training/latency.py)
 
 
 class PlanSource(TypedDict, total=False):
@@ -113,6 +123,7 @@ class PlanSource(TypedDict, total=False):
     flops: int
     search_cost: Spent | None
     run: str | None
+    picked: bool  # chosen with `eigen duplicate --pick`, not the search's best
 
 
 class PlanSettings(TypedDict, total=False):
@@ -148,6 +159,7 @@ class Plan(TypedDict, total=False):
     git_commit: str | None
     created: str
     device: str | None
+    latency: LatencySetting | None  # where the candidates were timed, when the fitness uses ms
 
 
 class CandidateProgress(TypedDict, total=False):
@@ -177,6 +189,7 @@ class FinalModel(TypedDict, total=False):
     params: int
     flops: int
     key: str
+    ms: float | None  # measured latency, when the fitness used ms (absent before issue #31)
 
 
 class FinalCandidate(TypedDict, total=False):
@@ -187,6 +200,7 @@ class FinalCandidate(TypedDict, total=False):
     val_accuracy: float | None
     status: str
     device_seconds: float | None
+    ms: float | None
 
 
 class Normalization(TypedDict, total=False):

@@ -387,6 +387,7 @@ class RunFolder:
     individuals = property(lambda self: self.path / "individuals")
     best = property(lambda self: self.path / "best.json")
     report = property(lambda self: self.path / "report")
+    pareto = property(lambda self: self.path / "pareto.json")
 
     def exists(self) -> bool:
         return self.state.exists() or self.config.exists()

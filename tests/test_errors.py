@@ -179,6 +179,12 @@ def without(package):
     return prepare
 
 
+def a_final_folder(tmp, monkeypatch):
+    """A final folder's plan, with its candidates c0 and c1."""
+    (tmp / "final").mkdir()
+    (tmp / "final" / "plan.json").write_text(json.dumps({"candidates": [{"id": "c0"}, {"id": "c1"}]}))
+
+
 def damaged_program(tmp, monkeypatch):
     (tmp / "model.pt2").write_bytes(b"not an archive: a file renamed by mistake")
 
@@ -293,6 +299,26 @@ CASES = [
          r"nothing answers at 127.0.0.1:1 \(Connection refused\); start the cluster there with `ray start --head`"),
     Case("zero trainings at once", lambda tmp, run: ["search", *TINY, "--parallel", "0"],
          "--parallel: must be at least 1, got 0"),
+    Case("--pick of an individual not in the run", lambda tmp, run: ["duplicate", str(run), "--pick", "g9c9",
+                                                                       "--gpu", "-1"],
+         "g9c9 is not an individual of .*; pick an id from its pareto.json or history.jsonl"),
+    Case("--pick of a final folder's unknown candidate", lambda tmp, run: ["eval", str(tmp / "final"), "--pick", "c9"],
+         "c9 is not a candidate of .*; its candidates are c0", a_final_folder),
+    Case("--latency-device that is not a device", lambda tmp, run: [*SEARCH, "--max-ms", "2", "--latency-device", "gpu0",
+                                                                     "--out", str(tmp / "run")],
+         "--latency-device 'gpu0' is not a device; use cpu, cuda or cuda:N"),
+    Case("--latency-device cuda on a machine without CUDA", lambda tmp, run: [*SEARCH, "--max-ms", "2",
+                                                                               "--latency-device", "cuda",
+                                                                               "--out", str(tmp / "run")],
+         "--latency-device cuda: this machine has no CUDA GPU; time on cpu, or search where the GPU is", no_cuda),
+    Case("zero --max-ms", lambda tmp, run: [*SEARCH, "--max-ms", "0"], "--max-ms: must be greater than 0"),
+    Case("show of a path with no genome", lambda tmp, run: ["show", str(tmp)],
+         "holds no genome \\(no best.json, plan.json or config.json\\); pass a genome.json, best.json, run folder"),
+    Case("show of a damaged genome", lambda tmp, run: ["show", str(tmp / "genome.json")],
+         "the genome in .*genome.json is not valid: the genome has a cycle through node",
+         lambda tmp, mp: (tmp / "genome.json").write_text(json.dumps(cyclic()))),
+    Case("show drawing to an unknown suffix", lambda tmp, run: ["show", str(run), "--out", str(tmp / "net.gif")],
+         "--out .*net.gif: eigen draws .svg, .dot, .png, .pdf \\(by the file's suffix\\)"),
     Case("disk full during a write", lambda tmp, run: ["search", *TINY, "--out", str(tmp / "run")],
          "the disk is full \\(.*\\); free some space, then run `eigen search --resume .*/run --gpu -1` to continue "
          "\\(nothing already written was lost\\)", disk_full),

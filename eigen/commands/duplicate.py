@@ -1,9 +1,11 @@
 """`eigen duplicate`: gene duplication and the final model (SPEC §9, EIGEN §3.3).
 
-Reads a search's best.json, finds the blocks of its genome, ranks the candidates that repeat whole
-blocks (`duplication.candidates`; the genome as found is always candidate c0, so the report compares
-the parent with its duplicates under one recipe), trains each from scratch on the full schedule with
-mimicry, picks the best by validation accuracy, measures its test accuracy once and exports it.
+Reads a search's best.json (or, with `--pick ID`, that individual of the run: `eigen/final/pick.py`),
+finds the blocks of its genome, ranks the candidates that repeat whole blocks
+(`duplication.candidates`; the genome as found is always candidate c0, so the report compares the
+parent with its duplicates under one recipe), trains each from scratch on the full schedule with
+mimicry, picks the best by the search's fitness (validation accuracy unless --fitness said otherwise),
+measures its test accuracy once and exports it.
 The final folder (`runs/<name>/final/` unless `--out` says otherwise) holds:
 
     plan.json                the settings, the blocks and every candidate's genome (written first)
@@ -29,6 +31,7 @@ from pathlib import Path
 from ..config import DuplicateConfig
 from ..errors import EigenError
 from ..final.duplication import Duplication
+from ..final.pick import finalised_folder, picked_source
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
 from ..portable import resolve_from_file
 from ..run_files import Plan
@@ -40,6 +43,8 @@ from .setup import check_extras, executor_for, load_data, open_folder, teacher_l
 def final_folder(config: DuplicateConfig, source: Source) -> Path:
     if config.out:
         return Path(config.out)
+    if config.pick:
+        return finalised_folder(source.run, config.pick)
     if source.run is None:
         raise EigenError(f"the run folder of {source.path} ({source.best.get('run')}) is gone; "
                          f"pass --out to say where the final model goes")
@@ -88,7 +93,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..views.duplicate_progress import make_duplicate_progress
 
     check_extras(config)
-    source = read_source(config.best, config.dataset)
+    source = (picked_source(config.best, config.pick, config.dataset) if config.pick
+              else read_source(config.best, config.dataset))
     # The search's preprocessing unless told otherwise (a search before --preprocess existed: standard)
     config = dataclasses.replace(config, preprocess=config.preprocess or source.data.get("preprocess", "standard"))
     folder = final_folder(config, source)

@@ -16,6 +16,7 @@ top-5 and the accuracy of every class, draws the confusion matrix (confusion-<mo
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from ..portable import resolve_from_file
 from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..runfolder import interpreting, read_json
 from ..views.confusion import write_confusion_plot
+from .picking import picked_path
 from .scoring import Scores, score
 
 
@@ -55,6 +57,8 @@ def eval_command(config) -> int:
     from ..data.preprocess import prepared
     from ..device import auto_device
 
+    if config.pick:  # a run's finalised individual, or a final folder's candidate (commands/picking.py)
+        config = dataclasses.replace(config, path=str(picked_path(config.path, config.pick, "evaluate")), pick=None)
     with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
         target = find_target(Path(config.path), config.top_k)
     dataset = config.dataset or target.dataset

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..errors import EigenError
 from ..genome.cost import training_flops
+from ..search.pareto import CANDIDATES_ELIGIBLE, Point, pareto_file
 from ..search.record import HistoryRecord
 from ..portable import resolve_from_file
 from ..run_files import TeacherDescription
@@ -44,6 +45,7 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
              "input": f"float images (B, 3, {size}, {size}) in [0, 1]; the normalisation is inside"}
 
     write_json(folder / "genome.json", chosen["genome"])
+    _draw_chosen(plan, chosen, folder / "genome.svg")
     weights = save_weights(model, folder, metadata={"genome_key": chosen["key"], "dataset": about["dataset"]})
     described = {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test}
     export_program(Normalized(model, data.preprocess), folder / "model.pt2", size, described)
@@ -74,14 +76,15 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
         "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
                   "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
                   "test_accuracy_tta": test_tta, "tta": FINAL_TTA,
-                  "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"]},
+                  "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"], "ms": _ms(chosen)},
         "parent": {"search_id": plan["source"]["id"],
                    "search_val_accuracy": plan["source"].get("val_accuracy", plan["source"]["fitness"]),
                    "search_test_accuracy": plan["source"]["test_accuracy"], "params": as_found["params"],
                    "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
         "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
                         "val_accuracy": duplication.entry(c)["fitness"], "status": duplication.entry(c)["status"],
-                        "device_seconds": round(duplication.entry(c)["seconds"], 1)} for c in plan["candidates"]],
+                        "device_seconds": round(duplication.entry(c)["seconds"], 1), "ms": _ms(c)}
+                       for c in plan["candidates"]],
         "ensemble": ensemble,
         # Seconds on the device that did the work, named: a CPU run's seconds are not GPU-seconds.
         "device_seconds": seconds, "device": device_name(data.device),
@@ -96,10 +99,24 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
         "final_recipe": plan["settings"].get("final_recipe", "paper"),
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+    pareto = candidates_front(duplication, chosen["id"])
+    write_json(folder / "pareto.json", pareto)
     write_json(folder / "metrics.json", metrics)
     report_note = _draw(folder, source)
-    _print(metrics, folder, report_note)
+    _print(metrics, folder, report_note, [p["id"] for p in pareto["front"]])
     return metrics
+
+
+def _ms(candidate: dict) -> float | None:
+    latency = candidate.get("latency")
+    return latency["ms"] if latency else None
+
+
+def candidates_front(duplication, chosen: str) -> dict:
+    """final/pareto.json: the front of the candidates trained to the end (see `search/pareto.py`)."""
+    points = [Point(c["id"], duplication.entry(c)["fitness"], c["params"], c["flops"], _ms(c),
+                    duplication.fitness_of(c)) for c in duplication.ranked()]
+    return pareto_file(points, CANDIDATES_ELIGIBLE, chosen, duplication.plan.get("latency"))
 
 
 def device_name(device) -> str:
@@ -158,26 +175,45 @@ def end_to_end_cost(duplication, seconds: dict, teacher: dict | None) -> dict:
                       "total": (search_flops or 0) + duplicate_flops}}
 
 
+def _draw_chosen(plan: dict, chosen: dict, path: Path) -> None:
+    """final/genome.svg: the chosen network, each block of the genome as found framed and each added
+    copy framed apart (EIGEN Fig. 1's view of duplication)."""
+    from ..genome.dna import Genome
+    from ..views.genome_drawing import write_drawing
+    from ..views.genome_layout import duplication_frames
+    size, classes = plan["data"]["image_size"], plan["data"]["classes"]
+    genome = Genome.from_dict(chosen["genome"], size)
+    as_found = Genome.from_dict(plan["candidates"][0]["genome"], size)
+    copies = {int(b): int(n) for b, n in (chosen.get("copies") or {}).items()}
+    write_drawing(genome, path, size, classes, blocks=duplication_frames(as_found, genome, copies, size, classes),
+                  title=f"{chosen['id']}: {chosen['label']}, {chosen['params']:,} parameters")
+
+
 def _draw(folder: Path, source) -> str:
     """The duplication's plots (candidates, learning curves): in the run's report when this is the run's
     final folder, else beside it."""
-    from ..views.report import write_curves_plot, write_duplicates_plot, write_report
+    from ..views.report import write_curves_plot, write_duplicates_plot
+    from .report import run_report
     try:
+        note = ""
         if source.run is not None and folder.resolve() == (source.run / "final").resolve():
-            write_report(RunFolder(source.run))
-            return f"report: {source.run / 'report' / 'duplicates.png'}, {source.run / 'report' / 'final-curves.png'}"
+            paths = run_report(RunFolder(source.run))
+            return (f"report: {paths[-1]} ({source.run / 'report' / 'duplicates.png'}, "
+                    f"{source.run / 'report' / 'final-curves.png'} beside it)")
+        if source.run is not None and folder.resolve().parent == source.run.resolve():  # final-<ID>/
+            note = f"; the run's page: {run_report(RunFolder(source.run))[-1]}"
         curves = write_curves_plot(folder, folder / "final-curves.png")
-        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}, {curves}"
+        return f"report: {write_duplicates_plot(folder, folder / 'duplicates.png')}, {curves}{note}"
     except OSError:  # a full disk: the command says so, and how to continue
         raise
     except Exception as e:  # the final folder is complete without the plot
         return f"the plot could not be drawn ({type(e).__name__}: {e})"
 
 
-def _print(metrics: dict, folder: Path, report_note: str) -> None:
+def _print(metrics: dict, folder: Path, report_note: str, front: list[str]) -> None:
     from ..views.report import duplicates_table, output_console
     console = output_console()
-    console.print(duplicates_table(metrics))
+    console.print(duplicates_table(metrics, front))
     m, p = metrics["model"], metrics["parent"]
     console.print(f"chosen: {m['candidate']} ({m['duplication']}), validation {m['val_accuracy']:.2f}%, "
                   f"test {m['test_accuracy']:.2f}% ({m['test_accuracy_tta']:.2f}% with {m['tta']} test-time "

@@ -16,13 +16,19 @@ import numpy as np
 import torch
 
 from ..errors import EigenError
+from .picking import picked_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 BATCH = 256  # images per forward pass
 
 
 def predict_command(config) -> int:
-    model, meta, source = load_predictor(Path(config.model))
+    path = picked_path(config.model, config.pick, "predict with")
+    if config.pick and path.suffix == ".pt":
+        raise EigenError(f"candidate {config.pick} of {config.model} is a checkpoint, not an exported model; predict "
+                         f"with the final folder's chosen model, or measure the candidate with "
+                         f"`eigen eval {config.model} --pick {config.pick}`")
+    model, meta, source = load_predictor(path)
     classes, size = meta.get("classes"), meta.get("image_size")
     if not classes or not size:
         raise EigenError(f"{source} does not say its classes and image size (no eigen.json inside); "

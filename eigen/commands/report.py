@@ -1,4 +1,4 @@
-"""`eigen report RUN_DIR`: redraw a run folder's plots and print its generations."""
+"""`eigen report RUN_DIR`: redraw a run folder's plots, drawings and index.html, and print its generations."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,6 +6,15 @@ from pathlib import Path
 from ..errors import EigenError, cannot_save, not_writable
 from ..runfolder import RunFolder, interpreting
 from ..views.report import evolution_table, load_run, output_console, summary_table, write_report
+
+
+def run_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
+    """The run's plots, drawings and index.html (with the command that reproduces the search)."""
+    from ..config import SearchConfig, command_line
+    from ..run_files import RunConfig
+    from ..runfolder import read_json
+    settings = read_json(folder.config, "the run's settings", RunConfig)["settings"]
+    return write_report(folder, into, command_line("search", SearchConfig, settings, ("resume", "out")))
 
 
 def report_command(config) -> int:
@@ -19,7 +28,7 @@ def report_command(config) -> int:
         if state["generations"]:
             console.print((evolution_table if "events" in state else summary_table)(state))
         try:
-            paths = write_report(folder, Path(config.out) if config.out else None)
+            paths = run_report(folder, Path(config.out) if config.out else None)
         except OSError as e:
             if config.out is None and not_writable(e):
                 raise EigenError(cannot_save(e, "the report", "pass --out DIR to draw it elsewhere")) from None

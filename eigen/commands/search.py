@@ -147,9 +147,28 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
     })
 
 
-def make_engine(config: SearchConfig, splits, schedule, individuals, folder: RunFolder, progress, executor):
+def measures_latency(config: SearchConfig) -> bool:
+    """Whether this search times its genomes: `ms` in --fitness, or a --max-ms."""
+    from ..search.fitness import Fitness
+    return config.max_ms is not None or Fitness.parse(config.fitness).uses_latency
+
+
+def with_latency_device(config: SearchConfig, device) -> SearchConfig:
+    """--latency-device resolved (the search's own device by default) and checked, before the run
+    folder is created; a run that times nothing keeps None."""
+    from ..training.latency import latency_device
+    if not measures_latency(config):
+        return config
+    chosen = latency_device(config.latency_device or str(device))
+    return dataclasses.replace(config, latency_device=str(chosen))
+
+
+def make_engine(config: SearchConfig, splits, schedule, individuals, folder: RunFolder, progress, executor,
+                measure_latency=None):
     """The strategy's engine, with its settings from the command's (already scaled)."""
     common = dict(max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
+                  max_ms=config.max_ms, latency_device=config.latency_device or "cpu",
+                  latency_batch=config.latency_batch,
                   time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
                   num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
                   fitness=config.fitness)
@@ -157,13 +176,13 @@ def make_engine(config: SearchConfig, splits, schedule, individuals, folder: Run
         from ..search.evolution import Evolution, EvolutionSettings
         settings = EvolutionSettings(strategy=config.strategy, population=config.resolved_population(),
                                      child_steps=schedule.total, top_k=config.top_k, **common)
-        return Evolution(settings, individuals, folder, progress, executor)
+        return Evolution(settings, individuals, folder, progress, executor, measure_latency)
     from ..search.eigen_search import EigenSearch, EigenSettings
     settings = EigenSettings(population=config.resolved_population(), primary_step=config.primary_step,
                              secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p,
                              q=config.q, plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
                              inherit_weights=config.inherit_weights, elitist=config.elitist, **common)
-    return EigenSearch(settings, individuals, folder, progress, executor)
+    return EigenSearch(settings, individuals, folder, progress, executor, measure_latency)
 
 
 def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> dict:
@@ -176,6 +195,7 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
                                       "image_size": splits.image_size, "fingerprint": splits.fingerprint(),
                                       "preprocess": config.preprocess}}
     write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
+    write_json(folder.pareto, search.pareto())
     if is_latest_copy_wanted(folder):
         latest = folder.path.parent / "best.json"  # runs/best.json: the latest search's answer
         write_json(latest, with_relative_paths(best, ("run", "weights"), latest))
@@ -183,12 +203,14 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
 
 
 @holds_locks
-def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None) -> int:
-    """Run `eigen search`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None,
+                   measure_latency=None) -> int:
+    """Run `eigen search`; `progress`, `individuals` and `measure_latency` can be replaced (tests, the
+    Python API)."""
     notes: list[str] = []
     folder, config, saved = open_run(config, notes.append)
     try:
-        return _search_in(folder, config, saved, notes, progress, individuals)
+        return _search_in(folder, config, saved, notes, progress, individuals, measure_latency)
     except BrokenPipeError:  # the reader of stdout went away: the CLI stops quietly
         raise
     except OSError as e:  # a full disk: one sentence, with the command that continues this run
@@ -197,7 +219,7 @@ def search_command(config: SearchConfig, progress: SearchEvents | None = None, i
 
 
 def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, notes: list[str], progress,
-               individuals) -> int:
+               individuals, measure_latency) -> int:
     from ..data.device_data import DeviceData
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
@@ -210,6 +232,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
         raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
                          f"a tournament needs two individuals")
     device = resolve_device(config.gpu)
+    config = with_latency_device(config, device)
     schedule = search_schedule(config)
     splits = load_data(config.dataset, config.data_dir, config.image_size, schedule.batch_size,
                        saved["data"]["fingerprint"] if saved else None, folder.path)
@@ -237,7 +260,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
         with executor_for(config, individuals, device, worker, say=progress.note) as executor:
             for note in notes:
                 progress.note(note)
-            search = make_engine(config, splits, schedule, individuals, folder, progress, executor)
+            search = make_engine(config, splits, schedule, individuals, folder, progress, executor, measure_latency)
             try:  # Ctrl-C, SIGTERM or SIGHUP (see stop_signals.py), up to the last picture of the report
                 reason = search.run()
                 best = record_answer(search, folder, config, splits)
@@ -259,35 +282,61 @@ def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int
     return f"eigen search --resume {shlex.quote(str(folder.path))}{device_flag(config.gpu)}{executor_flags(config)}{more}"
 
 
-def duplicate_command_for(folder: RunFolder, config: SearchConfig) -> str:
-    """`eigen duplicate` of this run, on its device and at its --schedule-scale (a scaled-down smoke
-    search is followed by a scaled-down final training, not 25,000 iterations per candidate)."""
+def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | None = None) -> str:
+    """`eigen duplicate` of this run's best (or, with `pick`, of that individual), on its device and at
+    its --schedule-scale (a scaled-down smoke search is followed by a scaled-down final training, not
+    25,000 iterations per candidate)."""
     from ..device import device_flag
     from ..executors.choose import executor_flags
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
-    return f"eigen duplicate {shlex.quote(str(folder.best))}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
+    which = f"{shlex.quote(str(folder.path))} --pick {pick}" if pick else shlex.quote(str(folder.best))
+    return f"eigen duplicate {which}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
+
+
+def front_ends(pareto: dict, best: str | None) -> list[dict]:
+    """The two ends of the front (smallest, most accurate) that are not the best itself, each with
+    which end it is: the examples of `--pick` the summary prints."""
+    from ..search.pareto import ends
+    found = ends(pareto)
+    named = zip(found, ("smallest", "most accurate") if len(found) == 2 else ("only",))
+    return [{**p, "which": which} for p, which in named if p["id"] != best and best not in p["twins"]]
+
+
+def latency_summary(latencies, seconds: float) -> str | None:
+    """"latency: 41 networks timed on cpu at batch 1, 0.21 s each, 1.3% of the search's device time"."""
+    if latencies is None or not latencies.by_key:
+        return None
+    import statistics
+    costs = [entry["seconds"] for entry in latencies.by_key.values()]
+    share = f", {100 * sum(costs) / seconds:.2g}% of the training's device time" if seconds > 0 else ""
+    return (f"latency: {len(costs)} networks timed on {latencies.device} at batch {latencies.batch}, "
+            f"{statistics.median(costs):.2g} s each (median){share}; kept in {latencies.path}")
 
 
 def _try_report(folder: RunFolder) -> str:
     """Draw the report; a plotting problem must not cost the user a finished search."""
-    from ..views.report import write_report
+    from .report import run_report
     try:
-        paths = write_report(folder)
+        paths = run_report(folder)
     except OSError:  # a full disk: the command says so, and how to continue
         raise
     except Exception as e:  # the run folder is complete without the plots
         return f"the report could not be drawn ({type(e).__name__}: {e}); try `eigen report {shlex.quote(str(folder.path))}`"
-    return f"report: {paths[0].parent}/"
+    return f"report: {paths[-1]} (and the plots beside it)"
 
 
 def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder, config: SearchConfig) -> None:
     from ..search.eigen_search import EigenSearch
+    from ..views.pareto_view import pareto_table
     from ..views.report import device_hours, evolution_table, output_console, summary_table
     console = output_console()
     state = search.state
     eigen = isinstance(search, EigenSearch)
     if state.generations:
         console.print((summary_table if eigen else evolution_table)(state.to_dict()))
+    pareto = search.pareto()
+    if pareto["front"]:
+        console.print(pareto_table(pareto))
     test = f", test {best['test_accuracy']:.2f}%" if best["test_accuracy"] is not None else ""
     done = f"{len(state.generations)} generation(s)" if eigen else f"{state.born} starting individuals and {state.events} events"
     custom = best["fitness_expression"] != "acc"
@@ -313,6 +362,9 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     eager = eager_summary(records)
     if eager:
         console.print(eager, highlight=False)
+    latency = latency_summary(search.core.latencies, spent["seconds"])
+    if latency:
+        console.print(latency, highlight=False)
     console.print(report_note, highlight=False)
     if reason == "max generations":
         more = len(state.generations) + (config.max_generations or 1)
@@ -320,6 +372,10 @@ def _print_summary(search, reason: str, best: dict, report_note: str, folder: Ru
     elif reason != "converged":
         console.print(f"continue with: {resume_command(folder, config)}", highlight=False)
     console.print(f"next: {duplicate_command_for(folder, config)}", highlight=False)
+    for end in front_ends(pareto, best["id"]):
+        console.print(f"  or finalise the {end['which']} point of the front ({end['id']}: {end['params']:,} parameters, "
+                      f"validation {end['val_accuracy']:.2f}%): {duplicate_command_for(folder, config, end['id'])}",
+                      highlight=False)
 
 
 def eager_summary(records: list[HistoryRecord]) -> str | None:

@@ -134,8 +134,11 @@ class Duplication:
         return sorted(trained, key=lambda c: -self.fitness_of(c))
 
     def fitness_of(self, candidate: dict) -> float:
-        """The candidate's fitness from its validation accuracy (the entry's "fitness" is that accuracy)."""
-        return self.fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"])
+        """The candidate's fitness from its validation accuracy (the entry's "fitness" is that accuracy),
+        its cost and, when the fitness uses ms, its latency measured when the plan was made."""
+        latency = candidate.get("latency")
+        return self.fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"],
+                            latency["ms"] if latency else None)
 
     def measured_once(self, name: str, measure) -> float:
         """A test accuracy, measured the first time it is asked for and remembered after that."""

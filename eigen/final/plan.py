@@ -39,6 +39,8 @@ class Source:
     genome: Genome
     run: Path | None  # the search's run folder, if it is still there
     data: dict  # dataset (as the search was given it), classes, image_size, fingerprint
+    latency: dict | None = None  # where the search timed its genomes ({device, batch}), if it did
+    picked: bool = False  # `--pick`: an individual of the run chosen by the user, not its best
 
 
 def read_source(path: str | Path, dataset: str | None = None) -> Source:
@@ -77,7 +79,7 @@ def _read_source(path: Path, dataset: str | None) -> Source:
     if dataset is not None and dataset != data["dataset"]:
         raise EigenError(f"{path} comes from a search on {data['dataset']}, not {dataset}; duplicate it on "
                          f"{data['dataset']} (leave out --dataset) or search {dataset} first")
-    return Source(path, best, genome, run, data)
+    return Source(path, best, genome, run, data, best.get("latency"))
 
 
 def chunk_ends(total: int, chunks: int = CHUNKS) -> list[int]:
@@ -94,22 +96,37 @@ def make_plan(config, source: Source, splits, schedule, teacher: Path | None,
     if not chosen:
         raise EigenError(f"the genome alone has {cost(source.genome, size, classes).params:,} parameters, above "
                          f"--max-params {config.max_params:,}; raise the limit")
+    expression = source.best.get("fitness_expression", "acc")
+    timed = _timed(chosen, expression, source, size, classes)
     return {
         "version": PLAN_VERSION, "command": "duplicate", "best": relative_to_file(source.path, plan_path),
         "source": {**{k: source.best.get(k) for k in ("id", "fitness", "val_accuracy", "test_accuracy", "params", "flops",
                                                       "search_cost")},
-                   "run": relative_to_file(source.run, plan_path)},
-        "fitness_expression": source.best.get("fitness_expression", "acc"),
+                   "run": relative_to_file(source.run, plan_path), "picked": source.picked},
+        "fitness_expression": expression, "latency": source.latency if timed else None,
         "source_key": source.genome.key(),
         "settings": {name: getattr(config, name) for name in PLAN_SETTINGS},
         "teacher": relative_to_file(teacher, plan_path), "mimicry_note": mimicry_note,
         "schedule": asdict(schedule), "chunk_ends": chunk_ends(schedule.total),
         "data": {**source.data, "class_names": list(splits.classes), "val": len(splits.val)},
         "blocks": [b.to_dict() for b in blocks],
-        "candidates": [c.to_dict() for c in chosen],
+        "candidates": [{**c.to_dict(), "latency": latency} for c, latency in zip(chosen, timed)],
         "versions": versions(), "git_commit": git_commit(),
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
+
+
+def _timed(chosen: list, expression: str, source: Source, size: int, classes: int) -> list:
+    """Each candidate's latency, measured now where the search measured its genomes, when the fitness
+    that chooses among them uses ms (else None for each: nothing is timed)."""
+    if not Fitness.parse(expression).uses_latency:
+        return [None] * len(chosen)
+    if not source.latency:
+        raise EigenError(f"--fitness '{expression}' uses ms, and {source.path} does not say where the search "
+                         f"measured latency; duplicate a best.json written by this eigen")
+    from ..training.latency import latency_device, measure_latency
+    device = latency_device(source.latency["device"])
+    return [measure_latency(c.genome, size, classes, device, source.latency["batch"]) for c in chosen]
 
 
 def check_same_plan(plan: dict, config, source: Source, folder: Path) -> None:

@@ -161,6 +161,29 @@ def duplicate(genome: Genome, copies: dict[int, int], image_size: int | tuple[in
     return genome
 
 
+def copies_of_blocks(source: Genome, duplicated: Genome, copies: dict[int, int],
+                     image_size: int | tuple[int, int] = 32) -> dict[int, list[tuple[str, ...]]]:
+    """Which layers of `duplicated` (`duplicate(source, copies)`) are the copies of each block:
+    block number -> one tuple of node ids per added copy, in order. `repeat_block` keeps every
+    node id of the source and inserts each copy's new layers right after the block (or the copy
+    before), so the new layers that follow a block's last layer in the node list are its copies,
+    each the same number of layers."""
+    blocks = find_blocks(source, image_size)
+    block_of = {node: b.number for b in blocks for node in b.nodes}
+    added: dict[int, list[str]] = {number: [] for number, times in copies.items() if times > 1}
+    current = None
+    for node in duplicated.nodes:
+        if node.id in source.by_id:
+            current = block_of.get(node.id)
+        elif current in added:
+            added[current].append(node.id)
+    found = {}
+    for number, nodes in added.items():
+        size = len(nodes) // (copies[number] - 1)
+        found[number] = [tuple(nodes[k * size:(k + 1) * size]) for k in range(copies[number] - 1)]
+    return found
+
+
 @dataclass(frozen=True)
 class Candidate:
     id: str  # "c0" is the genome as found

@@ -48,6 +48,7 @@ from ..training.job import StageResult
 from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
 from .individual import Individual, draw_child
+from .pareto import run_front
 from .record import HistoryRecord
 from .run import BestTest, SearchRun
 from .spending import Spent
@@ -72,6 +73,9 @@ class EigenSettings:
     max_generations: int | None = None
     max_params: int | None = None
     max_flops: int | None = None
+    max_ms: float | None = None  # measured forward milliseconds (latency.py)
+    latency_device: str = "cpu"  # where `ms` is measured
+    latency_batch: int = 1  # images per timed forward pass
     time_budget: float | None = None  # seconds of this sitting
     seed: int = 0
     image_size: int = 32
@@ -119,7 +123,7 @@ class Generation:
     children: list[Individual]
     stages_done: int = 0  # 0..3
     thresholds: dict[str, float] = field(default_factory=dict)  # v_{g,T1}, v_{g,T2}
-    rejected: int = 0  # children redrawn because they broke --max-params / --max-flops
+    rejected: int = 0  # children redrawn because they broke --max-params / --max-flops / --max-ms
 
     def view(self) -> GenerationView:
         return GenerationView(self.number, self.phase, self.step_size, self.stages_done, dict(self.thresholds),
@@ -202,12 +206,12 @@ class EigenSearch:
     """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
 
     def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress: SearchEvents | None = None, executor: Executor | None = None):
+                 progress: SearchEvents | None = None, executor: Executor | None = None, measure_latency=None):
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.executor = executor or InlineExecutor(individuals)  # where the children train (SPEC §10)
         self.progress = progress or SearchEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: SearchState.from_dict(d, settings),
-                              lambda: SearchState.initial(settings), self.progress.note)
+                              lambda: SearchState.initial(settings), self.progress.note, measure_latency)
         self.memo: dict[tuple, HistoryRecord] = {}  # a training's memo key -> its (first) record
         self.genome_of: dict[str, dict] = {}  # individual id -> genome, from the T1 records
         for r in self.core.records:
@@ -227,7 +231,8 @@ class EigenSearch:
         resuming = ((state.generation.number, STAGES[min(state.generation.stages_done, 2)])
                     if state.generation else None)
         return SearchView(self.folder.path, state.parent.view(), state.parent_fitness, len(state.generations),
-                          resuming, self.executor.slots, self.sitting, s.population, s.p, s.q, s.stage_ends)
+                          resuming, self.executor.slots, self.sitting, s.population, s.p, s.q, s.stage_ends,
+                          self.fitness.expression)
 
     # -- Algorithm 1 ---------------------------------------------------------------------------------
     def run(self) -> str:
@@ -272,9 +277,11 @@ class EigenSearch:
         shutil.rmtree(self.folder.individuals, ignore_errors=True)
         children, rejected = [], 0
         for slot in range(s.population):
-            genome, mutations, c, redrawn = draw_child(state.parent, rng, "eigen", lambda: step_count(rng, m), s)
+            genome, mutations, c, redrawn, latency = draw_child(state.parent, rng, "eigen", lambda: step_count(rng, m),
+                                                                s, self.core.latency_of)
             rejected += redrawn
-            children.append(Individual(f"g{number}c{slot}", state.parent.id, genome, mutations, c.params, c.flops))
+            children.append(Individual(f"g{number}c{slot}", state.parent.id, genome, mutations, c.params, c.flops,
+                                       latency=latency))
         generation = Generation(number, phase, m, children, rejected=rejected)
         state.generation = generation
         self.save()
@@ -318,7 +325,7 @@ class EigenSearch:
         def finished(child: Individual, result: StageResult):
             child.status, child.step = result.status, result.step
             child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
-            child.fitness[stage] = self.fitness(result.fitness, child.params, child.flops)
+            child.fitness[stage] = self.core.score(child, result.fitness)
             child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
             record = self._record(generation, child, stage, until, seconds=result.seconds,
                                   iterations=result.iterations, inherited=result.inherited,
@@ -504,7 +511,8 @@ class EigenSearch:
             params=child.params, flops=child.flops, fitness=dict(child.fitness), accuracy=dict(child.accuracy),
             status=child.status, iterations=iterations, seconds=round(seconds, 3), flops_spent=spent,
             reused_from=reused_from, checkpoint=child.checkpoint, inherited=inherited,
-            genome=child.genome.to_dict() if stage == "T1" else None, graphed=graphed, graph_error=graph_error)
+            genome=child.genome.to_dict() if stage == "T1" else None, graphed=graphed, graph_error=graph_error,
+            latency=child.latency)
 
     def _remember(self, record: HistoryRecord) -> None:
         if record.genome is not None and not record.reused_from:
@@ -535,6 +543,11 @@ class EigenSearch:
     def measure_test(self) -> float | None:
         """Test accuracy of the best individual, measured once per best (the test set never selects)."""
         return self.core.measure_test(self.individuals)
+
+    def pareto(self) -> dict:
+        """pareto.json: the front of the individuals trained to T3 (see `pareto.py`)."""
+        best = self.state.best.id if self.state.best else None
+        return run_front(self.core.records, False, (), best, self.core.latency_setting())[1]
 
 
 def _generation_of(individual_id: str) -> int:

@@ -56,6 +56,7 @@ class SearchView:
     p: int
     q: int
     stage_ends: tuple[int, int, int]  # iterations at the end of T1, T2, T3
+    expression: str = "acc"  # --fitness: its values are percentages only when it is accuracy alone
 
 
 @dataclass(frozen=True)
@@ -71,6 +72,7 @@ class EvolutionView:
     alive: int  # the population now
     best: IndividualView | None
     sitting: Sitting
+    expression: str = "acc"  # --fitness, as in SearchView
 
 
 class SearchEvents:

@@ -8,7 +8,7 @@ classifier, learning rate 0.1, §3.3), each trained in turn. Then each *event* k
      (tournament selection; a tie keeps the first drawn); `random`: a coin decides, with no look at
      fitness (the paper's control, "reproducing and killing random individuals");
   3. the child is a copy of the parent with one mutation of the Large-Scale set, redrawn while it
-     breaks --max-params / --max-flops;
+     breaks --max-params / --max-flops / --max-ms;
   4. the child trains `child_steps` iterations at the genome's constant learning rate, starting from
      its parent's weights wherever a layer matches (§3.6), and joins the population. A child whose
      training fails is recorded and left out; the population refills as in S1 (kill only at the
@@ -50,6 +50,7 @@ from ..runfolder import RunFolder, copy_atomic
 from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
+from .pareto import run_front
 from .record import STEADY_STAGE as STAGE, HistoryRecord
 from .run import BestTest, SearchRun
 from .spending import Spent
@@ -65,6 +66,9 @@ class EvolutionSettings:
     max_generations: int | None = None  # generations of `population` events
     max_params: int | None = None
     max_flops: int | None = None
+    max_ms: float | None = None  # measured forward milliseconds (latency.py)
+    latency_device: str = "cpu"  # where `ms` is measured
+    latency_batch: int = 1  # images per timed forward pass
     time_budget: float | None = None  # seconds of this sitting
     seed: int = 0
     image_size: int = 32
@@ -212,12 +216,12 @@ class Evolution:
     result does. `EventWindow` schedules the trainings, up to `window` at once."""
 
     def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress=None, executor=None):
+                 progress=None, executor=None, measure_latency=None):
         self.settings, self.individuals, self.folder = settings, individuals, folder
         self.executor = executor or InlineExecutor(individuals)  # where the individuals train (SPEC §10)
         self.progress = progress or EvolutionEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: EvolutionState.from_dict(d, settings.image_size),
-                              EvolutionState, self.progress.note)
+                              EvolutionState, self.progress.note, measure_latency)
         # Trained before a kill. Every record, not only those after the state's count: with several
         # trainings in flight a result is recorded as it finishes but applied in event order, so a
         # state saved in between counts records whose events are still pending.
@@ -231,7 +235,8 @@ class Evolution:
         """The run as its watchers see it now (see `events.py`)."""
         s, state = self.settings, self.state
         return EvolutionView(self.folder.path, s.strategy, s.population, s.child_steps, state.born, state.events,
-                             len(state.population), state.best.view() if state.best else None, self.sitting)
+                             len(state.population), state.best.view() if state.best else None, self.sitting,
+                             self.fitness.expression)
 
     def run(self) -> str:
         """Evolve until out of generations or time; return why it stopped (see `EventWindow`)."""
@@ -264,7 +269,7 @@ class Evolution:
         their inputs, then activate (§3.2); every child inherits that order."""
         genome = initial_genome(vertex_order=ADD_THEN_ACTIVATE)
         c = cost(genome, self.settings.image_size, self.settings.num_classes)
-        return Individual(f"i{n}", None, genome, [], c.params, c.flops)
+        return Individual(f"i{n}", None, genome, [], c.params, c.flops, latency=self.core.latency_of(genome))
 
     def draw_event(self, k: int) -> dict:
         """Event k's tournament and child, from the population as it is now and k's own generator;
@@ -274,8 +279,8 @@ class Evolution:
         rng = random.Random(f"{s.strategy}:{s.seed}:event:{k}")
         pair, parent, loser = tournament(state.population, rng, s.strategy)
         killed = loser.id if len(state.population) + len(state.pending) >= s.population else None
-        genome, mutations, c, _ = draw_child(parent, rng, "large-scale", lambda: 1, s)
-        child = Individual(f"c{k}", parent.id, genome, mutations, c.params, c.flops)
+        genome, mutations, c, _, latency = draw_child(parent, rng, "large-scale", lambda: 1, s, self.core.latency_of)
+        child = Individual(f"c{k}", parent.id, genome, mutations, c.params, c.flops, latency=latency)
         event = {"event": k, "pair": [i.id for i in pair], "parent": parent.id, "killed": killed,
                  "child": child.to_dict()}
         state.pending.append(event)
@@ -305,13 +310,13 @@ class Evolution:
             id=individual.id, parent=individual.parent, generation=-(-event // s.population), event=event,
             killed=pending["killed"] if pending else None, succession=None, step_size=1, stage=STAGE,
             until=s.child_steps, key=individual.key, mutations=individual.mutations, params=individual.params,
-            flops=individual.flops, fitness={STAGE: self.fitness(result.fitness, individual.params, individual.flops)},
+            flops=individual.flops, fitness={STAGE: self.core.score(individual, result.fitness)},
             accuracy={STAGE: result.fitness},  # the trainer's fitness is validation accuracy
             status=result.status, iterations=result.iterations, seconds=round(result.seconds, 3),
             flops_spent=training_flops(individual.flops, s.batch_size, result.iterations, s.num_val),
             reused_from=None, checkpoint=f"{self.folder.individuals.name}/{individual.id}.pt" if result.ok else None,
             inherited=result.inherited, genome=individual.genome.to_dict(), graphed=result.graphed,
-            graph_error=result.graph_error)
+            graph_error=result.graph_error, latency=individual.latency)
         self.core.append(record)
         self.core.failures.saw(individual.id, record.status)
         return record
@@ -386,6 +391,12 @@ class Evolution:
 
     def measure_test(self) -> float | None:
         return self.core.measure_test(self.individuals)
+
+    def pareto(self) -> dict:
+        """pareto.json: the front of the living individuals, trained (see `pareto.py`)."""
+        best = self.state.best.id if self.state.best else None
+        living = [i.id for i in self.state.population]
+        return run_front(self.core.records, True, living, best, self.core.latency_setting())[1]
 
     def measure_ensemble(self) -> dict | None:
         """LS's ensemble: the best `top_k` living individuals by fitness, majority vote, on validation

@@ -10,6 +10,7 @@ it spent; a reused result spent nothing.
 Versions of the record (read by `from_json`, written as the newest):
     1  eigen 0.1.0: no `accuracy` apart from `fitness` (they were the same), no `inherited`, no CUDA-graph fields
     2  `accuracy` apart from `fitness` (--fitness), `inherited` (weight inheritance), `graphed`/`graph_error`
+    3  `latency` (the measured forward time, when the run scores or limits it: issue #31)
 The version is not written into each line: a line's fields say which it is, and lines stay as they
 were for runs begun by eigen 0.1.0 and resumed since.
 """
@@ -17,7 +18,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-RECORD_VERSION = 2
+from .. import shapes
+from ..training.latency import Latency
+
+RECORD_VERSION = 3
 STEADY_STAGE = "train"  # the one stage of a steady-state individual (records, fitness keys)
 HISTORY_FIX = "restore it from a copy, or start a new run with `eigen search --out`"  # a damaged run file
 
@@ -49,6 +53,11 @@ class HistoryRecord:
     graph_error: str | None = None  # why it ran eager on a GPU, if it did
     event: int | None = None  # steady state: the reproduction event (0: the starting population); EIGEN: None
     killed: str | None = None  # steady state: who the event's tournament killed, if anyone
+    latency: Latency | None = None  # measured forward time (`ms` in --fitness, --max-ms), else None
+
+    @property
+    def ms(self) -> float | None:
+        return self.latency["ms"] if self.latency else None
 
     @property
     def ok(self) -> bool:
@@ -78,6 +87,8 @@ class HistoryRecord:
             d["genome"] = self.genome
         if self.graphed is not None:
             d.update(graphed=self.graphed, graph_error=self.graph_error)
+        if self.latency is not None:
+            d["latency"] = dict(self.latency)
         return d
 
     @classmethod
@@ -102,7 +113,13 @@ class HistoryRecord:
                    graphed=_optional_flag(d.get("graphed"), "graphed"),
                    graph_error=_optional_text(d.get("graph_error"), "graph_error"),
                    event=None if d.get("event") is None else _integer(d["event"], "event"),
-                   killed=_optional_text(d.get("killed"), "killed"))
+                   killed=_optional_text(d.get("killed"), "killed"), latency=_latency(d.get("latency")))
+
+
+def _latency(value) -> Latency | None:
+    if value is not None:
+        shapes.check(value, Latency, "its latency")
+    return value
 
 
 def _text(value, name: str) -> str:

@@ -12,6 +12,8 @@ control) each hold one `SearchRun` and keep only their own rules. The run holds:
     spending   FLOPs and device-seconds spent, per generation and in all (LS §3.5)
     fitness    `--fitness`, parsed once; failures: the watch that warns of failures in a row;
     sitting    this sitting's clock and `--time-budget`
+    latencies  each genome's measured forward time, once per key (`latencies.py`), when `ms` is in
+               `--fitness` or `--max-ms` is set; None otherwise (nothing is timed)
 
 and gives the search's answer: `measure_test()` (the best's test accuracy, measured once per best:
 the test set never selects) and `answer()` (best.json's fields).
@@ -23,11 +25,13 @@ from __future__ import annotations
 
 from typing import Callable, TypedDict
 
-from ..genome.dna import initial_genome
+from ..genome.dna import Genome, initial_genome
 from ..runfolder import RunFolder, interpreting, read_json, write_json
 from ..training.job import FailureWatch
+from ..training.latency import Latency
 from .fitness import Fitness
 from .individual import Individual
+from .latencies import Latencies, MeasureLatency
 from .record import HISTORY_FIX, HistoryRecord
 from .sitting import Sitting
 from .spending import Spending
@@ -42,7 +46,8 @@ class BestTest(TypedDict):
 
 class SearchRun:
     def __init__(self, folder: RunFolder, settings, read_state: Callable[[dict], object],
-                 initial_state: Callable[[], object], note: Callable[[str], None]):
+                 initial_state: Callable[[], object], note: Callable[[str], None],
+                 measure_latency: MeasureLatency | None = None):
         self.folder = folder
         self.sitting = Sitting(settings.time_budget)
         self.fitness = Fitness.parse(settings.fitness)
@@ -57,6 +62,20 @@ class SearchRun:
             self.records = [HistoryRecord.from_json(line) for line in lines]
             self.unsaved = self.records[self.state.history_count:]
         self.spending = Spending(self.records)
+        self.latencies = None
+        if self.fitness.uses_latency or settings.max_ms is not None:
+            timed = {r.key: r.latency for r in self.records if r.latency is not None}
+            self.latencies = Latencies(folder.path, settings.latency_device, settings.latency_batch,
+                                       settings.image_size, settings.num_classes,
+                                       **({"measure": measure_latency} if measure_latency else {}), known=timed)
+
+    def latency_of(self, genome: Genome) -> Latency | None:
+        """The genome's latency (measured once per key in this run), or None if this run times nothing."""
+        return self.latencies.of(genome) if self.latencies is not None else None
+
+    def score(self, individual: Individual, accuracy: float) -> float:
+        """The individual's fitness at this validation accuracy (its cost and latency are its own)."""
+        return self.fitness(accuracy, individual.params, individual.flops, individual.ms)
 
     def append(self, record: HistoryRecord) -> None:
         """One result into history.jsonl (on disk before this returns) and the totals."""
@@ -96,4 +115,11 @@ class SearchRun:
                 "flops": shown.flops if shown is not None else 0,
                 "weights": str(self.folder.best_weights.resolve()) if trained else None,
                 "genome": (shown.genome if shown is not None else initial_genome()).to_dict(),
-                "search_cost": self.spending.total(), **extra}
+                "search_cost": self.spending.total(), "latency": self.latency_setting(),
+                "ms": shown.ms if shown is not None else None, **extra}
+
+    def latency_setting(self) -> dict | None:
+        """Where and at what batch this run times its genomes (None when it times nothing)."""
+        if self.latencies is None:
+            return None
+        return {"device": self.latencies.device, "batch": self.latencies.batch}

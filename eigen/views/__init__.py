@@ -3,4 +3,8 @@
 - `live.py` — what every progress view shares (number formats, ETA pace, plain and live output).
 - `search_progress.py`, `evolution_progress.py`, `duplicate_progress.py` — one view per command.
 - `report.py` — the PNG plots and summary tables of a run folder.
+- `html_report.py` — the same run as one self-contained page (report/index.html).
+- `genome_layout.py`, `genome_drawing.py` — a genome laid out and drawn (SVG, PNG, PDF, DOT).
+- `genome_table.py` — a genome as a table of layers, blocks and totals (`eigen show`).
+- `pareto_view.py` — the front of accuracy against size, FLOPs or latency, as a table and a plot.
 """

@@ -18,14 +18,13 @@ from rich.text import Text
 
 from ..search.events import EvolutionEvents, EvolutionView, IndividualView
 from ..search.record import STEADY_STAGE
-from .live import LiveView, PlainLines, budget_left, clock, human, summarize_mutations
+from .live import LiveView, PlainLines, budget_left, clock, human, score, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 
 
-def _fitness(child) -> str:
-    value = child.fitness.get(STEADY_STAGE)
-    return "-" if value is None else f"{value:.2f}%"
+def _fitness(child, run: EvolutionView) -> str:
+    return score(child.fitness.get(STEADY_STAGE), run.expression)
 
 
 class PlainEvolutionProgress(PlainLines, EvolutionEvents):
@@ -48,13 +47,13 @@ class PlainEvolutionProgress(PlainLines, EvolutionEvents):
             killed = f", killed {record.killed}" if record.killed else ""
             origin = f"event {record.event}: child of {child.parent}{killed}; {summarize_mutations(child.mutations)}"
         best = run.best
-        self._say(f"  {child.id} {_fitness(child)}{status}  {human(child.params)} params  ({origin}; "
-                  f"{record.seconds:.1f}s; best {best.id + ' ' + _fitness(best) if best else '-'})")
+        self._say(f"  {child.id} {_fitness(child, run)}{status}  {human(child.params)} params  ({origin}; "
+                  f"{record.seconds:.1f}s; best {best.id + ' ' + _fitness(best, run) if best else '-'})")
 
     def generation_finished(self, run: EvolutionView, summary: dict) -> None:
         self._say(f"generation {summary['generation']} done ({summary['events']} events): population "
-                  f"{summary['alive']}, mean {summary['population_mean']:.2f}%, best ever {summary['best']} "
-                  f"{summary['best_fitness']:.2f}%")
+                  f"{summary['alive']}, mean {score(summary['population_mean'], run.expression)}, best ever "
+                  f"{summary['best']} {score(summary['best_fitness'], run.expression)}")
 
 
 class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
@@ -93,7 +92,7 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         if run is None:
             return Text(f"eigen search  {elapsed} elapsed", style="dim")
         budget = budget_left(run.sitting)
-        best = f"{run.best.id} {_fitness(run.best)} ({human(run.best.params)} params)" if run.best else "-"
+        best = f"{run.best.id} {_fitness(run.best, run)} ({human(run.best.params)} params)" if run.best else "-"
         header = Text.from_markup(
             f"[bold]{run.strategy}[/bold]  generation {run.events // run.population + 1}, event {run.events}  "
             f"population {run.alive}/{run.population}  best {best}  {elapsed} elapsed{budget}")
@@ -103,7 +102,7 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
         for child, record in self.recent:
             table.add_row(child.id, child.parent or "-", record.killed or "-",
                           summarize_mutations(child.mutations) if child.mutations else "-", human(child.params),
-                          str(record.inherited), _fitness(child) if child.status == "ok" else child.status)
+                          str(record.inherited), _fitness(child, run) if child.status == "ok" else child.status)
         for child in list(self.training.values()):
             progress = self.progress.get(child.id)
             table.add_row(child.id, child.parent or "-", "", summarize_mutations(child.mutations)

@@ -13,8 +13,12 @@ Each plot is a PNG and an SVG of the same name, sized and lettered for a slide (
     report/survivors      EIGEN: children trained to each stage of each generation (what extinction left)
     report/cost           the best fitness against the compute spent, in hours (or minutes, seconds) of
                           the device config.json names; report/cost-flops against the FLOPs spent
+    report/pareto         the Pareto front over validation accuracy, parameters, FLOPs (and ms when
+                          measured): accuracy against parameters, the front a labelled staircase
     report/duplicates     once `eigen duplicate` has run: every candidate's validation accuracy against
                           its parameters, the genome as found and the chosen one marked
+    report/best-genome    the best genome drawn (`genome_drawing.py`), its blocks framed
+    report/index.html     with `reproduce`: the whole run on one page (`html_report.py`)
     report/final-curves   once `eigen duplicate` has run: the final trainings' loss and validation
                           accuracy against the iteration (EIGEN Fig. 3's view, from final/metrics.csv)
 """
@@ -75,9 +79,10 @@ def pyplot_for_files():
     return plt
 
 
-def write_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
-    """Draw the plots into `into` (default `folder/report/`) and return the PNGs' paths (each has an
-    SVG beside it)."""
+def write_report(folder: RunFolder, into: Path | None = None, reproduce: str | None = None) -> list[Path]:
+    """Draw the plots and the best genome into `into` (default `folder/report/`) and return the
+    PNGs' paths (each has an SVG beside it); with `reproduce` (the command that runs the search
+    again), index.html too, last in the list."""
     plt = pyplot_for_files()
     records, state = load_run(folder)
     config = read_json(folder.config, "the run's settings", RunConfig)
@@ -109,12 +114,51 @@ def write_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
             save_figure(fig, path)
             plt.close(fig)
         paths.append(path)
+    paths.append(_pareto_plot(folder, records, state, strategy, config["settings"], into / "pareto.png"))
     final = folder.path / "final"
     if (final / "state.json").exists():
         paths.append(write_duplicates_plot(final, into / "duplicates.png"))
     if (final / "metrics.csv").exists():
         paths.append(write_curves_plot(final, into / "final-curves.png"))
+    if folder.best.exists():
+        paths.append(_best_genome(folder, config, into / "best-genome.png"))
+    if reproduce is not None:
+        from .html_report import write_html_report
+        paths.append(write_html_report(folder, into, records, state, reproduce))
     return paths
+
+
+def _best_genome(folder: RunFolder, config: dict, path: Path) -> Path:
+    """report/best-genome.png and .svg: the search's answer drawn, its blocks framed."""
+    from ..genome.dna import Genome
+    from ..genome.duplication import find_blocks
+    from .genome_drawing import write_drawing
+    best = read_json(folder.best, "the search's best genome")
+    data = config.get("data") or {}
+    size, classes = int(data.get("image_size", 32)), int(data.get("classes", 10))
+    with interpreting(folder.best, "the search's best genome", HISTORY_FIX):
+        genome = Genome.from_dict(best["genome"], size)
+    title = f"{folder.path.name}: {best.get('id')}, the best by fitness"
+    for target in (path, path.with_suffix(".svg")):
+        write_drawing(genome, target, size, classes, blocks=find_blocks(genome, size, classes), title=title)
+    return path
+
+
+def _pareto_plot(folder: RunFolder, records: list[HistoryRecord], state: dict, strategy: str, settings: dict,
+                 path: Path) -> Path:
+    """report/pareto: the run's front (EIGEN: trained to T3; large-scale, random: the living)."""
+    from ..search.pareto import run_front
+    from .pareto_view import others, write_pareto_plot
+    living = [i["id"] for i in state.get("population", [])]
+    device = settings.get("latency_device")
+    latency = {"device": device, "batch": settings.get("latency_batch", 1)} if device else None
+    points, pareto = run_front(records, strategy != "eigen", living, (state.get("best") or {}).get("id"), latency)
+    return write_pareto_plot(path, points, pareto, others(records, points), strategy, folder.path.name)
+
+
+def _choice(expression: str) -> str:
+    """What chose the final model, as the duplicates plot's legend says it."""
+    return "validation" if expression == "acc" else f"fitness {expression}"
 
 
 def write_duplicates_plot(final: Path, path: Path) -> Path:
@@ -156,7 +200,7 @@ def write_duplicates_plot(final: Path, path: Path) -> Path:
         ax.scatter([], [], marker="o", color="tab:blue", s=40, label="with duplicated blocks (grey: still training)")
         if chosen:
             ax.scatter([], [], marker="*", color="tab:green", s=160, edgecolor="black", linewidth=0.6,
-                       label=f"chosen ({chosen}), by validation")
+                       label=f"chosen ({chosen}), by {_choice(metrics.get('fitness_expression', 'acc'))}")
         ax.set_xlabel("parameters (thousands)")
         ax.set_ylabel("validation accuracy (%)")
         ax.grid(alpha=0.3)
@@ -448,17 +492,21 @@ def evolution_table(state: dict) -> Table:
     return table
 
 
-def duplicates_table(metrics: dict) -> Table:
-    """One row per duplication candidate; the chosen one starred."""
+def duplicates_table(metrics: dict, front_ids=None) -> Table:
+    """One row per duplication candidate; the chosen one starred, those on the Pareto front marked."""
     expression = metrics.get("fitness_expression", "acc")
     chosen_by = "validation accuracy" if expression == "acc" else f"fitness {expression}"
-    table = Table(title=f"gene duplication (* chosen by {chosen_by})", header_style="bold")
-    for column in ("candidate", "duplication", "params", "FLOPs", "validation", "train s"):
+    timed = any(c.get("ms") is not None for c in metrics["candidates"])
+    front = set(front_ids or ())
+    marks = "; + on the Pareto front" if front else ""
+    table = Table(title=f"gene duplication (* chosen by {chosen_by}{marks})", header_style="bold")
+    for column in ("candidate", "duplication", "params", "FLOPs", "validation", *(["ms"] if timed else []), "train s"):
         table.add_column(column, justify="left" if column in ("candidate", "duplication") else "right", no_wrap=True)
     for c in metrics["candidates"]:
-        star = " *" if c["id"] == metrics["model"]["candidate"] else ""
+        star = (" *" if c["id"] == metrics["model"]["candidate"] else "") + (" +" if c["id"] in front else "")
         val = f"{c['val_accuracy']:.2f}" if c["status"] == "ok" and c["val_accuracy"] is not None else c["status"]
-        table.add_row(c["id"] + star, c["duplication"], f"{c['params']:,}", f"{c['flops']:,}", val,
+        ms = [f"{c['ms']:.3g}" if c.get("ms") is not None else "-"] if timed else []
+        table.add_row(c["id"] + star, c["duplication"], f"{c['params']:,}", f"{c['flops']:,}", val, *ms,
                       f"{c.get('device_seconds', c.get('gpu_seconds')):.0f}")  # gpu_seconds: older folders
     return table
 

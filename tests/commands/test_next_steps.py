@@ -1,8 +1,10 @@
 """Every command eigen prints as a next step runs as printed on this (CPU-only) machine: the search's
 `continue with:` and `next:` lines, the duplication's `next:` line, and the resume command an
 interrupted search prints."""
+import io
 import re
 import shlex
+import sys
 
 import pytest
 
@@ -11,6 +13,20 @@ from eigen.runfolder import RunFolder
 
 SMOKE = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1", "--schedule-scale", "0.004",
          "--population", "4", "--p", "2", "--q", "1", "--primary-step", "3", "--secondary-step", "2"]
+
+
+def run_quietly(*commands: list[str]) -> str:
+    """Run each argv through `main` (each must succeed) and return what they printed: for module-scoped
+    fixtures, which cannot take capsys."""
+    out = io.StringIO()
+    mp = pytest.MonkeyPatch()
+    mp.setattr(sys, "stdout", out)
+    try:
+        for argv in commands:
+            assert main(argv) == 0, argv
+    finally:
+        mp.undo()
+    return out.getvalue()
 
 
 def printed(out: str, label: str) -> list[str]:

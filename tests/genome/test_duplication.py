@@ -194,3 +194,28 @@ def test_no_candidate_of_random_genomes_repeats_another_or_the_genome_as_found(o
         keys = [c.genome.key() for c in found]
         assert keys[0] == genome.key() and found[0].label == "as found"
         assert len(set(keys)) == len(keys)
+
+
+@pytest.mark.parametrize("ops", ["eigen", "large-scale"])
+def test_the_copies_of_each_block_are_found_in_every_candidate_of_random_genomes(ops):
+    """What the drawings frame as "block b, copy k of n" (copies_of_blocks): every layer a candidate
+    adds belongs to exactly one copy, and each copy repeats its block's layers kind by kind."""
+    from eigen.genome.duplication import copies_of_blocks
+    rng = random.Random(f"copies:{ops}")
+    checked = 0
+    for _ in range(150):
+        genome, _ = mutate(initial_genome(), rng, ops, steps=rng.randint(1, 30))
+        blocks = {b.number: b for b in find_blocks(genome)}
+        for candidate in candidates(genome, max_copies=3, limit=6)[1:]:
+            found = copies_of_blocks(genome, candidate.genome, candidate.copies)
+            added = [n.id for n in candidate.genome.nodes if n.id not in genome.by_id]
+            listed = [i for copies in found.values() for copy in copies for i in copy]
+            assert sorted(listed) == sorted(added)
+            for number, copies in found.items():
+                assert len(copies) == candidate.copies[number] - 1
+                kinds = [genome.by_id[i].kind for i in blocks[number].nodes]
+                for copy in copies:
+                    copied = [candidate.genome.by_id[i].kind for i in copy]
+                    assert copied in (kinds, kinds[1:]) and (copied == kinds or kinds[0] == "pool")
+            checked += 1
+    assert checked > 50

@@ -27,7 +27,7 @@ def test_plain_accuracy_is_the_accuracy_itself():
 
 @pytest.mark.parametrize("expression, says", [
     ("acc * mparams", "multiplies two of"),
-    ("acc / mparams", "divides by acc, mparams or gflops"),
+    ("acc / mparams", "divides by acc, mparams, gflops or ms"),
     ("acc / 0", "divides by zero"),
     ("loss - acc", "uses 'loss'"),
     ("__import__('os').system('true')", "is not allowed"),

@@ -1,0 +1,114 @@
+"""The Pareto front shown: report/pareto.png (and .svg) and the table a search ends with (issue #31).
+
+The plot is validation accuracy against parameters (log scale), every eligible individual a dot
+(those that could not be on the front, extinguished early or dead, faint behind them), the front a
+step line through its points, each labelled with its id, the best by fitness marked with a star.
+The front is the one `pareto.py` computes over accuracy, parameters, FLOPs and (when measured)
+latency, so a point of it may sit under the accuracy-parameters staircase: a network beaten on
+those two but faster or cheaper in FLOPs. Such points are drawn as open circles and said so.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.table import Table
+
+from ..search.pareto import Point
+from ..search.record import HistoryRecord
+from .live import human
+
+
+def pareto_table(pareto: dict) -> Table:
+    """The front, fewest parameters first; * the best by fitness."""
+    from .report import closing_table
+    timed = "ms (min)" in pareto["objectives"]
+    table = closing_table(f"Pareto front ({len(pareto['front'])} of {pareto['considered']}: "
+                          f"{pareto['eligible']}; * the best by fitness)")
+    columns = ["id", "validation", "fitness", "params", "MFLOPs"] + (["ms"] if timed else [])
+    for column in columns:
+        table.add_column(column, justify="left" if column == "id" else "right", no_wrap=True)
+    for p in pareto["front"]:
+        row = [p["id"] + (" *" if p["best"] else ""), f"{p['val_accuracy']:.2f}",
+               "-" if p["fitness"] is None else f"{p['fitness']:.3f}", human(p["params"]), f"{p['flops'] / 1e6:.3g}"]
+        table.add_row(*row, *([f"{p['ms']:.3g}"] if timed else []))
+    return table
+
+
+def others(records: list[HistoryRecord], points: list[Point]) -> list[tuple[int, float]]:
+    """(params, accuracy at its last stage) of every trained individual that is not eligible: the
+    faint dots behind the front."""
+    eligible = {p.id for p in points} | {t for p in points for t in p.twins}
+    last: dict[str, HistoryRecord] = {}
+    for r in records:
+        if r.ok:
+            last[r.id] = r
+    return [(r.params, r.accuracy.get(r.stage, r.value)) for r in last.values() if r.id not in eligible]
+
+
+def draw_pareto(ax, points: list[Point], pareto: dict, faint: list[tuple[int, float]], what: str) -> str:
+    """Accuracy against parameters with the front drawn and labelled; returns the title."""
+    on_front = {p["id"] for p in pareto["front"]}
+    if faint:
+        ax.scatter([x for x, _ in faint], [y for _, y in faint], s=14, color="0.82", zorder=1,
+                   label=f"not eligible ({len(faint)}: {'extinguished before T3' if what == 'eigen' else 'dead'})")
+    rest = [p for p in points if p.id not in on_front]
+    if rest:
+        eligible = "trained to T3" if what == "eigen" else "alive at the end"
+        ax.scatter([p.params for p in rest], [p.accuracy for p in rest], s=22, color="tab:blue", alpha=0.45,
+                   zorder=2, label=f"{eligible}, off the front ({len(rest)} of {len(points)})")
+    front = pareto["front"]
+    stair = _staircase(front)
+    if stair:
+        ax.step([p["params"] for p in stair], [p["val_accuracy"] for p in stair], where="post", color="tab:red",
+                linewidth=1.8, zorder=3, label=f"Pareto front ({len(front)})")
+        ax.scatter([p["params"] for p in stair], [p["val_accuracy"] for p in stair], s=46, color="tab:red",
+                   zorder=4)
+    beside = [p for p in front if p not in stair]  # on the front by FLOPs or ms, not by parameters
+    if beside:
+        ax.scatter([p["params"] for p in beside], [p["val_accuracy"] for p in beside], s=46, facecolor="white",
+                   edgecolor="tab:red", linewidth=1.5, zorder=4, label="on the front by FLOPs or ms")
+    for n, p in enumerate(sorted(front, key=lambda p: p["params"])):
+        below = n % 2 == 1  # alternate sides, so neighbours' labels do not collide
+        ax.annotate(p["id"], (p["params"], p["val_accuracy"]), fontsize=10, xytext=(4, -12 if below else 6),
+                    textcoords="offset points", ha="left", va="top" if below else "bottom", zorder=6)
+    best = next((p for p in front if p["best"]), None)
+    if best is None and pareto["best"]:  # the best by fitness need not be on the front (a dead LS best)
+        best = next(({"params": p.params, "val_accuracy": p.accuracy} for p in points if p.id == pareto["best"]), None)
+    if best is not None:
+        ax.scatter(best["params"], best["val_accuracy"], marker="*", s=420, color="gold", edgecolor="black",
+                   linewidth=0.7, zorder=5, label=f"best by fitness ({pareto['best']})")
+    if points or faint:
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "nothing trained to the end yet", ha="center", va="center", transform=ax.transAxes)
+    ax.set_xlabel("parameters (log scale)")
+    ax.set_ylabel("validation accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(loc="best", framealpha=0.9)
+    objectives = ", ".join(o.split(" ")[0].replace("val_accuracy", "accuracy") for o in pareto["objectives"])
+    return f"Pareto front over {objectives}"
+
+
+def _staircase(front: list[dict]) -> list[dict]:
+    """The points of the front that are also on the accuracy-parameters front, fewest parameters first."""
+    stair, top = [], float("-inf")
+    for p in sorted(front, key=lambda p: (p["params"], -p["val_accuracy"])):
+        if p["val_accuracy"] > top:
+            stair.append(p)
+            top = p["val_accuracy"]
+    return stair
+
+
+def write_pareto_plot(path: Path, points: list[Point], pareto: dict, faint, what: str, title: str) -> Path:
+    from .report import FIGSIZE, SLIDE, pyplot_for_files, save_figure
+    plt = pyplot_for_files()
+    with plt.rc_context(SLIDE):
+        fig, ax = plt.subplots(figsize=FIGSIZE)
+        heading = draw_pareto(ax, points, pareto, faint, what)
+        fig.suptitle(f"{title}: {heading}", fontsize=14)
+        fig.tight_layout()
+        save_figure(fig, path)
+        plt.close(fig)
+    return path
+
