@@ -12,6 +12,7 @@ import shlex
 from pathlib import Path
 
 from ..errors import EigenError
+from ..final.duplication import candidate_ms
 from ..genome.cost import training_flops
 from ..search.pareto import CANDIDATES_ELIGIBLE, Point, pareto_file
 from ..search.record import HistoryRecord
@@ -76,14 +77,15 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
         "model": {"candidate": chosen["id"], "duplication": chosen["label"], "copies": chosen["copies"],
                   "val_accuracy": duplication.entry(chosen)["fitness"], "test_accuracy": test,
                   "test_accuracy_tta": test_tta, "tta": FINAL_TTA,
-                  "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"], "ms": _ms(chosen)},
+                  "params": chosen["params"], "flops": chosen["flops"], "key": chosen["key"],
+                  "ms": candidate_ms(chosen)},
         "parent": {"search_id": plan["source"]["id"],
                    "search_val_accuracy": plan["source"].get("val_accuracy", plan["source"]["fitness"]),
                    "search_test_accuracy": plan["source"]["test_accuracy"], "params": as_found["params"],
                    "retrained_val_accuracy": duplication.entry(as_found)["fitness"]},
         "candidates": [{"id": c["id"], "duplication": c["label"], "params": c["params"], "flops": c["flops"],
                         "val_accuracy": duplication.entry(c)["fitness"], "status": duplication.entry(c)["status"],
-                        "device_seconds": round(duplication.entry(c)["seconds"], 1), "ms": _ms(c)}
+                        "device_seconds": round(duplication.entry(c)["seconds"], 1), "ms": candidate_ms(c)}
                        for c in plan["candidates"]],
         "ensemble": ensemble,
         # Seconds on the device that did the work, named: a CPU run's seconds are not GPU-seconds.
@@ -107,14 +109,9 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     return metrics
 
 
-def _ms(candidate: dict) -> float | None:
-    latency = candidate.get("latency")
-    return latency["ms"] if latency else None
-
-
 def candidates_front(duplication, chosen: str) -> dict:
     """final/pareto.json: the front of the candidates trained to the end (see `search/pareto.py`)."""
-    points = [Point(c["id"], duplication.entry(c)["fitness"], c["params"], c["flops"], _ms(c),
+    points = [Point(c["id"], duplication.entry(c)["fitness"], c["params"], c["flops"], candidate_ms(c),
                     duplication.fitness_of(c)) for c in duplication.ranked()]
     return pareto_file(points, CANDIDATES_ELIGIBLE, chosen, duplication.plan.get("latency"))
 

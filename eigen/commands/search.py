@@ -147,17 +147,12 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
     })
 
 
-def measures_latency(config: SearchConfig) -> bool:
-    """Whether this search times its genomes: `ms` in --fitness, or a --max-ms."""
-    from ..search.fitness import Fitness
-    return config.max_ms is not None or Fitness.parse(config.fitness).uses_latency
-
-
 def with_latency_device(config: SearchConfig, device) -> SearchConfig:
     """--latency-device resolved (the search's own device by default) and checked, before the run
     folder is created; a run that times nothing keeps None."""
+    from ..search.latencies import times_latency
     from ..training.latency import latency_device
-    if not measures_latency(config):
+    if not times_latency(config.fitness, config.max_ms):
         return config
     chosen = latency_device(config.latency_device or str(device))
     return dataclasses.replace(config, latency_device=str(chosen))

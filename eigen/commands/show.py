@@ -36,7 +36,7 @@ class Shown:
     image_size: int
     num_classes: int
     title: str
-    copies: dict[str, int] | None = None  # a duplication candidate: block -> times it appears
+    copies: dict[int, int] | None = None  # a duplication candidate: block number -> times it appears
     as_found: Genome | None = None  # ... and the genome it duplicates (candidate c0)
     note: str | None = None
 
@@ -81,11 +81,11 @@ def copies_lines(shown: Shown) -> list[str]:
     if not shown.copies or shown.as_found is None:
         return []
     from ..genome.duplication import copies_of_blocks
-    copies = {int(b): int(n) for b, n in shown.copies.items()}
     lines = []
-    for number, added in sorted(copies_of_blocks(shown.as_found, shown.genome, copies, shown.image_size).items()):
+    found = copies_of_blocks(shown.as_found, shown.genome, shown.copies, shown.image_size)
+    for number, added in sorted(found.items()):
         named = "; ".join(f"copy {k} is {', '.join(nodes)}" for k, nodes in enumerate(added, start=2))
-        lines.append(f"block {number} of the genome as found appears {copies[number]} times: {named}")
+        lines.append(f"block {number} of the genome as found appears {shown.copies[number]} times: {named}")
     return lines
 
 
@@ -94,8 +94,7 @@ def frames_of(shown: Shown) -> list:
     from ..genome.duplication import find_blocks
     from ..views.genome_layout import duplication_frames
     if shown.copies and shown.as_found is not None:
-        copies = {int(b): int(n) for b, n in shown.copies.items()}
-        return duplication_frames(shown.as_found, shown.genome, copies, shown.image_size, shown.num_classes)
+        return duplication_frames(shown.as_found, shown.genome, shown.copies, shown.image_size, shown.num_classes)
     return find_blocks(shown.genome, shown.image_size, shown.num_classes)
 
 
@@ -171,9 +170,11 @@ def _from_final(folder: Path, pick: str | None) -> Shown:
     if pick not in candidates:
         raise EigenError(f"{pick} is not a candidate of {folder}; its candidates are {', '.join(candidates)}")
     c = candidates[pick]
+    with interpreting(folder / "plan.json", "the duplication's plan", "run eigen duplicate again into a new --out"):
+        copies = {int(b): int(n) for b, n in (c.get("copies") or {}).items()}
     found = _shown(as_found, size, count, "c0", folder / "plan.json").genome
     return _shown(c["genome"], size, count, f"{folder}: {pick} ({c.get('label', pick)})", folder / "plan.json",
-                  copies=dict(c.get("copies") or {}), as_found=found, note=note)
+                  copies=copies, as_found=found, note=note)
 
 
 def _beside(path: Path, image_size: int | None, classes: int | None) -> tuple[int, int, str | None]:

@@ -27,6 +27,12 @@ from ..training.job import FailureWatch, Training
 from .plan import PLAN_VERSION
 
 
+def candidate_ms(candidate: dict) -> float | None:
+    """A plan candidate's latency, measured when the plan was made (None: the fitness does not use ms)."""
+    latency = candidate.get("latency")
+    return latency["ms"] if latency else None
+
+
 class DuplicationEvents:
     """What a duplication tells whoever watches it (the views implement it); shows nothing itself."""
 
@@ -136,9 +142,8 @@ class Duplication:
     def fitness_of(self, candidate: dict) -> float:
         """The candidate's fitness from its validation accuracy (the entry's "fitness" is that accuracy),
         its cost and, when the fitness uses ms, its latency measured when the plan was made."""
-        latency = candidate.get("latency")
         return self.fitness(self.entry(candidate)["fitness"], candidate["params"], candidate["flops"],
-                            latency["ms"] if latency else None)
+                            candidate_ms(candidate))
 
     def measured_once(self, name: str, measure) -> float:
         """A test accuracy, measured the first time it is asked for and remembered after that."""

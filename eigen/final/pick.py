@@ -16,6 +16,7 @@ from ..genome.dna import Genome, GenomeError
 from ..portable import resolve_from_file
 from ..run_files import RunConfig
 from ..runfolder import RunFolder, interpreting, read_json
+from ..search.latencies import saved_latency_setting
 from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
 from .plan import Source
 
@@ -64,8 +65,7 @@ def picked_source(path: str | Path, pick: str, dataset: str | None = None) -> So
     if dataset is not None and dataset != data["dataset"]:
         raise EigenError(f"{folder.path} searched {data['dataset']}, not {dataset}; duplicate {pick} on "
                          f"{data['dataset']} (leave out --dataset)")
-    device = settings.get("latency_device")
-    latency = {"device": device, "batch": settings.get("latency_batch", 1)} if device else None
+    latency = saved_latency_setting(settings)
     best = {"run": str(folder.path.resolve()), "id": pick, "generation": record.generation, "fitness": record.value,
             "fitness_expression": settings.get("fitness", "acc"), "val_accuracy": record.accuracy[record.stage],
             "test_accuracy": None, "params": record.params, "flops": record.flops, "genome": raw,

@@ -20,12 +20,26 @@ from typing import Callable
 from .. import shapes
 from ..errors import EigenError
 from ..genome.dna import Genome
+from ..run_files import LatencySetting
 from ..runfolder import named
 from ..training.latency import Latency, measure_latency
+from .fitness import Fitness
 
 MeasureLatency = Callable[[Genome, int, int, str, int], Latency]
 FILE = "latency.jsonl"
 FIX = "remove it to measure every genome again (a resumed run may then choose differently)"
+
+
+def times_latency(fitness: str, max_ms: float | None) -> bool:
+    """Whether a search times its genomes: `ms` in its --fitness, or a --max-ms."""
+    return max_ms is not None or Fitness.parse(fitness).uses_latency
+
+
+def saved_latency_setting(settings: dict) -> LatencySetting | None:
+    """Where and at what batch a run timed its genomes, from its saved settings (config.json's);
+    None when it timed nothing (its latency device is set only then)."""
+    device = settings.get("latency_device")
+    return {"device": device, "batch": settings.get("latency_batch", 1)} if device else None
 
 
 class Latencies:

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, TypedDict
 
+from .latencies import saved_latency_setting
 from .record import STEADY_STAGE, HistoryRecord
 
 FILE = "pareto.json"
@@ -53,9 +54,14 @@ def front(points: Iterable[Point]) -> list[Point]:
     """The points nothing dominates, fewest parameters first (then most accurate, then by id).
     Latency counts only when every point has one."""
     points = list(points)
-    with_ms = bool(points) and all(p.ms is not None for p in points)
+    with_ms = all_timed(points)
     kept = [p for p in points if not any(dominates(q, p, with_ms) for q in points)]
     return sorted(kept, key=lambda p: (p.params, -p.accuracy, p.flops, p.id))
+
+
+def all_timed(points: list[Point]) -> bool:
+    """Latency is an objective only when every point has one (a run that timed its genomes)."""
+    return bool(points) and all(p.ms is not None for p in points)
 
 
 def eigen_points(records: list[HistoryRecord]) -> list[Point]:
@@ -106,8 +112,7 @@ class ParetoFile(TypedDict):
 def pareto_file(points: list[Point], eligible: str, best: str | None, latency: dict | None = None) -> dict:
     """pareto.json's contents: the front of `points`, each with what it scored, the best marked."""
     chosen = front(points)
-    with_ms = bool(points) and all(p.ms is not None for p in points)
-    objectives = ["val_accuracy (max)", "params (min)", "flops (min)"] + (["ms (min)"] if with_ms else [])
+    objectives = ["val_accuracy (max)", "params (min)", "flops (min)"] + (["ms (min)"] if all_timed(points) else [])
     return {"objectives": objectives, "eligible": eligible, "considered": len(points), "best": best,
             "latency": latency,
             "front": [{"id": p.id, "generation": p.generation, "val_accuracy": p.accuracy, "fitness": p.fitness,
@@ -120,6 +125,14 @@ def run_front(records: list[HistoryRecord], steady: bool, living: Iterable[str],
     """A search's eligible points and its pareto.json (EIGEN: trained to T3; a steady state: alive)."""
     points = steady_points(records, living) if steady else eigen_points(records)
     return points, pareto_file(points, STEADY_ELIGIBLE if steady else EIGEN_ELIGIBLE, best, latency)
+
+
+def saved_front(records: list[HistoryRecord], state: dict, settings: dict) -> tuple[list[Point], dict]:
+    """`run_front` of a run folder as saved (state.json, config.json's settings): what the report shows."""
+    living = [i["id"] for i in state.get("population", [])]
+    best = (state.get("best") or {}).get("id")
+    return run_front(records, settings.get("strategy", "eigen") != "eigen", living, best,
+                     saved_latency_setting(settings))
 
 
 def ends(pareto: dict) -> list[dict]:

@@ -31,7 +31,7 @@ from ..training.job import FailureWatch
 from ..training.latency import Latency
 from .fitness import Fitness
 from .individual import Individual
-from .latencies import Latencies, MeasureLatency
+from .latencies import Latencies, MeasureLatency, times_latency
 from .record import HISTORY_FIX, HistoryRecord
 from .sitting import Sitting
 from .spending import Spending
@@ -63,7 +63,7 @@ class SearchRun:
             self.unsaved = self.records[self.state.history_count:]
         self.spending = Spending(self.records)
         self.latencies = None
-        if self.fitness.uses_latency or settings.max_ms is not None:
+        if times_latency(settings.fitness, settings.max_ms):
             timed = {r.key: r.latency for r in self.records if r.latency is not None}
             self.latencies = Latencies(folder.path, settings.latency_device, settings.latency_batch,
                                        settings.image_size, settings.num_classes,

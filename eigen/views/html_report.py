@@ -21,7 +21,7 @@ from rich.console import Console
 from ..genome.dna import Genome
 from ..run_files import FinalMetrics, Plan, RunConfig
 from ..runfolder import RunFolder, read_json, write_bytes
-from ..search.pareto import run_front
+from ..search.pareto import saved_front
 from ..search.record import STEADY_STAGE, HistoryRecord
 from .live import human, summarize_mutations
 
@@ -59,7 +59,7 @@ def write_html_report(folder: RunFolder, into: Path, records: list[HistoryRecord
              _answer(best, finals, config),
              _architecture(into, best, finals, config),
              _lineage(records, state, strategy, best),
-             _front(records, state, strategy, settings),
+             _front(records, state, settings),
              _generations(state, strategy),
              _plots(into),
              _settings(config),
@@ -204,9 +204,8 @@ def _lineage(records: list[HistoryRecord], state: dict, strategy: str, best: dic
                               "fitness"], rows, left=3))
 
 
-def _front(records: list[HistoryRecord], state: dict, strategy: str, settings: dict) -> str:
-    living = [i["id"] for i in state.get("population", [])]
-    _, pareto = run_front(records, strategy != "eigen", living, (state.get("best") or {}).get("id"), None)
+def _front(records: list[HistoryRecord], state: dict, settings: dict) -> str:
+    _, pareto = saved_front(records, state, settings)
     if not pareto["front"]:
         return ""
     timed = "ms (min)" in pareto["objectives"]

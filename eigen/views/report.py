@@ -147,12 +147,9 @@ def _best_genome(folder: RunFolder, config: dict, path: Path) -> Path:
 def _pareto_plot(folder: RunFolder, records: list[HistoryRecord], state: dict, strategy: str, settings: dict,
                  path: Path) -> Path:
     """report/pareto: the run's front (EIGEN: trained to T3; large-scale, random: the living)."""
-    from ..search.pareto import run_front
+    from ..search.pareto import saved_front
     from .pareto_view import others, write_pareto_plot
-    living = [i["id"] for i in state.get("population", [])]
-    device = settings.get("latency_device")
-    latency = {"device": device, "batch": settings.get("latency_batch", 1)} if device else None
-    points, pareto = run_front(records, strategy != "eigen", living, (state.get("best") or {}).get("id"), latency)
+    points, pareto = saved_front(records, state, settings)
     return write_pareto_plot(path, points, pareto, others(records, points), strategy, folder.path.name)
 
 
