@@ -16,7 +16,10 @@ from .search.fitness import DEFAULT as DEFAULT_FITNESS
 from .search.fitness import parse_fitness
 
 STRATEGIES = ("eigen", "large-scale", "random")
-PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds
+PREPROCESSING = ("standard", "gcn-zca")
+CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py (not imported here: that pulls in torch)
+DEFAULT_CHILD_RECIPE = "paper"  # docs/BENCHMARKS.md, "Child recipe"
+BEFORE_CHILD_RECIPES = "paper"  # what a run begun before --child-recipe existed trained with  # what eigen/data/preprocess.py builds
 
 
 def default_preprocess(dataset: str) -> str:
@@ -173,6 +176,12 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                        "gcn-zca (EIGEN §4.1: global contrast normalisation and ZCA whitening), fitted "
                                        f"on the training split only (default: {PREPROCESS_DEFAULT_HELP}; a resumed run keeps "
                                        "its own)", choices=PREPROCESSING, metavar="KIND")
+    child_recipe: str | None = opt(None, "how each child trains: paper (EIGEN §4.1 exactly; Large-Scale Evolution's own "
+                                         "schedule for large-scale and random) or fast (the same iterations and "
+                                         "learning-rate steps, plus Nesterov momentum, label smoothing 0.1 and a "
+                                         "moving average of the weights that is what fitness measures; "
+                                         f"docs/BENCHMARKS.md, \"Child recipe\") (default: {DEFAULT_CHILD_RECIPE}; a resumed run keeps "
+                                         "its own)", choices=CHILD_RECIPE_NAMES, metavar="NAME")
 
     def resolved_population(self) -> int:
         return self.population or DEFAULT_POPULATION[self.strategy]
@@ -219,10 +228,12 @@ class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
                           type=positive_int)
     top_k: int = opt(1, "also ensemble the best k candidates (averaged softmax)", type=positive_int)
     onnx: bool = opt(False, "also export model.onnx beside model.pt2 (needs pip install \"eigen[onnx]\")")
-    final_recipe: str = opt("paper", "how the candidates train: paper (EIGEN §4.1, as every child of the search) or "
-                                     "long (3x the iterations, cosine decay, Nesterov, label smoothing 0.1: what the "
-                                     "field retrains a found network with); the search always uses the paper's",
-                            choices=("paper", "long"), metavar="NAME")
+    final_recipe: str = opt("paper", "how the candidates train: paper (EIGEN §4.1, as every child of the search by "
+                                     "default), long (3x the iterations, cosine decay, Nesterov, label smoothing 0.1: "
+                                     "what the field retrains a found network with) or fast (the paper's iterations "
+                                     "with the search's --child-recipe fast additions: Nesterov, label smoothing 0.1, "
+                                     "a moving average of the weights)", choices=("paper", "long", "fast"),
+                            metavar="NAME")
     preprocess: str | None = opt(None, "standard or gcn-zca (see `eigen search --help`) (default: the search's own)",
                                  choices=PREPROCESSING, metavar="KIND")
 

@@ -23,6 +23,7 @@ class Schedule(TypedDict, total=False):
     shape: str
     nesterov: bool
     label_smoothing: float
+    ema_half_life: int  # --child-recipe fast's weight average; absent before it existed: none
 
 
 class DataInfo(TypedDict, total=False):

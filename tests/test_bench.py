@@ -148,3 +148,40 @@ def test_tests_that_run_out_of_time_keep_their_output(tmp_path, monkeypatch):
     assert tests["error"] == ("timed out after 5 s in "
                               "tests/test_gpu.py::test_parallel_trainings_on_streams_are_graphed_learn_and_free_their_memory")
     assert "test_graphed_training_learns PASSED" in tests["tail"]
+
+
+def test_the_fidelity_bench_draws_a_searchs_first_generations_and_continues_its_record(tmp_path):
+    fidelity = bench_module("fidelity")
+    drawn = fidelity.drawn_genomes(6, max_flops=5e6)
+    assert len({Genome.from_dict(d["genome"]).key() for d in drawn}) == 6
+    assert all(10_000 <= d["params"] <= 300_000 and d["flops"] <= 5e6 and 1 <= d["generations"] <= 4 for d in drawn)
+    assert all(d["params"] == cost(Genome.from_dict(d["genome"]), 32, 10).params for d in drawn)
+    out = tmp_path / "fidelity.json"
+    args = ["--dataset", "synthetic", "--gpu", "-1", "--genomes", "2", "--seeds", "0", "--schedule-scale", "0.0004",
+            "--recipe", "paper", "fast", "--max-mflops", "5", "--preprocess", "standard", "--out", str(out)]
+    assert fidelity.main(args) == 0
+    runs = json.loads(out.read_text())["runs"]
+    assert [(r["genome"], r["recipe"]) for r in runs] == [("walk-00", "paper"), ("walk-00", "fast"),
+                                                         ("walk-01", "paper"), ("walk-01", "fast")]
+    assert all(r["status"] == "ok" and r["iterations"] == [2, 8, 10] and set(r["val"]) == {"T1", "T2", "T3"}
+               for r in runs)
+    assert fidelity.main([*args[:args.index("--seeds") + 1], "0", "1", *args[args.index("--seeds") + 2:]]) == 0
+    record = json.loads(out.read_text())
+    assert len(record["runs"]) == 8 and record["runs"][:4] == runs  # continued, nothing trained twice
+
+
+def test_the_fidelity_summary_on_synthetic_rankings():
+    """Seed 0's T1 ranks the genomes as their finals do, seed 1's reverses them; T2 always agrees; the
+    two seeds' finals agree: the figures follow."""
+    fidelity = bench_module("fidelity")
+    runs = []
+    for g in range(12):
+        for seed, t1 in ((0, g), (1, -g)):
+            runs.append({"genome": f"walk-{g:02d}", "seed": seed, "recipe": "paper", "status": "ok",
+                         "val": {"T1": t1, "T2": 10 + g, "T3": 20 + g}})
+    summary = fidelity.summarise(runs, draws=300)["paper"]
+    assert summary["tau_T1_final_per_seed"] == [1.0, -1.0] and summary["tau_T1_final"] == 0.0
+    assert summary["tau_T2_final"] == 1.0 and summary["tau_final_seed_to_seed"] == 1.0
+    assert summary["retention_other_seed_final"]["all_best_survive"] == 1.0
+    kept = summary["retention_T1"]  # each of the best two survives only where its drawn T1 is seed 0's
+    assert 0 < kept["all_best_survive"] < kept["top_survives"] < 1

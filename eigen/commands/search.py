@@ -11,7 +11,8 @@ import datetime
 import shlex
 from pathlib import Path
 
-from ..config import SearchConfig, check_saved_settings, default_preprocess
+from ..config import (BEFORE_CHILD_RECIPES, DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings,
+                      default_preprocess)
 from ..errors import EigenError, Interrupted, describe_os_error
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..run_files import RunConfig
@@ -53,6 +54,8 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
             "changes only when a child beats it)")
     if saved.get("preprocess") is None:  # begun before --preprocess: every eigen until then standardised
         saved = {**saved, "preprocess": "standard"}
+    if saved.get("child_recipe") is None:  # begun before --child-recipe: every child trained the paper's way
+        saved = {**saved, "child_recipe": BEFORE_CHILD_RECIPES}
     check_saved_settings(SearchConfig, saved)  # a hand-edited value fails here, as one sentence
     config = SearchConfig(**saved)
     defaults = SearchConfig()
@@ -85,7 +88,8 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
         folder = RunFolder(config.out or default_run_dir(config))
         folder.refuse_existing()
         preprocess = config.preprocess or default_preprocess(config.dataset)
-        return folder, dataclasses.replace(config, preprocess=preprocess), None
+        recipe = config.child_recipe or DEFAULT_CHILD_RECIPE
+        return folder, dataclasses.replace(config, preprocess=preprocess, child_recipe=recipe), None
     folder = RunFolder(config.resume)
     folder.require()
     open_folder(folder.path, "search")  # before anything is swept or written: one writer per folder
@@ -103,16 +107,22 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
         raise EigenError(f"this run was begun with --preprocess {config.preprocess}, and its networks were trained "
                          f"on images preprocessed that way; resume it without --preprocess (or with "
                          f"--preprocess {config.preprocess}), or start a new run with --preprocess {given.preprocess}")
+    if given.child_recipe is not None and given.child_recipe != config.child_recipe:
+        raise EigenError(f"this run was begun with --child-recipe {config.child_recipe}, and its children's fitness "
+                         f"was measured that way; resume it without --child-recipe (or with --child-recipe "
+                         f"{config.child_recipe}), or start a new run with --child-recipe {given.child_recipe}")
     return folder, config, saved
 
 
 def search_schedule(config: SearchConfig):
-    """How each individual trains: EIGEN's recipe (§4.1) or Large-Scale Evolution's child schedule."""
+    """How each individual trains: EIGEN's recipe (§4.1) or Large-Scale Evolution's child schedule,
+    as --child-recipe has it (eigen/training/recipes.py)."""
+    from ..training.recipes import child_schedule
     if config.strategy != "eigen":
-        from ..search.evolution import child_schedule
-        return child_schedule(config.child_steps, config.schedule_scale)
+        from ..search.evolution import child_schedule as evolution_schedule
+        return child_schedule(config.child_recipe, evolution_schedule(config.child_steps, config.schedule_scale))
     from ..training.trainer import Schedule
-    return Schedule().scaled(config.schedule_scale)
+    return child_schedule(config.child_recipe, Schedule().scaled(config.schedule_scale))
 
 
 def teacher_of(config: SearchConfig, splits) -> tuple[Path | None, str]:

@@ -1,9 +1,22 @@
-"""How a final model and a teacher are trained: `eigen duplicate --final-recipe paper|long` and
-`eigen train-teacher --recipe fast|densenet`.
+"""How a child, a final model and a teacher are trained: `eigen search --child-recipe paper|fast`,
+`eigen duplicate --final-recipe paper|long|fast` and `eigen train-teacher --recipe fast|densenet`.
 
-    paper  EIGEN §4.1, what every child of the search trains with: SGD, momentum 0.9, batch 128,
-           weight decay 5e-4, 25,000 iterations at the genome's learning rate, divided by 10 after
-           15,000 and 20,000
+    paper  EIGEN §4.1, what every child of the search trains with by default: SGD, momentum 0.9,
+           batch 128, weight decay 5e-4, 25,000 iterations at the genome's learning rate, divided by
+           10 after 15,000 and 20,000 (T1 / T2 / T3 = 5,000 / 15,000 / 5,000)
+    fast   the paper's iterations, batch, weight decay and steps, plus three of the CIFAR-10 speed
+           records' tricks that fit any evolved graph (airbench, Jordan 2024): Nesterov momentum,
+           label smoothing 0.1, and an exponential moving average of the weights (half-life 2% of
+           the schedule: 500 iterations at the paper's length) that is what gets evaluated, saved
+           and exported, so a child's fitness after T1 is read off averaged weights rather than the
+           noisy ones of a learning rate of 0.1. Left out: airbench's whitening first layer (eigen
+           already whitens the input with GCN + ZCA on CIFAR, and a first layer is the genome's to
+           evolve), identity (Dirac) initialisation (it needs a deep plain stack of equal widths;
+           a search's first generations are shallow, and concatenations and pools break the
+           identity), derandomised flips (the augmentation views are fixed by the teacher's logits
+           cache, one logit per view), Lookahead (a second weight average beside the EMA), TTA for
+           fitness (it doubles every evaluation and changes what fitness measures). Measured against
+           `paper` at equal iterations in docs/BENCHMARKS.md, "Child recipe".
     long   what the field retrains a found network with (the DARTS family, airbench): three times
            the iterations (75,000, about 213 epochs of CIFAR's 45,000 training images), the learning
            rate on a cosine from the genome's down to zero, Nesterov momentum and label smoothing 0.1
@@ -16,13 +29,30 @@ longer, which the CPU cannot measure.
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
+from ..config import CHILD_RECIPE_NAMES as CHILD_RECIPES
 from .trainer import Schedule
+
+EMA_SHARE = 0.02  # fast: the weight average's half-life as a share of the schedule's iterations
+
+
+def child_schedule(recipe: str, schedule: Schedule) -> Schedule:
+    """A search child's schedule under `recipe`: the strategy's own `schedule` (EIGEN's T1 + T2 + T3,
+    or Large-Scale Evolution's, already under --schedule-scale) as it is for `paper`, with fast's
+    additions for `fast`."""
+    if recipe == "paper":
+        return schedule
+    if recipe == "fast":
+        return replace(schedule, nesterov=True, label_smoothing=0.1,
+                       ema_half_life=max(1, round(EMA_SHARE * schedule.total)))
+    raise ValueError(f"unknown child recipe {recipe!r}; choose from {', '.join(CHILD_RECIPES)}")
+
 
 FINAL_RECIPES = {
     "paper": Schedule(),
     "long": Schedule(total=75_000, milestones=(), shape="cosine", nesterov=True, label_smoothing=0.1),
+    "fast": child_schedule("fast", Schedule()),
 }
 
 

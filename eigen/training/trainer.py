@@ -13,6 +13,7 @@ the caching allocator mid-capture, so after one failure graphs stay off for the 
 """
 from __future__ import annotations
 
+import copy
 import gc
 import math
 import threading
@@ -148,10 +149,19 @@ class Schedule:
     shape: str = "step"  # "step": lr x gamma at each milestone; "cosine": lr x (1 + cos(pi t / total)) / 2
     nesterov: bool = False
     label_smoothing: float = 0.0  # of the cross-entropy with the labels (mimicry's hard term too)
+    # The `fast` child recipe's: iterations over which an exponential moving average of the weights
+    # halves a step's weight (0: no average). Evaluated, saved and exported is the average.
+    ema_half_life: int = 0
 
     def scaled(self, scale: float) -> "Schedule":
         s = lambda n: scale_iterations(n, scale)
-        return replace(self, total=s(self.total), milestones=tuple(s(m) for m in self.milestones))
+        return replace(self, total=s(self.total), milestones=tuple(s(m) for m in self.milestones),
+                       ema_half_life=s(self.ema_half_life))
+
+    @property
+    def ema_decay(self) -> float:
+        """The weight the average keeps per iteration: 0.5 ** (1 / half-life)."""
+        return 0.5 ** (1 / self.ema_half_life) if self.ema_half_life else 0.0
 
     def lr_at(self, step: int) -> float:
         if self.shape == "cosine":
@@ -208,6 +218,10 @@ class Trainer:
         self._static_views = torch.zeros(schedule.batch_size, dtype=torch.long, device=self.device)
         self._loss_sum = torch.zeros((), device=self.device)  # summed inside the step, read at checks
         self._window = (0, 0.0, 0.0)  # (step, loss sum, clock) at the previous log point; train() resets it
+        # The weight average (`schedule.ema_half_life`): made from the weights as they are when
+        # training starts (after weight inheritance or a loaded checkpoint), not as built.
+        self.average: torch.nn.Module | None = None
+        self._average_pairs: tuple[list[torch.Tensor], list[torch.Tensor], list[torch.Tensor], list[torch.Tensor]] | None = None
 
     # -- one step --------------------------------------------------------------------------------------
     def _loss(self) -> torch.Tensor:
@@ -231,7 +245,35 @@ class Trainer:
         loss = self._loss()
         loss.backward()
         self.optimizer.step()
+        if self._average_pairs is not None:
+            self._update_average()
         self._loss_sum += loss.detach()
+
+    def _start_average(self) -> None:
+        """Make the weight average from the weights as they are now (once; a loaded checkpoint
+        brings its own)."""
+        if self.schedule.ema_half_life and self.average is None:
+            self.average = copy.deepcopy(self.model).requires_grad_(False)
+            for p in self.average.parameters():
+                p.grad = None
+        if self.average is not None and self._average_pairs is None:
+            live = list(self.model.parameters()) + list(self.model.buffers())
+            kept = list(self.average.parameters()) + list(self.average.buffers())
+            floats = [i for i, t in enumerate(live) if t.is_floating_point()]
+            counts = [i for i, t in enumerate(live) if not t.is_floating_point()]  # BatchNorm's batch counters
+            self._average_pairs = ([kept[i] for i in floats], [live[i] for i in floats],
+                                   [kept[i] for i in counts], [live[i] for i in counts])
+
+    @torch.no_grad()
+    def _update_average(self) -> None:
+        """average <- decay * average + (1 - decay) * weights, BatchNorm's running statistics too,
+        in two fused kernels that a CUDA graph captures with the step (torch.optim.swa_utils'
+        AveragedModel does the same lerp, but checks a device counter in Python every call: a host
+        sync per step, which no graph can hold)."""
+        kept, live, kept_counts, live_counts = self._average_pairs
+        torch._foreach_lerp_(kept, live, 1.0 - self.schedule.ema_decay)
+        for k, v in zip(kept_counts, live_counts):
+            k.copy_(v)
 
     def _capture(self) -> None:
         """Record `_step` as a CUDA graph; the warm-up iterations before it are real training steps."""
@@ -293,6 +335,7 @@ class Trainer:
         the caller to log with the validation accuracy it then measures."""
         start_step, started = self.step, time.perf_counter()
         told = started
+        self._start_average()
         self.model.train()
         self._loss_sum.zero_()
         self._window = (start_step, 0.0, started)  # (step, loss sum, clock) at the previous log point
@@ -363,6 +406,9 @@ class Trainer:
         self._graph = None
         self.optimizer.state.clear()
         self.model.to("cpu")
+        self._average_pairs = None
+        if self.average is not None:
+            self.average.to("cpu")
         free_cached_memory(self.device, now=status == "failed: oom")
 
     @torch.no_grad()
@@ -370,15 +416,33 @@ class Trainer:
         """Accuracy in percent on the validation (or test) set; 0 for a failed or diverged model."""
         if self.status != "ok":
             return 0.0
-        return evaluate(self.model, self.data, split)
+        return evaluate(self.evaluated_model, self.data, split)
+
+    @property
+    def evaluated_model(self) -> torch.nn.Module:
+        """The network whose accuracy is the result: the weight average where the schedule keeps
+        one (once training began), else the trained weights."""
+        return self.average if self.average is not None else self.model
 
     def state_dict(self) -> dict:
-        """Everything needed to continue later: weights, momentum buffers, position in the schedule."""
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "step": self.step,
-                "status": self.status}
+        """Everything needed to continue later: weights, momentum buffers, position in the schedule.
+
+        Under a weight average, "model" holds the average (what was evaluated, and what eval,
+        exports and weight inheritance read) and "live" the weights training continues from."""
+        state = {"model": self.evaluated_model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "step": self.step, "status": self.status}
+        if self.average is not None:
+            state["live"] = self.model.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
-        self.model.load_state_dict(state["model"])
+        if "live" in state:
+            self.average = copy.deepcopy(self.model).requires_grad_(False)
+            self.average.load_state_dict(state["model"])
+            self._average_pairs = None
+            self.model.load_state_dict(state["live"])
+        else:
+            self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         match_parameters(self.optimizer)  # resumed on another device: momentum follows the parameters
         for group in self.optimizer.param_groups:  # keep the shared device tensor, not a loaded copy
