@@ -16,7 +16,6 @@ import argparse
 import random
 import statistics
 import sys
-from itertools import combinations
 from pathlib import Path
 
 import torch
@@ -27,6 +26,7 @@ from record import bench_record, save_record  # noqa: E402
 from eigen import Genome, cost  # noqa: E402
 from eigen.genome.dna import initial_genome  # noqa: E402
 from eigen.genome.mutations import mutate, step_count  # noqa: E402
+from eigen.search.rank_agreement import kendall_tau  # noqa: E402
 from eigen.training.latency import latency_device, measure_latency  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"
@@ -67,14 +67,6 @@ def spearman(x: list[float], y: list[float]) -> float:
     return statistics.correlation(rx, ry)
 
 
-def kendall(x: list[float], y: list[float]) -> float:
-    """Kendall's tau-a: (concordant - discordant) pairs over all pairs."""
-    pairs = list(combinations(range(len(x)), 2))
-    score = sum((x[i] - x[j]) * (y[i] - y[j]) > 0 for i, j in pairs) - \
-        sum((x[i] - x[j]) * (y[i] - y[j]) < 0 for i, j in pairs)
-    return score / len(pairs)
-
-
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
@@ -109,7 +101,7 @@ def main(argv=None) -> int:
     for batch in args.batches:
         mine = [r for r in rows if r["batch"] == batch]
         flops, ms = [r["flops"] for r in mine], [r["ms"] for r in mine]
-        agreement[batch] = {"kendall_tau": round(kendall(flops, ms), 3), "spearman_rho": round(spearman(flops, ms), 3),
+        agreement[batch] = {"kendall_tau": round(kendall_tau(flops, ms), 3), "spearman_rho": round(spearman(flops, ms), 3),
                             "genomes": len(mine)}
         print(f"batch {batch}: FLOPs vs ms over {len(mine)} genomes: Kendall tau {agreement[batch]['kendall_tau']}, "
               f"Spearman rho {agreement[batch]['spearman_rho']}")

@@ -4,6 +4,8 @@
     python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome tiny-early --schedule-scale 0.01
     python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome three-conv-pools --schedule-scale 0.04 \
         --preprocess standard gcn-zca --seeds 0 1 2          # issue #30: which preprocessing, 3 seeds each
+    python3 bench/recipe.py --data-dir /tmp/cifar --gpu -1 --genome tiny-early --schedule-scale 0.04 \
+        --preprocess gcn-zca --recipe paper fast --seeds 0 1 2   # issue #40: the child recipes at equal iterations
 
 Validation accuracy is what a search would see; test accuracy is measured once, at the end. With
 several --preprocess or --seeds, every combination is trained (each preprocessing fitted once, on
@@ -29,7 +31,7 @@ from eigen.data.device_data import DeviceData  # noqa: E402
 from eigen.config import PREPROCESSING  # noqa: E402
 from eigen.data.preprocess import prepared  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
-from eigen.training.recipes import FINAL_RECIPES  # noqa: E402
+from eigen.training.recipes import CHILD_RECIPES, FINAL_RECIPES, child_schedule  # noqa: E402
 from eigen.training.trainer import Schedule, Trainer  # noqa: E402
 
 
@@ -39,10 +41,13 @@ def genome_path(name: str) -> Path:
 
 
 def schedule_for(recipe: str, scale: float) -> Schedule:
-    """The paper's schedule scaled by `scale`, or the `long` final recipe's shape (cosine, Nesterov,
-    label smoothing) at the very same number of iterations: an equal budget."""
+    """The paper's schedule scaled by `scale`; the `fast` child recipe on it (the same iterations and
+    steps); or the `long` final recipe's shape (cosine, Nesterov, label smoothing) at the very same
+    number of iterations: an equal budget."""
     paper = Schedule().scaled(scale)
-    return paper if recipe == "paper" else replace(FINAL_RECIPES[recipe], total=paper.total)
+    if recipe in CHILD_RECIPES:
+        return child_schedule(recipe, paper)
+    return replace(FINAL_RECIPES[recipe], total=paper.total)
 
 
 def train_recipe(genome: Genome, splits, device, schedule_scale: float, seed: int = 0, preprocess="standard",
@@ -73,7 +78,9 @@ def main():
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
     ap.add_argument("--preprocess", nargs="+", default=["standard"], choices=PREPROCESSING)
     ap.add_argument("--recipe", nargs="+", default=["paper"], choices=tuple(FINAL_RECIPES),
-                    help="paper, or the long final recipe's shape at the paper's (scaled) number of iterations")
+                    help="paper, fast (the child recipe), or the long final recipe's shape at the paper's (scaled) "
+                         "number of iterations")
+    ap.add_argument("--preprocess-cache", default=None, help="folder to keep (and find) the fitted whitening in")
     ap.add_argument("--out", default=None, help="JSON file for the results")
     args = ap.parse_args()
 
@@ -84,7 +91,8 @@ def main():
     runs, summary = [], {}
     for kind in args.preprocess:
         started = time.perf_counter()
-        fitted = prepared(kind, splits, None)  # on the training split, as eigen search fits it
+        cache = Path(args.preprocess_cache) if args.preprocess_cache else None
+        fitted = prepared(kind, splits, cache)  # on the training split, as eigen search fits it
         fit_seconds = round(time.perf_counter() - started, 1)
         for recipe in args.recipe:
             for seed in args.seeds:
