@@ -275,6 +275,10 @@ CASES = [
     Case("resuming with another preprocessing", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, lambda c: None)), "--gpu", "-1", "--preprocess", "gcn-zca"],
         "this run was begun with --preprocess standard, .* or start a new run with --preprocess gcn-zca"),
+    Case("unknown child recipe", lambda tmp, run: [*SEARCH, "--child-recipe", "quick"], "invalid choice: 'quick'"),
+    Case("resuming with another child recipe", lambda tmp, run: ["search", "--resume", str(copied_run(
+        tmp, run, lambda c: None)), "--gpu", "-1", "--child-recipe", "fast"],
+        "this run was begun with --child-recipe paper, .* or start a new run with --child-recipe fast"),
     Case("a whitening fitted on other data", lambda tmp, run: ["search", "--resume", str(copied_run(
         tmp, run, whitened_on_other_data)), "--gpu", "-1"],
         "preprocess.pt was fitted on other data .*; remove .* to fit it again on the training split"),
