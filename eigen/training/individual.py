@@ -106,8 +106,9 @@ class TorchIndividuals:
                 log.end(result.last, fitness if result.ok else None)
             if result.ok:
                 state = trainer.state_dict()
-                if not self.keep_optimizer:
+                if not self.keep_optimizer:  # only ever inherited from: the weights evaluated are enough
                     del state["optimizer"]
+                    state.pop("live", None)
                 write_torch(save_to, checkpoint(genome, self.data, state))
             status, step, iterations = result.status, result.step, result.step - first
         except torch.cuda.OutOfMemoryError:

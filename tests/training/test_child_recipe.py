@@ -174,3 +174,20 @@ def test_a_fast_final_training_records_and_follows_its_recipe(tmp_path):
     assert plan["schedule"]["total"] == final_schedule("paper", 0.004).total  # the paper's iterations
     state = torch.load(tmp_path / "final" / "candidates" / "c0.pt", weights_only=True)["trainer"]
     assert "live" in state
+
+
+def test_large_scale_inherits_the_average_and_keeps_no_live_weights(tmp_path):
+    """Large-Scale Evolution under fast: its own schedule plus the additions, and a checkpoint that is
+    only ever inherited from holds the evaluated (averaged) weights alone."""
+    from tests.test_run_file_types import SMALL
+    folder = tmp_path / "ls"
+    assert main(["search", *SMALL, "--strategy", "large-scale", "--population", "3", "--max-generations", "2",
+                 "--child-recipe", "fast", "--out", str(folder)]) == 0
+    schedule = json.loads((folder / "config.json").read_text())["resolved"]["schedule"]
+    assert schedule["milestones"] == [] and schedule["nesterov"] is True and schedule["ema_half_life"] >= 1
+    history = [json.loads(line) for line in (folder / "history.jsonl").read_text().splitlines()]
+    assert any(r.get("inherited") for r in history)  # children took their parent's (averaged) weights
+    for path in folder.rglob("*.pt"):
+        state = torch.load(path, weights_only=True)
+        if "trainer" in state:
+            assert "live" not in state["trainer"] and "optimizer" not in state["trainer"], path
