@@ -17,7 +17,7 @@ from .search.fitness import parse_fitness
 
 STRATEGIES = ("eigen", "large-scale", "random")
 PREPROCESSING = ("standard", "gcn-zca")
-CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py (not imported here: that pulls in torch)
+CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py's CHILD_RECIPES (a test keeps them equal)
 DEFAULT_CHILD_RECIPE = "paper"  # docs/BENCHMARKS.md, "Child recipe"
 BEFORE_CHILD_RECIPES = "paper"  # what a run begun before --child-recipe existed trained with  # what eigen/data/preprocess.py builds
 

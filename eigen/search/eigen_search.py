@@ -14,7 +14,9 @@ a succession are measured on that best-ever fitness.
 
 Fitness is validation accuracy unless `--fitness` says otherwise (`fitness.py`); every record keeps
 the accuracy apart. Each record also carries the FLOPs and device-seconds it spent (Large-Scale
-Evolution §3.5); every generation's summary and the state sum them.
+Evolution §3.5); every generation's summary and the state sum them. Each summary also carries the
+run's own evidence that selecting on early fitness means something: Kendall's τ between the T1 and
+the T2 fitness of the children that survived to T2 (`early_agreement`, `tau_T1_T2`).
 
 Everything the loop knows lives in `SearchState`, written to `state.json` at every stage boundary
 (after the generation's children are drawn, after each stage, after the generation ends). Within a
@@ -49,6 +51,7 @@ from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
 from .individual import Individual, draw_child
 from .pareto import run_front
+from .rank_agreement import kendall_tau
 from .record import HistoryRecord
 from .run import BestTest, SearchRun
 from .spending import Spent
@@ -113,6 +116,7 @@ class GenerationSummary(TypedDict, total=False):
     flops_spent: int
     seconds: float
     succession_change: str | None
+    tau_T1_T2: float | None  # `early_agreement` of its children; missing (read as None) before eigen measured it
 
 
 @dataclass
@@ -405,7 +409,7 @@ class EigenSearch:
             "improved": replaced, "new_best": new_best,
             "best": state.best.id if state.best else None, "best_fitness": state.best.fitness["T3"] if state.best else None,
             "flops_spent": spent["flops"], "seconds": spent["seconds"],
-            "succession_change": change,
+            "succession_change": change, "tau_T1_T2": early_agreement(generation.children),
         }
         state.generations.append(summary)
         state.generation = None
@@ -548,6 +552,17 @@ class EigenSearch:
         """pareto.json: the front of the individuals trained to T3 (see `pareto.py`)."""
         best = self.state.best.id if self.state.best else None
         return run_front(self.core.records, False, (), best, self.core.latency_setting())[1]
+
+
+def early_agreement(children: list[Individual]) -> float | None:
+    """Kendall's τ between the T1 and the T2 fitness of the children that trained to T2 without
+    failing (the survivors of Eq. 1's cut): the run's own evidence of whether the fitness its cut
+    was made on ranks children as longer training does. Near 0, T1 is too short for selection to
+    mean anything. A failure is left out (its fitness says nothing about the ranking, and an OOM
+    need not repeat); None with fewer than two, or where one stage ranks them all tied."""
+    # A child's status is its last stage's: one that trained on to T3 had passed T2.
+    passed = [c for c in children if "T2" in c.fitness and (c.status == "ok" or "T3" in c.fitness)]
+    return kendall_tau([c.fitness["T1"] for c in passed], [c.fitness["T2"] for c in passed])
 
 
 def _generation_of(individual_id: str) -> int:

@@ -30,7 +30,9 @@ validation accuracy unless `--fitness` says otherwise) keeps its weights in `bes
 of it in the population. At the end of each sitting the best `--top-k` living individuals by fitness
 are ensembled by majority vote, as the paper's 95.6% was (its top 2), with their validation and test
 accuracy recorded in `state.json` and `best.json`. Every generation's summary and the state carry
-the FLOPs and device-seconds spent (LS §3.5).
+the FLOPs and device-seconds spent (LS §3.5), and each summary the run's own evidence that selection
+means something: Kendall's τ between the fitness of the round's children that inherited weights and
+their parents' (`parent_child_agreement`, `tau_parent_child`).
 """
 from __future__ import annotations
 
@@ -51,6 +53,7 @@ from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
 from .pareto import run_front
+from .rank_agreement import kendall_tau
 from .record import STEADY_STAGE as STAGE, HistoryRecord
 from .run import BestTest, SearchRun
 from .spending import Spent
@@ -102,6 +105,7 @@ class EvolutionSummary(TypedDict, total=False):
     best_params: int
     flops_spent: int
     seconds: float
+    tau_parent_child: float | None  # `parent_child_agreement`; missing (read as None) before eigen measured it
 
 
 class Ensemble(TypedDict, total=False):
@@ -376,6 +380,7 @@ class Evolution:
             "best_fitness": state.best.fitness[STAGE] if state.best else 0.0,
             "best_params": state.best.params if state.best else 0,
             "flops_spent": spent["flops"], "seconds": spent["seconds"],
+            "tau_parent_child": parent_child_agreement(self.core.records, generation),
         })
         self.progress.generation_finished(self.view(), state.generations[-1])
 
@@ -416,6 +421,19 @@ class Evolution:
                               "events": state.events}
             self.save()
         return state.ensemble
+
+
+def parent_child_agreement(records: list[HistoryRecord], generation: int) -> float | None:
+    """Kendall's τ between parents' and children's fitness over the children of round `generation`
+    that trained from their parent's weights: the run's own evidence that fitness passes from parent
+    to child, so that choosing parents by it (large-scale's tournaments) means something. Near 0, a
+    child's fitness owes little to its parent's and selection works on noise (each individual trains
+    too briefly). A failed training is left out
+    (its fitness says nothing about the ranking); None with fewer than two children, or all tied."""
+    fitness = {r.id: r.value for r in records if r.ok}
+    pairs = [(fitness[r.parent], r.value) for r in records
+             if r.event and r.generation == generation and r.ok and r.inherited and r.parent in fitness]
+    return kendall_tau([parent for parent, _ in pairs], [child for _, child in pairs])
 
 
 class EventWindow:

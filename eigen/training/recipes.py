@@ -31,8 +31,9 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
 
-from ..config import CHILD_RECIPE_NAMES as CHILD_RECIPES
 from .trainer import Schedule
+
+CHILD_RECIPES = ("paper", "fast")  # `eigen search --child-recipe`'s choices (config.py repeats them: it cannot import torch)
 
 EMA_SHARE = 0.02  # fast: the weight average's half-life as a share of the schedule's iterations
 

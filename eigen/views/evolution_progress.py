@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..search.events import EvolutionEvents, EvolutionView, IndividualView
 from ..search.record import STEADY_STAGE
-from .live import LiveView, PlainLines, budget_left, clock, human, score, summarize_mutations
+from .live import LiveView, PlainLines, agreement, budget_left, clock, human, score, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 
@@ -51,9 +51,11 @@ class PlainEvolutionProgress(PlainLines, EvolutionEvents):
                   f"{record.seconds:.1f}s; best {best.id + ' ' + _fitness(best, run) if best else '-'})")
 
     def generation_finished(self, run: EvolutionView, summary: dict) -> None:
+        # τ near 0: children's fitness owed little to their parents', so selecting parents by it ran on noise.
         self._say(f"generation {summary['generation']} done ({summary['events']} events): population "
                   f"{summary['alive']}, mean {score(summary['population_mean'], run.expression)}, best ever "
-                  f"{summary['best']} {score(summary['best_fitness'], run.expression)}")
+                  f"{summary['best']} {score(summary['best_fitness'], run.expression)}; "
+                  f"τ(parent,child) {agreement(summary.get('tau_parent_child'))}")
 
 
 class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):

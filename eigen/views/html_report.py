@@ -5,9 +5,10 @@ page; no script, no font, no image fetched from anywhere, so it opens from a USB
 attachment as it does from the run folder. Sections, in order: the answer (the best individual and,
 once `eigen duplicate` has run, the final model with its accuracy and cost), the best
 architecture, the final architecture with its repeated blocks framed, the lineage from the trivial
-network to the best, the Pareto front, the generations, every plot of `report/`, the settings, and
-the command that reproduces the run. Large-Scale and random runs get the same page (their
-generations are population-sized rounds of events; their lineage runs back to a starting individual).
+network to the best, the Pareto front, the generations (with how to read their τ column), every
+plot of `report/`, the settings, and the command that reproduces the run. Large-Scale and random
+runs get the same page (their generations are population-sized rounds of events; their lineage
+runs back to a starting individual).
 """
 from __future__ import annotations
 
@@ -219,6 +220,19 @@ def _front(records: list[HistoryRecord], state: dict, settings: dict) -> str:
                     + _table(header, rows))
 
 
+# How to read each strategy's τ column: the run's own evidence that it selects on something.
+READING_TAU = {
+    "eigen": "τ(T1, T2) is Kendall's rank agreement between the T2 survivors' fitness after T1 and after T2: "
+             "near 1, the early fitness ranks children as later training does and the cut keeps the right ones; "
+             "near 0, T1 is too short for the search to select — lengthen --t1 or raise --schedule-scale.",
+    "steady": "τ(parent, child) is Kendall's rank agreement between the fitness of the round's children that "
+              "inherited weights and their parents' fitness: near 1, fitter parents have fitter children, so "
+              "choosing parents by fitness (large-scale's tournaments) breeds better networks; near 0, a child's "
+              "fitness owes little to its parent's and selection runs on noise — lengthen --child-steps or "
+              "raise --schedule-scale.",
+}
+
+
 def _generations(state: dict, strategy: str) -> str:
     if not state.get("generations"):
         return ""
@@ -227,7 +241,8 @@ def _generations(state: dict, strategy: str) -> str:
     console = Console(record=True, width=160, file=io.StringIO(), color_system=None)
     console.print(table)
     text = console.export_text()
-    return _section("generations", "Generations", f"<pre>{_e(text)}</pre>")
+    reading = READING_TAU["eigen" if strategy == "eigen" else "steady"]
+    return _section("generations", "Generations", f"<pre>{_e(text)}</pre>\n<p>{_e(reading)}</p>")
 
 
 def _plots(into: Path) -> str:

@@ -148,6 +148,12 @@ def score(value: float | None, expression: str = "acc") -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
+def agreement(tau: float | None) -> str:
+    """A Kendall τ as a person reads it: two decimals, or '-' where it is undefined (fewer than two
+    pairs, all tied) or was never measured (a generation summarised before eigen measured it)."""
+    return "-" if tau is None else f"{tau:.2f}"
+
+
 class LiveView:
     """What every live view shares: a rich Live redrawing `_render()` twice a second, with event
     lines printed above it, stamped with the time since the sitting began (`_elapsed()`)."""

@@ -38,7 +38,7 @@ from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..runfolder import RunFolder, interpreting, read_json, write_bytes
 from ..search.extinction import STAGES
 from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
-from .live import human
+from .live import agreement, human
 
 SLIDE = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
          "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.dpi": 120, "savefig.dpi": 150,
@@ -445,16 +445,19 @@ def output_console() -> Console:
 
 
 def closing_table(title: str) -> Table:
-    """A table of many narrow columns, ruled under its header only: boxed, the eleven columns of a
-    search's summary need ~115 columns and rich cuts them on a 100-column terminal."""
+    """A table of many narrow columns, ruled under its header only: boxed, the twelve columns of a
+    search's summary need ~122 columns and rich cuts them on a 100-column terminal."""
     return Table(title=title, header_style="bold", box=box.SIMPLE_HEAD, show_edge=False, pad_edge=False,
                  collapse_padding=True)
 
 
 def summary_table(state: dict) -> Table:
-    """One row per finished generation: who was trained how far, the thresholds, the parent."""
+    """One row per finished generation: who was trained how far, the thresholds, how well T1's
+    ranking of the survivors held at T2 (τ, and its mean under the table), the parent."""
     table = closing_table("generations (children trained to T1/T2/T3; * new parent)")
-    for column in ("gen", "phase", "m", "# T1/T2/T3", "v(T1)", "v(T2)", "best child", "parent", "params",
+    table.padding = (0, 0)  # twelve columns: one space between them keeps a row within 100 columns
+    table.caption = mean_agreement(state["generations"], "tau_T1_T2", "τ(T1,T2)")
+    for column in ("gen", "phase", "m", "# T1/T2/T3", "v(T1)", "v(T2)", "τ", "best child", "parent", "params",
                    "PFLOPs", "device-s"):
         table.add_column(column, justify="left" if column in ("phase", "best child", "parent") else "right",
                          no_wrap=True)
@@ -464,9 +467,19 @@ def summary_table(state: dict) -> Table:
         best = f"{g['best_child']} {g['best_child_fitness']:.2f}" if g["best_child"] else "-"
         parent = f"{g['parent']} {g['parent_fitness']:.2f}" + (" *" if g["improved"] else "")
         table.add_row(str(g["generation"]), g["phase"], str(g["step_size"]), "/".join(str(trained[s]) for s in STAGES),
-                      bar(v.get("T1")), bar(v.get("T2")), best, parent, human(g["parent_params"]),
+                      bar(v.get("T1")), bar(v.get("T2")), agreement(g.get("tau_T1_T2")), best, parent,
+                      human(g["parent_params"]),
                       _pflops(g), _seconds(g))
     return table
+
+
+def mean_agreement(generations: list[dict], key: str, name: str) -> str:
+    """The line under a closing table: the mean of its τ column over the generations where τ is
+    defined (a generation with fewer than two to rank has none, as has one summarised before eigen
+    measured it), and how many those are. A mean near 0 says selection ran on noise."""
+    taus = [g[key] for g in generations if g.get(key) is not None]
+    mean = agreement(sum(taus) / len(taus) if taus else None)
+    return f"mean {name} {mean} over {len(taus)} of {len(generations)} generations"
 
 
 def _pflops(summary: dict) -> str:
@@ -478,13 +491,17 @@ def _seconds(summary: dict) -> str:
 
 
 def evolution_table(state: dict) -> Table:
-    """One row per generation of a large-scale or random search (a generation: `population` events)."""
+    """One row per generation of a large-scale or random search (a generation: `population` events),
+    with how well parents' fitness ranked their inheriting children's (τ, and its mean under the table)."""
     table = closing_table("generations (population-sized rounds of events)")
-    for column in ("gen", "events", "alive", "mean", "population best", "best ever", "params", "PFLOPs", "device-s"):
+    table.caption = mean_agreement(state["generations"], "tau_parent_child", "τ(parent,child)")
+    for column in ("gen", "events", "alive", "mean", "population best", "best ever", "τ", "params", "PFLOPs",
+                   "device-s"):
         table.add_column(column, justify="left" if column == "best ever" else "right", no_wrap=True)
     for g in state["generations"]:
         table.add_row(str(g["generation"]), str(g["events"]), str(g["alive"]), f"{g['population_mean']:.2f}",
-                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}", human(g["best_params"]),
+                      f"{g['population_best']:.2f}", f"{g['best']} {g['best_fitness']:.2f}",
+                      agreement(g.get("tau_parent_child")), human(g["best_params"]),
                       _pflops(g), _seconds(g))
     return table
 

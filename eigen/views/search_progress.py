@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..search.events import GenerationView, IndividualView, SearchEvents, SearchView
 from ..search.extinction import STAGES
-from .live import LiveView, Pace, PlainLines, budget_left, clock, human, score, summarize_mutations
+from .live import LiveView, Pace, PlainLines, agreement, budget_left, clock, human, score, summarize_mutations
 
 
 def generation_work_left(search: SearchView, generation: GenerationView,
@@ -91,8 +91,10 @@ class PlainProgress(PlainLines, SearchEvents):
                 if summary["best_child"]
                 else "no child finished its training")
         new_best = " (the best so far)" if summary.get("new_best") else ""
+        # τ near 0: the T1 fitness the cut was made on did not rank the survivors as T2 did.
         self._say(f"generation {generation.number} done: {best}; {verdict} {summary['parent']} "
-                  f"{score(summary['parent_fitness'], search.expression)}{new_best}{change}")
+                  f"{score(summary['parent_fitness'], search.expression)}{new_best}; "
+                  f"τ(T1,T2) {agreement(summary.get('tau_T1_T2'))}{change}")
 
 
 class LiveProgress(LiveView, PlainProgress):

@@ -47,6 +47,8 @@ def test_fast_is_the_strategys_schedule_plus_three_additions(scale):
     assert final_schedule("fast", scale) == child_schedule("fast", Schedule()).scaled(scale)
     with pytest.raises(ValueError, match="unknown child recipe"):
         child_schedule("quick", Schedule())
+    from eigen.config import CHILD_RECIPE_NAMES
+    assert CHILD_RECIPE_NAMES == CHILD_RECIPES  # the flag's choices are the recipes that exist
 
 
 def test_the_average_is_an_exponential_moving_average_of_every_step(data):

@@ -123,19 +123,21 @@ def test_the_summary_says_its_stage_column_holds_counts_and_cost_names_the_devic
 
 
 def test_the_closing_tables_fit_100_columns_late_in_a_long_search():
-    """Three-digit generations, six-figure parameter counts and hours of device time: nothing cut."""
+    """Three-digit generations, six-figure parameter counts, hours of device time and a negative τ:
+    nothing cut."""
     from eigen.views.report import evolution_table, summary_table
     eigen_row = {"generation": 120, "phase": "secondary", "step_size": 10, "trained": {"T1": 10, "T2": 5, "T3": 2},
                  "thresholds": {"T1": 93.41, "T2": 94.02}, "best_child": "g120c9", "best_child_fitness": 94.53,
                  "parent": "g120c9", "parent_fitness": 94.53, "improved": True, "parent_params": 4_812_345,
-                 "flops_spent": 3.21e15, "seconds": 12_345.6}
+                 "flops_spent": 3.21e15, "seconds": 12_345.6, "tau_T1_T2": -0.33}
     ls_row = {"generation": 120, "events": 100, "alive": 100, "population_mean": 90.12, "population_best": 94.5,
               "best": "i11999", "best_fitness": 94.61, "best_params": 4_812_345, "flops_spent": 3.21e15,
-              "seconds": 12_345.6}
+              "seconds": 12_345.6, "tau_parent_child": -0.33}
     for table in (summary_table({"generations": [eigen_row]}), evolution_table({"generations": [ls_row]})):
         out = io.StringIO()
         Console(file=out, width=100).print(table)
         assert "…" not in out.getvalue() and max(map(len, out.getvalue().splitlines())) <= 100, out.getvalue()
+        assert "-0.33" in out.getvalue()
 
 
 @pytest.mark.parametrize("strategy", ["eigen", "large-scale"])
