@@ -16,10 +16,10 @@ from .search.fitness import DEFAULT as DEFAULT_FITNESS
 from .search.fitness import parse_fitness
 
 STRATEGIES = ("eigen", "large-scale", "random")
-PREPROCESSING = ("standard", "gcn-zca")
+PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds
 CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py's CHILD_RECIPES (a test keeps them equal)
-DEFAULT_CHILD_RECIPE = "paper"  # docs/BENCHMARKS.md, "Child recipe"
-BEFORE_CHILD_RECIPES = "paper"  # what a run begun before --child-recipe existed trained with  # what eigen/data/preprocess.py builds
+DEFAULT_CHILD_RECIPE = "paper"  # fast did not win on both counts: docs/BENCHMARKS.md, "Child recipe"
+BEFORE_CHILD_RECIPES = "paper"  # what a run begun before --child-recipe existed trained with
 
 
 def default_preprocess(dataset: str) -> str:

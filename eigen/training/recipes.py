@@ -22,10 +22,10 @@
            rate on a cosine from the genome's down to zero, Nesterov momentum and label smoothing 0.1
 
 Only the final training takes `long`; a search's children train `paper` unless `--child-recipe fast`
-says otherwise, so by default a search's results and the papers' stay comparable. Mimicry is kept either way when a teacher exists. The shape of
-`long` (cosine, Nesterov, smoothing) was chosen by measurement against the paper's at equal budgets
-(docs/BENCHMARKS.md, "Final recipe"); its length is the field's habit of training the final model
-longer, which the CPU cannot measure.
+says otherwise, so by default a search's results and the papers' stay comparable. Mimicry is kept
+either way when a teacher exists. The shape of `long` (cosine, Nesterov, smoothing) was chosen by
+measurement against the paper's at equal budgets (docs/BENCHMARKS.md, "Final recipe"); its length
+is the field's habit of training the final model longer, which the CPU cannot measure.
 """
 from __future__ import annotations
 
