@@ -290,12 +290,14 @@ def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int
 def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | None = None) -> str:
     """`eigen duplicate` of this run's best (or, with `pick`, of that individual), on its device and at
     its --schedule-scale (a scaled-down smoke search is followed by a scaled-down final training, not
-    25,000 iterations per candidate)."""
+    25,000 iterations per candidate), and, after a `--child-recipe fast` search, with the same recipe
+    (so the genome as found, candidate c0, trains as the search measured it)."""
     from ..device import device_flag
     from ..executors.choose import executor_flags
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
+    recipe = " --final-recipe fast" if config.child_recipe == "fast" else ""
     which = f"{shlex.quote(str(folder.path))} --pick {pick}" if pick else shlex.quote(str(folder.best))
-    return f"eigen duplicate {which}{device_flag(config.gpu)}{executor_flags(config)}{scale}"
+    return f"eigen duplicate {which}{device_flag(config.gpu)}{executor_flags(config)}{scale}{recipe}"
 
 
 def front_ends(pareto: dict, best: str | None) -> list[dict]:

@@ -142,11 +142,15 @@ def test_a_fast_search_records_its_recipe_and_trains_with_it(fast_run):
 
 
 def test_a_search_resumes_with_its_recipe_and_refuses_the_other(fast_run, capsys):
+    import shlex
     capsys.readouterr()
     assert main(["search", "--resume", str(fast_run), "--child-recipe", "paper"]) == 2
     err = capsys.readouterr().err
     assert "begun with --child-recipe fast" in err and "--child-recipe paper" in err and len(err.strip().splitlines()) == 1
     assert main(["search", "--resume", str(fast_run), "--max-generations", "2"]) == 0  # no flag: its own recipe
+    hint = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("next: eigen duplicate"))
+    assert hint.endswith("--final-recipe fast")  # the genome as found trains as the search measured it
+    assert main(shlex.split(hint[len("next: eigen "):]) + ["--candidates", "1"]) == 0  # the hint runs as printed
     config = json.loads((fast_run / "config.json").read_text())
     assert config["settings"]["child_recipe"] == "fast"
     history = [json.loads(line) for line in (fast_run / "history.jsonl").read_text().splitlines()]
