@@ -99,8 +99,13 @@ def summarise(runs: list[dict], draws: int = 10_000) -> dict:
     out = {}
     for recipe in sorted({r["recipe"] for r in runs}):
         mine = [r for r in runs if r["recipe"] == recipe and r["status"] == "ok" and "T3" in r["val"]]
-        seeds = sorted({r["seed"] for r in mine})
-        per_seed = {s: {r["genome"]: r["val"] for r in mine if r["seed"] == s} for s in seeds}
+        every = {r["genome"] for r in mine}
+        per_seed = {s: {r["genome"]: r["val"] for r in mine if r["seed"] == s} for s in sorted({r["seed"] for r in mine})}
+        # A seed still being trained (a record continued, or cut short) would rank fewer genomes than
+        # the others: the figures use the seeds that cover every genome, and name the rest.
+        partial = {s: len(v) for s, v in per_seed.items() if set(v) != every}
+        per_seed = {s: v for s, v in per_seed.items() if s not in partial}
+        seeds = sorted(per_seed)
         taus = {"T1": [], "T2": []}
         for s in seeds:
             names = sorted(per_seed[s])
@@ -116,11 +121,12 @@ def summarise(runs: list[dict], draws: int = 10_000) -> dict:
                 if tau is not None:
                     floor.append(tau)
         genomes = sorted(set.intersection(*(set(v) for v in per_seed.values()))) if per_seed else []
-        summary = {"genomes": len(genomes), "seeds": seeds,
+        summary = {"genomes": len(genomes), "seeds": seeds, "partial_seeds": partial,
                    "tau_T1_final": _mean(taus["T1"]), "tau_T1_final_per_seed": taus["T1"],
                    "tau_T2_final": _mean(taus["T2"]), "tau_T2_final_per_seed": taus["T2"],
                    "tau_final_seed_to_seed": _mean(floor),
-                   "final_val_mean": round(statistics.fmean(r["val"]["T3"] for r in mine), 2) if mine else None}
+                   "final_val_mean": round(statistics.fmean(v[n]["T3"] for v in per_seed.values() for n in v), 2)
+                   if per_seed else None}
         if len(genomes) >= 10:
             summary["retention_T1"] = _resampled(per_seed, genomes, "T1", draws)
             if len(seeds) >= 2:
