@@ -40,18 +40,19 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import bench_record  # noqa: E402
 
 from eigen import build_model, cost  # noqa: E402
+from eigen.commands.search import stage_ends  # noqa: E402
+from eigen.config import SearchConfig  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
 from eigen.data.device_data import DeviceData  # noqa: E402
 from eigen.data.preprocess import prepared  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.dna import Genome, initial_genome  # noqa: E402
 from eigen.genome.mutations import mutate, step_count  # noqa: E402
-from eigen.search.rank_agreement import best_kept, kendall_tau  # noqa: E402
+from eigen.search.rank_agreement import kendall_tau, retention  # noqa: E402
 from eigen.training.individual import training_seed  # noqa: E402
 from eigen.training.recipes import CHILD_RECIPES, child_schedule  # noqa: E402
-from eigen.training.trainer import Schedule, Trainer, scale_iterations, seeded  # noqa: E402
+from eigen.training.trainer import Schedule, Trainer, seeded  # noqa: E402
 
-T1, T2, T3 = 5_000, 15_000, 5_000  # EIGEN §4.1's stages (the search's --t1/--t2/--t3 defaults)
 PRIMARY_STEP = 100  # EIGEN's primary mutation step size m
 
 
@@ -79,8 +80,7 @@ def drawn_genomes(count: int, seed: int = 40, min_params: int = 10_000, max_para
 def train_staged(genome: Genome, data: DeviceData, recipe: str, scale: float, seed: int) -> dict:
     """One child's life in a search: T1, then T2 more, then T3 more, validation accuracy after each."""
     schedule = child_schedule(recipe, Schedule().scaled(scale))
-    ends = [scale_iterations(T1, scale)]
-    ends += [ends[0] + scale_iterations(T2, scale), ends[0] + scale_iterations(T2, scale) + scale_iterations(T3, scale)]
+    ends = list(stage_ends(SearchConfig(schedule_scale=scale)))  # the search's own T1, T1 + T2, T1 + T2 + T3
     assert ends[-1] == schedule.total, (ends, schedule.total)
     model = seeded(seed, lambda: build_model(genome, data.num_classes, data.image_size))
     trainer = Trainer(model, data, replace(schedule, lr=genome.learning_rate), seed=seed)
@@ -116,11 +116,11 @@ def summarise(runs: list[dict], draws: int = 10_000) -> dict:
         floor = []
         for i, a in enumerate(seeds):
             for b in seeds[i + 1:]:
-                names = sorted(set(per_seed[a]) & set(per_seed[b]))
+                names = sorted(every)
                 tau = kendall_tau([per_seed[a][n]["T3"] for n in names], [per_seed[b][n]["T3"] for n in names])
                 if tau is not None:
                     floor.append(tau)
-        genomes = sorted(set.intersection(*(set(v) for v in per_seed.values()))) if per_seed else []
+        genomes = sorted(every) if per_seed else []  # every complete seed covers every genome
         summary = {"genomes": len(genomes), "seeds": seeds, "partial_seeds": partial,
                    "tau_T1_final": _mean(taus["T1"]), "tau_T1_final_per_seed": taus["T1"],
                    "tau_T2_final": _mean(taus["T2"]), "tau_T2_final_per_seed": taus["T2"],
@@ -136,26 +136,17 @@ def summarise(runs: list[dict], draws: int = 10_000) -> dict:
 
 
 def _resampled(per_seed: dict, genomes: list[str], early: str, draws: int) -> dict:
-    """Eq. 1's cut at p = 5 over resampled generations of 10, each genome's training drawn from its
+    """Eq. 1's cut at p = 5 over resampled generations of 10, each genome read through one of its
     seeds; `early` is the stage cut on, or "other": another seed's final accuracy."""
-    rng = random.Random(f"fidelity-retention:{early}")
     seeds = sorted(per_seed)
-    pairs = []
-    for name in genomes:  # every (seed, other seed) choice of each genome, so the resample draws among them
-        for s in seeds:
-            if early == "other":
-                pairs += [(name, per_seed[o][name]["T3"], per_seed[s][name]["T3"]) for o in seeds if o != s]
-            else:
-                pairs.append((name, per_seed[s][name][early], per_seed[s][name]["T3"]))
-    by_genome = {name: [(e, f) for n, e, f in pairs if n == name] for name in genomes}
-    both = top = share = 0
-    for _ in range(draws):
-        drawn = [rng.choice(by_genome[n]) for n in rng.sample(genomes, 10)]
-        early, final = [e for e, _ in drawn], [f for _, f in drawn]
-        kept = best_kept(early, final, rank=5, best=2)
-        both, top, share = both + (kept == 2), top + best_kept(early, final, rank=5, best=1), share + kept / 2
-    return {"draws": draws, "generation": 10, "p": 5, "best": 2, "all_best_survive": round(both / draws, 3),
-            "top_survives": round(top / draws, 3), "mean_share_of_best_surviving": round(share / draws, 3)}
+    if early == "other":
+        readings = [[(per_seed[o][n]["T3"], per_seed[s][n]["T3"]) for s in seeds for o in seeds if o != s]
+                    for n in genomes]
+    else:
+        readings = [[(per_seed[s][n][early], per_seed[s][n]["T3"]) for s in seeds] for n in genomes]
+    kept = retention(readings, draws=draws, seed=f"fidelity-retention:{early}")
+    return {"draws": draws, "generation": 10, "p": 5, "best": 2,
+            **{k: round(kept[k], 3) for k in ("all_best_survive", "top_survives", "mean_share_of_best_surviving")}}
 
 
 def _mean(values: list[float]) -> float | None:

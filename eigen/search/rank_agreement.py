@@ -53,17 +53,18 @@ def best_kept(early: Sequence[float], final: Sequence[float], rank: int, best: i
     return sum(i in alive for i in truly_best)
 
 
-def retention(pairs: Sequence[tuple[float, float]], generation: int = 10, rank: int = 5, best: int = 2,
-              draws: int = 10_000, seed: int = 0) -> dict:
-    """Resample generations of `generation` (early, final) pairs without replacement; cut each at
-    `rank` on early; report how often all of the `best` finest by final survive, how often the very
+def retention(readings: Sequence[Sequence[tuple[float, float]]], generation: int = 10, rank: int = 5,
+              best: int = 2, draws: int = 10_000, seed: int = 0) -> dict:
+    """Resample generations of `generation` individuals without replacement, each read once: one of
+    its (early, final) `readings` drawn at random (one per training seed it has); cut each generation
+    at `rank` on early; report how often all of the `best` finest by final survive, how often the very
     best does, and the mean share of the `best` that survive."""
-    if len(pairs) < generation:
-        raise ValueError(f"retention needs at least {generation} individuals, got {len(pairs)}")
+    if len(readings) < generation:
+        raise ValueError(f"retention needs at least {generation} individuals, got {len(readings)}")
     rng = random.Random(seed)
     kept_all = kept_top = kept_total = 0
     for _ in range(draws):
-        drawn = rng.sample(list(pairs), generation)
+        drawn = [rng.choice(r) for r in rng.sample(list(readings), generation)]
         early, final = [p[0] for p in drawn], [p[1] for p in drawn]
         kept = best_kept(early, final, rank, best)
         kept_all += kept == best

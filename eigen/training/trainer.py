@@ -267,13 +267,13 @@ class Trainer:
     @torch.no_grad()
     def _update_average(self) -> None:
         """average <- decay * average + (1 - decay) * weights, BatchNorm's running statistics too,
-        in one fused lerp (plus a copy of BatchNorm's batch counters) that a CUDA graph captures
+        in one fused lerp and one fused copy of BatchNorm's batch counters, both captured by a CUDA graph
         with the step (torch.optim.swa_utils' AveragedModel does the same lerp, but checks a device
         counter in Python every call: a host sync per step, which no graph can hold)."""
         kept, live, kept_counts, live_counts = self._average_pairs
         torch._foreach_lerp_(kept, live, 1.0 - self.schedule.ema_decay)
-        for k, v in zip(kept_counts, live_counts):
-            k.copy_(v)
+        if kept_counts:
+            torch._foreach_copy_(kept_counts, live_counts)
 
     def _capture(self) -> None:
         """Record `_step` as a CUDA graph; the warm-up iterations before it are real training steps."""

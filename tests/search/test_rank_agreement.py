@@ -85,15 +85,15 @@ def test_retention_matches_the_exact_probability_over_every_generation():
         early, final = [p[0] for p in drawn], [p[1] for p in drawn]
         exact_both += brute_best_kept(early, final, 5, 2) == 2
         exact_top += brute_best_kept(early, final, 5, 1)
-    got = retention(pairs, draws=20_000, seed=1)
+    got = retention([[p] for p in pairs], draws=20_000, seed=1)
     assert got["all_best_survive"] == pytest.approx(exact_both / len(generations), abs=0.015)
     assert got["top_survives"] == pytest.approx(exact_top / len(generations), abs=0.015)
 
 
 def test_retention_of_a_perfect_and_of_a_reversed_early_ranking():
     pairs = [(v, v) for v in range(16)]
-    assert retention(pairs, draws=500)["all_best_survive"] == 1.0
+    assert retention([[p] for p in pairs], draws=500)["all_best_survive"] == 1.0
     reversed_ = [(-v, v) for v in range(16)]
-    assert retention(reversed_, draws=500)["all_best_survive"] == 0.0
+    assert retention([[p] for p in reversed_], draws=500)["all_best_survive"] == 0.0
     with pytest.raises(ValueError, match="at least 10"):
-        retention(pairs[:9])
+        retention([[p] for p in pairs[:9]])
