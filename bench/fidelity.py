@@ -40,7 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from record import bench_record  # noqa: E402
 
 from eigen import build_model, cost  # noqa: E402
-from eigen.commands.search import stage_ends  # noqa: E402
+from eigen.strategies.eigen import stage_ends  # noqa: E402
 from eigen.config import SearchConfig  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
 from eigen.data.device_data import DeviceData  # noqa: E402

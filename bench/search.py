@@ -1,17 +1,19 @@
-"""The three strategies side by side: the same wall-clock budget each, on the same data and device.
+"""The strategies side by side: the same wall-clock budget each, on the same data and device.
 
-    python3 bench/search.py --data-dir /root/cifar --gpu 0 --out $OUT/bench-search          # ~9 min on a GPU
+    python3 bench/search.py --data-dir /root/cifar --gpu 0 --out $OUT/bench-search          # ~9.5 min on a GPU
     python3 bench/search.py --dataset synthetic --image-size 16 --gpu -1 --budget 20s \\
-        --schedule-scale 0.004 --population 4 --out /tmp/bench-search                       # CPU smoke
+        --schedule-scale 0.004 --population 4 --sample-size 2 --out /tmp/bench-search       # CPU smoke
 
-Runs `eigen search` with --strategy eigen, large-scale and random one after another, each with
+Runs `eigen search` with every --strategy (eigen, large-scale, random, regularized) one after another, each with
 --time-budget BUDGET, into OUT/<strategy>/, then prints and saves (OUT/search.json, OUT/search.png; each search's own output in OUT/<strategy>.log)
 one row per strategy: best validation accuracy, its test accuracy (measured once, at the end),
 individuals trained, device-seconds of training, and the best validation accuracy against time.
 
-The default sizes fit all three in one 10-minute GPU command: EIGEN at --schedule-scale 0.02 (T1, T2,
-T3 = 100, 300, 100 iterations), large-scale and random with a population of 20 and 25,600 x 0.02 =
-512 iterations per individual at batch 50 (the paper: 1,000 individuals, 25,600). None uses mimicry.
+The default sizes fit all four in one 10-minute GPU command at the default --budget: EIGEN at
+--schedule-scale 0.02 (T1, T2, T3 = 100, 300, 100 iterations), the steady-state strategies with a
+population of 20 and 25,600 x 0.02 = 512 iterations per individual at batch 50 (the paper: 1,000
+individuals, 25,600), regularized evolution sampling 5 of the 20 (the paper's ratio, S = 25 of
+P = 100). None uses mimicry.
 """
 from __future__ import annotations
 
@@ -28,8 +30,9 @@ from eigen.commands.search import search_command  # noqa: E402
 from eigen.config import SearchConfig, parse_duration  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.runfolder import RunFolder, read_json  # noqa: E402
+from eigen.strategies import named, names  # noqa: E402
 
-STRATEGIES = ("eigen", "large-scale", "random")
+STRATEGIES = names()
 
 
 def run_strategy(strategy: str, args, out: Path) -> dict:
@@ -37,11 +40,12 @@ def run_strategy(strategy: str, args, out: Path) -> dict:
     config = SearchConfig(dataset=args.dataset, data_dir=args.data_dir, image_size=args.image_size, gpu=args.gpu,
                           seed=args.seed, schedule_scale=args.schedule_scale, time_budget=args.budget,
                           no_mimicry=True, strategy=strategy, out=str(out / strategy),
-                          population=None if strategy == "eigen" else args.population)
+                          population=None if named(strategy).mimicry else args.population,
+                          sample_size=args.sample_size)
     started = time.monotonic()
     out.mkdir(parents=True, exist_ok=True)
     with open(out / f"{strategy}.log", "w") as log, contextlib.redirect_stdout(log):
-        search_command(config, progress=_quiet(strategy, log))
+        search_command(config, progress=named(strategy).progress(log))  # plain lines: the bench prints its own table
     wall = time.monotonic() - started
     folder = RunFolder(out / strategy)
     records = folder.read_history()
@@ -49,7 +53,7 @@ def run_strategy(strategy: str, args, out: Path) -> dict:
     curve, best_so_far, elapsed = [], 0.0, 0.0
     for r in records:
         elapsed += r["seconds"]
-        stage = "T3" if strategy == "eigen" else "train"
+        stage = named(strategy).last_stage
         if r["stage"] == stage and r["status"] == "ok":
             best_so_far = max(best_so_far, r["fitness"][stage])
         curve.append((round(elapsed, 1), best_so_far))
@@ -58,15 +62,6 @@ def run_strategy(strategy: str, args, out: Path) -> dict:
             "individuals_trained": len({r["id"] for r in records if not r.get("reused_from")}),
             "trainings": len(records), "device_seconds": round(elapsed, 1), "wall_seconds": round(wall, 1),
             "curve": curve}
-
-
-def _quiet(strategy: str, log):
-    """Plain progress into the strategy's log (OUT/<strategy>.log): the bench prints its own table."""
-    if strategy == "eigen":
-        from eigen.views.search_progress import PlainProgress
-        return PlainProgress(log)
-    from eigen.views.evolution_progress import PlainEvolutionProgress
-    return PlainEvolutionProgress(log)
 
 
 def plot(rows: list[dict], path: Path, budget: float) -> None:
@@ -80,7 +75,7 @@ def plot(rows: list[dict], path: Path, budget: float) -> None:
             ax.step(xs, ys, where="post", label=f"{row['strategy']} (best {row['val_accuracy']:.2f}%)")
     ax.set_xlabel("device-seconds of training (each strategy had the same wall-clock budget)")
     ax.set_ylabel("best validation accuracy (%)")
-    ax.set_title(f"eigen vs large-scale vs random, {budget:.0f} s each", fontsize=10)
+    ax.set_title(f"{' vs '.join(row['strategy'] for row in rows)}, {budget:.0f} s each", fontsize=10)
     ax.legend(loc="lower right", fontsize=8)
     fig.tight_layout()
     fig.savefig(path)
@@ -94,12 +89,14 @@ def main() -> None:
     ap.add_argument("--image-size", type=int, default=32)
     ap.add_argument("--gpu", type=int, default=0)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--budget", type=parse_duration, default=parse_duration("170s"),
-                    help="wall-clock budget of each strategy's search (default 170s)")
+    ap.add_argument("--budget", type=parse_duration, default=parse_duration("130s"),
+                    help="wall-clock budget of each strategy's search (default 130s: four fit in 10 minutes)")
     ap.add_argument("--schedule-scale", type=float, default=0.02)
-    ap.add_argument("--population", type=int, default=20, help="large-scale and random population")
+    ap.add_argument("--population", type=int, default=20, help="the steady-state strategies' population")
+    ap.add_argument("--sample-size", type=int, default=5, help="regularized evolution's S (default 5: the paper's "
+                                                                "25 of 100, scaled to the population of 20)")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
-    ap.add_argument("--out", required=True, help="folder for the three run folders, search.json and search.png")
+    ap.add_argument("--out", required=True, help="folder for the run folders, search.json and search.png")
     args = ap.parse_args()
     out = Path(args.out)
     if any((out / s).exists() for s in args.strategies):
@@ -114,7 +111,8 @@ def main() -> None:
               f"{r['individuals_trained']:8d} {r['device_seconds']:9.1f}")
     plot(rows, out / "search.png", args.budget)
     save_record(bench_record(device, budget_seconds=args.budget, schedule_scale=args.schedule_scale,
-                             population=args.population, **{"dataset": args.dataset}, results=rows),
+                             population=args.population, sample_size=args.sample_size,
+                             **{"dataset": args.dataset}, results=rows),
                 str(out / "search.json"))
     print(f"wrote {out / 'search.json'} and {out / 'search.png'}")
 

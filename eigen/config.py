@@ -12,10 +12,11 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from . import strategies
 from .search.fitness import DEFAULT as DEFAULT_FITNESS
 from .search.fitness import parse_fitness
+from .strategies.regularized import DEFAULT_SAMPLE_SIZE
 
-STRATEGIES = ("eigen", "large-scale", "random")
 PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds
 CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py's CHILD_RECIPES (a test keeps them equal)
 DEFAULT_CHILD_RECIPE = "paper"  # fast did not win on both counts: docs/BENCHMARKS.md, "Child recipe"
@@ -30,7 +31,11 @@ def default_preprocess(dataset: str) -> str:
 
 
 PREPROCESS_DEFAULT_HELP = "gcn-zca on cifar10/cifar100, standard on other data"
-DEFAULT_POPULATION = {"eigen": 10, "large-scale": 100, "random": 100}  # EIGEN §3; SPEC §6 for LS
+
+
+def _population_defaults() -> str:
+    """"eigen: 10, large-scale: 100, ...": each strategy's own --population default."""
+    return ", ".join(f"{name}: {strategies.named(name).default_population}" for name in strategies.names())
 
 
 def parse_duration(text: str) -> float:
@@ -133,9 +138,11 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
     resume: str | None = opt(None, "continue the run in this folder where it stopped, with its own settings "
                                    "(--gpu, --data-dir, --time-budget, --max-generations, --parallel, --ray may change)",
                              metavar="RUN_DIR")
-    strategy: str = opt("eigen", "search strategy", choices=STRATEGIES)
-    population: int | None = opt(None, "children per generation (eigen: 10) or population size "
-                                       "(large-scale, random: 100) (default: by strategy)", type=positive_int)
+    strategy: str = opt("eigen", "search strategy: " + "; ".join(f"{name}, {strategies.named(name).summary}"
+                                                              for name in strategies.names()),
+                        choices=strategies.names())
+    population: int | None = opt(None, "children per generation (eigen) or population size (the others) "
+                                       f"(default: by strategy, {_population_defaults()})", type=positive_int)
     primary_step: int = opt(100, "mutation step size m in the primary succession", type=positive_int)
     secondary_step: int = opt(10, "mutation step size m in the secondary succession", type=positive_int)
     t1: int = opt(5000, "iterations before the first extinction", type=positive_int)
@@ -162,7 +169,7 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                              metavar="N")
     inherit_weights: bool = opt(False, "eigen: children start from their parent's matching weights (an ablation; "
                                        "large-scale and random always inherit, as in the paper)")
-    child_steps: int = opt(25_600, "large-scale, random: iterations each individual trains (the paper's 25,600 "
+    child_steps: int = opt(25_600, "large-scale, random, regularized: iterations each individual trains (the paper's 25,600 "
                                    "at batch 50)", type=positive_int)
     fitness: str = opt(DEFAULT_FITNESS, "what selection maximises: a linear combination of acc (validation %%), "
                                         "mparams (millions of parameters), gflops (forward GFLOPs per image) and ms "
@@ -170,7 +177,10 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                         "\"acc - 2*mparams\" or \"acc - 20*ms\"", type=parse_fitness, metavar="EXPR")
     elitist: bool = opt(False, "eigen: keep the parent unless a child beats it (default: the paper's rule, the best "
                                "child that reaches T3 becomes the parent even when it is worse)")
-    top_k: int = opt(2, "large-scale, random: at the end of each sitting, ensemble the best k living individuals "
+    sample_size: int = opt(DEFAULT_SAMPLE_SIZE, "regularized: individuals sampled (with replacement) per event, the "
+                                                "fittest of them the parent (S; Real et al. 2019 used S = 25 of "
+                                                "P = 100)", type=positive_int)
+    top_k: int = opt(2, "large-scale, random, regularized: at the end of each sitting, ensemble the best k living individuals "
                         "by validation (majority vote, as the paper's 95.6%%); 1 = no ensemble", type=positive_int)
     preprocess: str | None = opt(None, "what the networks see of an image: standard (per-channel mean and std) or "
                                        "gcn-zca (EIGEN §4.1: global contrast normalisation and ZCA whitening), fitted "
@@ -184,7 +194,7 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                          "its own)", choices=CHILD_RECIPE_NAMES, metavar="NAME")
 
     def resolved_population(self) -> int:
-        return self.population or DEFAULT_POPULATION[self.strategy]
+        return self.population or strategies.named(self.strategy).default_population
 
 
 @dataclass(kw_only=True)

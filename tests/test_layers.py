@@ -16,9 +16,10 @@ BELOW = {  # room -> the rooms it may import, besides BASE
     "search": {"genome", "data", "training", "executors", "run_files"},
     "views": {"genome", "data", "training", "executors", "search", "final", "run_files"},
     "final": {"genome", "data", "training", "executors", "search", "run_files"},
-    "config": {"search"},
-    "commands": {"genome", "data", "training", "executors", "search", "views", "final", "config", "configfile",
-                 "run_files"},
+    "strategies": {"genome", "data", "training", "executors", "search", "views", "final", "run_files"},
+    "config": {"search", "strategies"},
+    "commands": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
+                 "configfile", "run_files"},
 }
 
 

@@ -36,6 +36,7 @@ from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, ma
 from ..portable import resolve_from_file
 from ..run_files import Plan
 from ..runfolder import holds_locks, interpreting, read_json, write_json
+from ..strategies import last_stage_of
 from ..training.metrics import MetricsLog
 from .setup import check_extras, executor_for, load_data, open_folder, teacher_logits_on
 
@@ -93,7 +94,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..views.duplicate_progress import make_duplicate_progress
 
     check_extras(config)
-    source = (picked_source(config.best, config.pick, config.dataset) if config.pick
+    source = (picked_source(config.best, config.pick, last_stage_of, config.dataset) if config.pick
               else read_source(config.best, config.dataset))
     # The search's preprocessing unless told otherwise (a search before --preprocess existed: standard)
     config = dataclasses.replace(config, preprocess=config.preprocess or source.data.get("preprocess", "standard"))

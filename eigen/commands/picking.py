@@ -14,6 +14,7 @@ from ..errors import EigenError
 from ..final.pick import finalised_folder, picked_source, run_of
 from ..run_files import Plan
 from ..runfolder import read_json
+from ..strategies import last_stage_of
 
 
 def picked_path(path: str | Path, pick: str | None, command: str) -> Path:
@@ -35,7 +36,7 @@ def picked_path(path: str | Path, pick: str | None, command: str) -> Path:
     for folder in (finalised_folder(run, pick), run / "final"):
         if (folder / "metrics.json").exists() and _finalised_id(folder) == pick:
             return folder
-    picked_source(run, pick)  # an unknown or untrained id: its own sentence
+    picked_source(run, pick, last_stage_of)  # an unknown or untrained id: its own sentence
     raise EigenError(f"{pick} of {run} has not been finalised; run `eigen duplicate {shlex.quote(str(run))} "
                      f"--pick {pick}` first, then {command} it")
 

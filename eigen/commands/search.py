@@ -19,21 +19,15 @@ from ..run_files import RunConfig
 from ..runfolder import RunFolder, holds_locks, interpreting, read_json, write_json
 from ..search.events import SearchEvents
 from ..search.record import HistoryRecord
+from ..strategies import EngineParts, Strategy, names
+from ..strategies import named as strategy_named
 from ..training.metrics import MetricsLog
-from ..views.search_progress import make_progress
 from .setup import check_extras, executor_for, load_data, open_folder, provenance, teacher_logits_on
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
                     "ray")
 DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
-
-
-def stage_ends(config: SearchConfig) -> tuple[int, int, int]:
-    """Iterations at the end of T1, T2 and T3, after --schedule-scale."""
-    from ..training.trainer import scale_iterations
-    t1, t2, t3 = (scale_iterations(n, config.schedule_scale) for n in (config.t1, config.t2, config.t3))
-    return (t1, t1 + t2, t1 + t2 + t3)
 
 
 def default_run_dir(config: SearchConfig) -> Path:
@@ -115,29 +109,38 @@ def open_run(config: SearchConfig, say) -> tuple[RunFolder, SearchConfig, dict |
 
 
 def search_schedule(config: SearchConfig):
-    """How each individual trains: EIGEN's recipe (§4.1) or Large-Scale Evolution's child schedule,
-    as --child-recipe has it (eigen/training/recipes.py)."""
+    """How each individual trains: the strategy's own schedule (EIGEN §4.1's, or Large-Scale
+    Evolution's), as --child-recipe has it (eigen/training/recipes.py)."""
     from ..training.recipes import child_schedule
-    if config.strategy != "eigen":
-        from ..search.evolution import child_schedule as evolution_schedule
-        return child_schedule(config.child_recipe, evolution_schedule(config.child_steps, config.schedule_scale))
-    from ..training.trainer import Schedule
-    return child_schedule(config.child_recipe, Schedule().scaled(config.schedule_scale))
+    return child_schedule(config.child_recipe, strategy_named(config.strategy).schedule(config))
 
 
 def teacher_of(config: SearchConfig, splits) -> tuple[Path | None, str]:
-    """The teacher EIGEN mimics (none for the steady-state strategies, which learn from labels alone)."""
-    if config.strategy == "eigen":
+    """The teacher a mimicking strategy (EIGEN) learns from; none for the others, which learn from
+    the labels alone."""
+    if strategy_named(config.strategy).mimicry:
         from ..training.teacher import find_teacher
         return find_teacher(config, splits)
     return None, (f"{config.strategy}: every individual learns from the labels alone, as in Large-Scale Evolution "
                   f"(no mimicry), and inherits its parent's weights")
 
 
+def ignored_settings(config: SearchConfig) -> str | None:
+    """A note naming the settings given that belong to other strategies ("--t1 is EIGEN's: ignored by
+    --strategy regularized"), so a flag that does nothing is not silently taken for one that works."""
+    strategy, defaults = strategy_named(config.strategy), SearchConfig()
+    others = {name: owner for owner in names() if owner != config.strategy
+              for name in strategy_named(owner).own_settings if name not in strategy.own_settings}
+    given = [(name, owner) for name, owner in others.items() if getattr(config, name) != getattr(defaults, name)]
+    if not given:
+        return None
+    flags = ", ".join(f"--{name.replace('_', '-')} ({owner}'s)" for name, owner in given)
+    return f"{flags} ignored: --strategy {config.strategy} does not read {'it' if len(given) == 1 else 'them'}"
+
+
 def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher: Path | None, mimicry_note: str,
               device) -> None:
     """A new run folder: created, locked, and its config.json written (every resolved setting)."""
-    evolving = config.strategy != "eigen"
     folder.create()
     open_folder(folder.path, "search")
     folder.refuse_existing()  # another process may have begun this folder since the first check
@@ -145,8 +148,7 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
         "command": "search",
         "settings": dataclasses.asdict(config),
         "resolved": {"population": config.resolved_population(),
-                     "stage_ends": None if evolving else stage_ends(config),
-                     "child_steps": schedule.total if evolving else None,
+                     **strategy_named(config.strategy).resolved(config, schedule),
                      "schedule": dataclasses.asdict(schedule), "mimicry": teacher is not None,
                      "mimicry_note": mimicry_note,
                      "teacher": relative_to_file(teacher, folder.config)},
@@ -168,34 +170,10 @@ def with_latency_device(config: SearchConfig, device) -> SearchConfig:
     return dataclasses.replace(config, latency_device=str(chosen))
 
 
-def make_engine(config: SearchConfig, splits, schedule, individuals, folder: RunFolder, progress, executor,
-                measure_latency=None):
-    """The strategy's engine, with its settings from the command's (already scaled)."""
-    common = dict(max_generations=config.max_generations, max_params=config.max_params, max_flops=config.max_flops,
-                  max_ms=config.max_ms, latency_device=config.latency_device or "cpu",
-                  latency_batch=config.latency_batch,
-                  time_budget=config.time_budget, seed=config.seed, image_size=splits.image_size,
-                  num_classes=splits.num_classes, batch_size=schedule.batch_size, num_val=len(splits.val),
-                  fitness=config.fitness)
-    if config.strategy != "eigen":
-        from ..search.evolution import Evolution, EvolutionSettings
-        settings = EvolutionSettings(strategy=config.strategy, population=config.resolved_population(),
-                                     child_steps=schedule.total, top_k=config.top_k, **common)
-        return Evolution(settings, individuals, folder, progress, executor, measure_latency)
-    from ..search.eigen_search import EigenSearch, EigenSettings
-    settings = EigenSettings(population=config.resolved_population(), primary_step=config.primary_step,
-                             secondary_step=config.secondary_step, stage_ends=stage_ends(config), p=config.p,
-                             q=config.q, plateau_delta=config.plateau_delta, plateau_patience=config.plateau_patience,
-                             inherit_weights=config.inherit_weights, elitist=config.elitist, **common)
-    return EigenSearch(settings, individuals, folder, progress, executor, measure_latency)
-
-
 def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> dict:
-    """Test accuracy (and LS's ensemble) measured once, then best.json written with the data it was
-    searched on, so `eigen duplicate` needs nothing but this file (also as runs/best.json)."""
+    """Test accuracy (and a steady state's ensemble) measured once, then best.json written with the
+    data it was searched on, so `eigen duplicate` needs nothing but this file (also as runs/best.json)."""
     search.measure_test()
-    if config.strategy != "eigen":
-        search.measure_ensemble()
     best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                       "image_size": splits.image_size, "fingerprint": splits.fingerprint(),
                                       "preprocess": config.preprocess}}
@@ -232,10 +210,10 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     from ..training.individual import TorchIndividuals
 
     check_extras(config, notes.append)  # --tensorboard and --ray: a resumed run's come from this sitting
-    evolving = config.strategy != "eigen"  # large-scale or random: steady state, see evolution.py
-    if evolving and config.resolved_population() < 2:
-        raise EigenError(f"--population {config.population} is too small for --strategy {config.strategy}: "
-                         f"a tournament needs two individuals")
+    strategy = strategy_named(config.strategy)
+    strategy.check(config)
+    if saved is None and (ignored := ignored_settings(config)):
+        notes.append(ignored)
     device = resolve_device(config.gpu)
     config = with_latency_device(config, device)
     schedule = search_schedule(config)
@@ -253,19 +231,19 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
 
     worker = None
     if individuals is None:
-        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=not evolving,
+        individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                        say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
                                        metrics=MetricsLog(folder.path, config.tensorboard))
-        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=not evolving,
+        worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                         deterministic=config.deterministic, preprocess=preprocess)
     if progress is None:
-        from ..views.evolution_progress import make_evolution_progress
-        progress = make_evolution_progress() if evolving else make_progress()
+        progress = strategy.progress()
     try:
         with executor_for(config, individuals, device, worker, say=progress.note) as executor:
             for note in notes:
                 progress.note(note)
-            search = make_engine(config, splits, schedule, individuals, folder, progress, executor, measure_latency)
+            search = strategy.engine(config, EngineParts(splits, schedule, individuals, folder, progress, executor,
+                                                         measure_latency))
             try:  # Ctrl-C, SIGTERM or SIGHUP (see stop_signals.py), up to the last picture of the report
                 reason = search.run()
                 best = record_answer(search, folder, config, splits)
@@ -274,7 +252,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
                 raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
     finally:
         progress.close()
-    _print_summary(search, reason, best, report_note, folder, config)
+    _print_summary(strategy, search, reason, best, report_note, folder, config)
     return 0
 
 
@@ -332,20 +310,19 @@ def _try_report(folder: RunFolder) -> str:
     return f"report: {paths[-1]} (and the plots beside it)"
 
 
-def _print_summary(search, reason: str, best: dict, report_note: str, folder: RunFolder, config: SearchConfig) -> None:
-    from ..search.eigen_search import EigenSearch
+def _print_summary(strategy: Strategy, search, reason: str, best: dict, report_note: str, folder: RunFolder,
+                   config: SearchConfig) -> None:
     from ..views.pareto_view import pareto_table
-    from ..views.report import device_hours, evolution_table, output_console, summary_table
+    from ..views.report import device_hours, output_console
     console = output_console()
     state = search.state
-    eigen = isinstance(search, EigenSearch)
     if state.generations:
-        console.print((summary_table if eigen else evolution_table)(state.to_dict()))
+        console.print(strategy.closing_table(state.to_dict()))
     pareto = search.pareto()
     if pareto["front"]:
         console.print(pareto_table(pareto))
     test = f", test {best['test_accuracy']:.2f}%" if best["test_accuracy"] is not None else ""
-    done = f"{len(state.generations)} generation(s)" if eigen else f"{state.born} starting individuals and {state.events} events"
+    done = strategy.done(state.to_dict())
     custom = best["fitness_expression"] != "acc"
     fitness = f"fitness {best['fitness']:.3f} ({best['fitness_expression']}), " if custom else ""
     console.print(f"search stopped ({reason}) after {done}; best: {best['id']} {fitness}"

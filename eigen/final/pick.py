@@ -10,6 +10,7 @@ finalising several points of a front keeps each; `finalised_folder` is where eva
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Callable
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
@@ -17,7 +18,7 @@ from ..portable import resolve_from_file
 from ..run_files import RunConfig
 from ..runfolder import RunFolder, interpreting, read_json
 from ..search.latencies import saved_latency_setting
-from ..search.record import HISTORY_FIX, STEADY_STAGE, HistoryRecord
+from ..search.record import HISTORY_FIX, HistoryRecord
 from .plan import Source
 
 CHOOSE = "pick an id from its pareto.json or history.jsonl"
@@ -46,11 +47,14 @@ def finalised_folder(run: Path, pick: str) -> Path:
     return Path(run) / f"final-{pick}"
 
 
-def picked_source(path: str | Path, pick: str, dataset: str | None = None) -> Source:
-    """`pick` of the run at `path` (a run folder or its best.json), as a duplication's source."""
+def picked_source(path: str | Path, pick: str, last_stage_of: Callable[[dict], str],
+                  dataset: str | None = None) -> Source:
+    """`pick` of the run at `path` (a run folder or its best.json), as a duplication's source.
+    `last_stage_of(settings)` is the stage the run's strategy trains an individual to (its config.json's
+    settings in; `eigen.strategies`): only an individual trained that far can be picked."""
     folder, config, mine = individual_records(path, pick)
     settings = config["settings"]
-    final_stage = "T3" if settings.get("strategy", "eigen") == "eigen" else STEADY_STAGE
+    final_stage = last_stage_of(settings)
     done = [r for r in mine if r.stage == final_stage and r.ok]
     if not done:
         last = mine[-1]

@@ -50,10 +50,10 @@ from ..training.job import StageResult
 from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
 from .individual import Individual, draw_child
-from .pareto import run_front
+from .pareto import EIGEN_ELIGIBLE, eigen_points, pareto_file
 from .rank_agreement import kendall_tau
 from .record import HistoryRecord
-from .run import BestTest, SearchRun
+from .run import BestTest, SearchRun, SearchSettings
 from .spending import Spent
 from .succession import Succession
 
@@ -61,9 +61,9 @@ STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apa
 REUSABLE = ("ok", "diverged")  # statuses a retraining would reproduce; an OOM may not repeat
 
 
-@dataclass(frozen=True)
-class EigenSettings:
-    """The numbers of Algorithm 1 plus the run's limits (all from `SearchConfig`, already scaled)."""
+@dataclass(frozen=True, kw_only=True)
+class EigenSettings(SearchSettings):
+    """The numbers of Algorithm 1 (all from `SearchConfig`, already scaled), beside the run's own."""
 
     population: int = 10  # n: children per generation
     primary_step: int = 100  # m in the primary succession
@@ -73,21 +73,8 @@ class EigenSettings:
     q: int = 2  # rank of the T2 threshold (Eq. 2)
     plateau_delta: float = 0.2  # accuracy points
     plateau_patience: int = 3  # generations
-    max_generations: int | None = None
-    max_params: int | None = None
-    max_flops: int | None = None
-    max_ms: float | None = None  # measured forward milliseconds (latency.py)
-    latency_device: str = "cpu"  # where `ms` is measured
-    latency_batch: int = 1  # images per timed forward pass
-    time_budget: float | None = None  # seconds of this sitting
-    seed: int = 0
-    image_size: int = 32
-    num_classes: int = 10
-    batch_size: int = 128  # images per iteration, for the FLOPs-spent accounting
-    num_val: int = 5_000  # validation images, for the FLOPs-spent accounting
     inherit_weights: bool = False  # children start from the parent's matching weights (LS §3.6; an ablation)
     elitist: bool = False  # keep the parent unless a child beats it (not the paper's rule)
-    fitness: str = "acc"  # what selection maximises (see fitness.py)
 
     def step_size(self, phase: str) -> int:
         return self.primary_step if phase == "primary" else self.secondary_step
@@ -551,7 +538,7 @@ class EigenSearch:
     def pareto(self) -> dict:
         """pareto.json: the front of the individuals trained to T3 (see `pareto.py`)."""
         best = self.state.best.id if self.state.best else None
-        return run_front(self.core.records, False, (), best, self.core.latency_setting())[1]
+        return pareto_file(eigen_points(self.core.records), EIGEN_ELIGIBLE, best, self.core.latency_setting())
 
 
 def early_agreement(children: list[Individual]) -> float | None:

@@ -1,38 +1,38 @@
-"""Large-Scale Evolution (Real et al. 2017, §3.1 and S1) and its random-search control, steady state.
+"""The steady state (Large-Scale Evolution, Real et al. 2017, §3.1 and S1), whatever chooses the parent.
 
-The population starts as `population` copies of the trivial genome (input -> global pool ->
-classifier, learning rate 0.1, §3.3), each trained in turn. Then each *event* k = 1, 2, ...:
+Large-scale, random and regularized evolution share this engine and differ only in their selection
+rule, which each strategy's own module supplies (`eigen/strategies/`). The population starts as
+`population` copies of the trivial genome (input -> global pool -> classifier, learning rate 0.1,
+§3.3), each trained in turn. Then each *event* k = 1, 2, ...:
 
-  1. two distinct living individuals are drawn at random;
-  2. `large-scale`: the one with the lower validation accuracy is killed and the other is the parent
-     (tournament selection; a tie keeps the first drawn); `random`: a coin decides, with no look at
-     fitness (the paper's control, "reproducing and killing random individuals");
-  3. the child is a copy of the parent with one mutation of the Large-Scale set, redrawn while it
+  1. the selection rule looks at the living (in order of birth) and names who it sampled, the
+     parent, and who dies once the population is at its set-point (large-scale: the worse of a
+     random pair; random: a coin's choice of the pair; regularized: the oldest);
+  2. the child is a copy of the parent with one mutation of the Large-Scale set, redrawn while it
      breaks --max-params / --max-flops / --max-ms;
-  4. the child trains `child_steps` iterations at the genome's constant learning rate, starting from
+  3. the child trains `child_steps` iterations at the genome's constant learning rate, starting from
      its parent's weights wherever a layer matches (§3.6), and joins the population. A child whose
      training fails is recorded and left out; the population refills as in S1 (kill only at the
      set-point, reproduce only below it).
 
 Everything event k draws comes from `random.Random(f"{strategy}:{seed}:event:{k}")` and the population
-in order, so a resumed run makes the same choices. With an executor that trains several at once
-(`--parallel`, `--ray`), up to that many events are in flight, as the paper's asynchronous workers
-were: event k is drawn once event k - window has been applied (its child is then in the population)
-and results are applied in event order, so a run is a pure function of its seed and its window
-(with window 1, the classic loop). Read the rules in `tournament` (steps 1-2) and `evolve_serial`
-(the loop with one event at a time, as the paper tells it, and the tests' oracle); `EventWindow` is
-the same loop with K events in flight, and `Evolution` holds the run and the rules both apply.
-`state.json` is written when events are drawn and when one is
-applied; a child's result is in `history.jsonl` as soon as its weights are on disk, so a kill loses
-at most the trainings in flight. A *generation* here is `population` events, which
-is what --max-generations counts and the report plots. The best individual ever (by fitness:
-validation accuracy unless `--fitness` says otherwise) keeps its weights in `best.pt`, whatever becomes
-of it in the population. At the end of each sitting the best `--top-k` living individuals by fitness
-are ensembled by majority vote, as the paper's 95.6% was (its top 2), with their validation and test
-accuracy recorded in `state.json` and `best.json`. Every generation's summary and the state carry
-the FLOPs and device-seconds spent (LS §3.5), and each summary the run's own evidence that selection
-means something: Kendall's τ between the fitness of the round's children that inherited weights and
-their parents' (`parent_child_agreement`, `tau_parent_child`).
+in order, so a resumed run makes the same choices. `Evolution.run()` keeps up to `window` events in
+flight on the executor (its slots: `--parallel`, `--ray`), as the paper's asynchronous workers did:
+event k is drawn right after event k - window is applied (its child is then in the population), and
+results are applied in event order, so a run is a pure function of its seed and its window, however
+the trainings finish and however often it is killed and resumed. With one slot it is the paper's
+loop: draw, train, apply, draw.
+
+`state.json` is written when events are drawn and when one is applied; a child's result is in
+`history.jsonl` as soon as its weights are on disk, so a kill loses at most the trainings in flight.
+A *generation* here is `population` events, which is what --max-generations counts and the report
+plots. The best individual ever (by fitness: validation accuracy unless `--fitness` says otherwise)
+keeps its weights in `best.pt`, whatever becomes of it in the population. At the end of each sitting
+the best `--top-k` living individuals by fitness are ensembled by majority vote, as the paper's 95.6%
+was (its top 2), with their validation and test accuracy recorded in `state.json` and `best.json`.
+Every generation's summary and the state carry the FLOPs and device-seconds spent (LS §3.5), and each
+summary the run's own evidence that selection means something: Kendall's τ between the fitness of the
+round's children that inherited weights and their parents' (`parent_child_agreement`, `tau_parent_child`).
 """
 from __future__ import annotations
 
@@ -40,53 +40,56 @@ import hashlib
 import random
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TypedDict
+from typing import Callable, NamedTuple, TypedDict
 
 from .. import shapes
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
-from ..executors.work import Training, run_all
+from ..executors.work import Training
 from ..genome.cost import cost, training_flops
 from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
 from ..runfolder import RunFolder, copy_atomic
 from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
-from .pareto import run_front
+from .pareto import STEADY_ELIGIBLE, pareto_file, steady_points
 from .rank_agreement import kendall_tau
 from .record import STEADY_STAGE as STAGE, HistoryRecord
-from .run import BestTest, SearchRun
+from .run import BestTest, SearchRun, SearchSettings
 from .spending import Spent
 
 STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight
 
 
-@dataclass(frozen=True)
-class EvolutionSettings:
-    strategy: str = "large-scale"  # or "random"
+@dataclass(frozen=True, kw_only=True)
+class EvolutionSettings(SearchSettings):
+    """The steady state's numbers (from `SearchConfig`, already scaled), beside the run's own."""
+
+    strategy: str = "large-scale"  # names the run's random streams (the selection rule is the engine's)
     population: int = 100  # the set-point (the paper: 1,000)
     child_steps: int = 25_600  # iterations per child (the paper: 25,600 at batch 50)
-    max_generations: int | None = None  # generations of `population` events
-    max_params: int | None = None
-    max_flops: int | None = None
-    max_ms: float | None = None  # measured forward milliseconds (latency.py)
-    latency_device: str = "cpu"  # where `ms` is measured
-    latency_batch: int = 1  # images per timed forward pass
-    time_budget: float | None = None  # seconds of this sitting
-    seed: int = 0
-    image_size: int = 32
-    num_classes: int = 10
     batch_size: int = 50  # images per iteration, for the FLOPs-spent accounting
-    num_val: int = 5_000
-    fitness: str = "acc"  # what the tournaments and the best-ever compare (see fitness.py)
     top_k: int = 2  # living individuals in the end-of-sitting ensemble (1: none)
 
 
+class Selection(NamedTuple):
+    """What a selection rule decided for one event."""
+
+    sampled: list  # the individuals it looked at, in the order drawn (repeats where it drew with replacement)
+    parent: "Individual"  # the one the child is a mutated copy of
+    dies: "Individual"  # who leaves the population, if it is at its set-point
+
+
+# A selection rule: the living in order of birth (oldest first) and the event's own random stream in,
+# the event's choice out. Each strategy's module has its own (eigen/strategies/).
+SelectionRule = Callable[[list, random.Random], Selection]
+
+
 class PendingEvent(TypedDict):
-    """A reproduction event drawn and not yet applied: the pair, the parent, who dies, the child."""
+    """A reproduction event drawn and not yet applied: who was sampled, the parent, who dies, the child."""
 
     event: int
-    pair: list[str]
+    sampled: list[str]  # "pair" in a state.json written before the selection rules were apart
     parent: str
     killed: str | None
     child: Individual
@@ -149,6 +152,9 @@ class EvolutionState:
             d = {**d, "version": STATE_VERSION, "pending": [d["pending"]] if d["pending"] else []}
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
+        if isinstance(d.get("pending"), list):  # a pending event's sample was called its pair
+            d = {**d, "pending": [{("sampled" if k == "pair" else k): v for k, v in p.items()}
+                                  if isinstance(p, dict) else p for p in d["pending"]]}
         shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
                    events=d["events"], pending=list(d["pending"]),
@@ -171,57 +177,19 @@ def individual_seed(run_seed: int, individual_id: str) -> int:
     return int(hashlib.sha256(f"{run_seed}:{individual_id}".encode()).hexdigest()[:8], 16) & 0x7FFFFFFF
 
 
-# -- the rules (§3.1, S1), as the paper states them ----------------------------------------------------
-def tournament(population: list[Individual], rng: random.Random, strategy: str) -> tuple[list, Individual, Individual]:
-    """Steps 1-2 of an event: two distinct individuals drawn at random; (the pair as drawn, parent,
-    loser). Large-scale: the fitter is the parent and the other dies (a tie keeps the first drawn);
-    random: a coin decides, with no look at fitness (the paper's control)."""
-    a, b = rng.sample(population, 2)
-    if strategy == "large-scale":
-        parent, loser = (a, b) if a.fitness[STAGE] >= b.fitness[STAGE] else (b, a)
-    else:
-        parent, loser = (a, b) if rng.random() < 0.5 else (b, a)
-    return [a, b], parent, loser
-
-
-def evolve_serial(evolution: "Evolution") -> None:
-    """Large-Scale Evolution one event at a time, as §3.1 and S1 tell it: the reading copy of what
-    `Evolution.run()` does with a window of one, and the tests' oracle for it (no resume, no time
-    budget, no executor: each training runs here and now)."""
-    state, s = evolution.state, evolution.settings
-
-    def train(individual: Individual, inherit) -> HistoryRecord:
-        result = evolution.training(individual, inherit).run(evolution.individuals)
-        return evolution.record(individual, result)
-
-    # S1: a population of the simplest networks; refilled one at a time while it is too small to breed
-    while state.born < s.population or len(state.population) < 2:
-        individual = evolution.starting_individual(state.born)
-        evolution.apply_initial(individual, record := train(individual, None))
-        evolution.announce(individual, record)
-    while evolution.stop_reason() is None:
-        event = evolution.draw_event(state.events + 1)  # 1-2: the tournament; 3: the child, one mutation away
-        child = Individual.from_dict(event["child"], s.image_size)
-        record = train(child, evolution.parent_weights(event))  # 4: trained from its parent's weights
-        evolution.apply_event(child, record)  # ... and joins the population; the loser's weights go
-        evolution.announce(child, record)
-        while len(state.population) < 2:  # S1's PopulationTooSmall
-            individual = evolution.starting_individual(state.born)
-            evolution.apply_initial(individual, record := train(individual, None))
-            evolution.announce(individual, record)
-    evolution.state.stopped = evolution.stop_reason()
-    evolution.save()
-
-
 class Evolution:
-    """Runs (or resumes) a large-scale or random search in a run folder; see the module docstring.
+    """Runs (or resumes) a steady-state search in a run folder; see the module docstring.
 
-    It keeps the run (`SearchRun`) and the rules: who starts, how an event is drawn, what applying a
-    result does. `EventWindow` schedules the trainings, up to `window` at once."""
+    It keeps the run (`SearchRun`), the strategy's selection rule (`select`), and the steady state's
+    own rules: who starts, how an event is drawn, what applying a result does, and the loop that keeps
+    the executor's slots full (`run`). `sample_in_history` writes each event's sample into its child's
+    history line (regularized evolution's S individuals; a tournament's pair stays in state.json)."""
 
     def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
-                 progress=None, executor=None, measure_latency=None):
+                 progress=None, executor=None, measure_latency=None, *, select: SelectionRule,
+                 sample_in_history: bool = False):
         self.settings, self.individuals, self.folder = settings, individuals, folder
+        self.select, self.sample_in_history = select, sample_in_history
         self.executor = executor or InlineExecutor(individuals)  # where the individuals train (SPEC §10)
         self.progress = progress or EvolutionEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: EvolutionState.from_dict(d, settings.image_size),
@@ -243,12 +211,94 @@ class Evolution:
                              self.fitness.expression)
 
     def run(self) -> str:
-        """Evolve until out of generations or time; return why it stopped (see `EventWindow`)."""
+        """Evolve until out of generations or time; return why it stopped.
+
+        The loop: start every training that may start (up to the executor's slots; a result recorded
+        before a kill is taken instead of trained), apply in order every result whose turn has come
+        (each applied event lets the next one be drawn), else wait for a training to finish. With one
+        slot: draw, train, apply, draw, as §3.1 tells it."""
         self.progress.search_started(self.view())
-        everything = EventWindow(self).run()
-        self.state.stopped = self.stop_reason() or ("time budget" if not everything else "max generations")
+        done: dict[tuple, tuple[Individual, HistoryRecord]] = {}  # finished, waiting for their turn
+        flying: dict[tuple, Individual] = {}  # on the executor
+        refused = False  # a start was refused (the time budget): nothing more starts this sitting
+        if self._draw_events():
+            self.save()
+        while True:
+            for tag, individual, inherit in self._wanted():
+                if tag in flying or tag in done:
+                    continue
+                if individual.id in self.recorded:  # trained before a kill: its result as it was
+                    done[tag] = (individual, self.recorded[individual.id])
+                elif not refused and self.executor.busy < self.executor.slots:
+                    refused = self.sitting.spent()
+                    if not refused:
+                        self.progress.child_started(self.view(), individual.view(), self._pending(tag))
+                        self.executor.submit(tag, self.training(individual, inherit))
+                        flying[tag] = individual
+            if self._apply_in_order(done):
+                continue  # the population moved on: more may start
+            if not flying:
+                break
+            tag, result = self.executor.wait(lambda tag, step, until, loss: self.progress.child_progress(
+                flying[tag].view(), step, until, loss))
+            individual = flying.pop(tag)
+            done[tag] = (individual, self.record(individual, result))
+        self.state.stopped = self.stop_reason() or ("time budget" if refused else "max generations")
         self.save()
         return self.state.stopped
+
+    def _starting(self) -> bool:
+        """The starting population is not all trained, or it must refill (S1's PopulationTooSmall)."""
+        state = self.state
+        return state.born < self.settings.population or (len(state.population) < 2 and not state.pending)
+
+    def _wanted(self) -> list[tuple]:
+        """The trainings that should be in flight now, in the order their results apply, each
+        (tag, individual, weights it inherits): the starting individuals (all independent), or the
+        events drawn and not yet applied."""
+        state, s = self.state, self.settings
+        if self._starting():
+            last = s.population if state.born < s.population else state.born + 1
+            return [(("initial", n), self.starting_individual(n), None) for n in range(state.born, last)]
+        return [(("event", e["event"]), Individual.from_dict(e["child"], s.image_size), self.parent_weights(e))
+                for e in state.pending]
+
+    def _pending(self, tag: tuple) -> dict | None:
+        return next((p for p in self.state.pending if ("event", p["event"]) == tag), None)
+
+    def _next_turn(self) -> tuple | None:
+        """The tag of the result that applies next: starting individual n, or the oldest pending event."""
+        if self._starting():
+            return ("initial", self.state.born)
+        return ("event", self.state.pending[0]["event"]) if self.state.pending else None
+
+    def _apply_in_order(self, done: dict) -> bool:
+        """Apply every finished result whose turn has come, each followed by the draws it allows;
+        True if any was applied."""
+        applied = False
+        while (tag := self._next_turn()) in done:
+            individual, record = done.pop(tag)
+            (self.apply_initial if tag[0] == "initial" else self.apply_event)(individual, record)
+            self._draw_events()
+            self.announce(individual, record)
+            applied = True
+        return applied
+
+    def _draw_events(self) -> bool:
+        """Draw events while fewer than `window` are pending, from the population as it is now: run
+        after every result applied, so event k is drawn right after event k - window is applied
+        (which is what makes the run independent of finishing order). True if any was drawn."""
+        state = self.state
+        if state.born < self.settings.population:
+            return False
+        drawn = False
+        while len(state.pending) < self.window and len(state.population) >= 2:
+            k = state.events + len(state.pending) + 1
+            if self.event_limit is not None and k > self.event_limit:
+                break
+            self.draw_event(k)
+            drawn = True
+        return drawn
 
     @property
     def window(self) -> int:
@@ -276,16 +326,17 @@ class Evolution:
         return Individual(f"i{n}", None, genome, [], c.params, c.flops, latency=self.core.latency_of(genome))
 
     def draw_event(self, k: int) -> dict:
-        """Event k's tournament and child, from the population as it is now and k's own generator;
-        pending until its child's result is applied. The loser is dead at once (its weights go when
+        """Event k's selection and child, from the population as it is now and k's own generator;
+        pending until its child's result is applied. Who dies is dead at once (its weights go when
         the event is applied). S1's set-point: kill only at it, the children in flight counted."""
         state, s = self.state, self.settings
         rng = random.Random(f"{s.strategy}:{s.seed}:event:{k}")
-        pair, parent, loser = tournament(state.population, rng, s.strategy)
-        killed = loser.id if len(state.population) + len(state.pending) >= s.population else None
+        chosen = self.select(state.population, rng)
+        killed = chosen.dies.id if len(state.population) + len(state.pending) >= s.population else None
+        parent = chosen.parent
         genome, mutations, c, _, latency = draw_child(parent, rng, "large-scale", lambda: 1, s, self.core.latency_of)
         child = Individual(f"c{k}", parent.id, genome, mutations, c.params, c.flops, latency=latency)
-        event = {"event": k, "pair": [i.id for i in pair], "parent": parent.id, "killed": killed,
+        event = {"event": k, "sampled": [i.id for i in chosen.sampled], "parent": parent.id, "killed": killed,
                  "child": child.to_dict()}
         state.pending.append(event)
         if killed is not None:
@@ -320,7 +371,8 @@ class Evolution:
             flops_spent=training_flops(individual.flops, s.batch_size, result.iterations, s.num_val),
             reused_from=None, checkpoint=f"{self.folder.individuals.name}/{individual.id}.pt" if result.ok else None,
             inherited=result.inherited, genome=individual.genome.to_dict(), graphed=result.graphed,
-            graph_error=result.graph_error, latency=individual.latency)
+            graph_error=result.graph_error, latency=individual.latency,
+            sampled=list(pending["sampled"]) if pending and self.sample_in_history else None)
         self.core.append(record)
         self.core.failures.saw(individual.id, record.status)
         return record
@@ -395,13 +447,17 @@ class Evolution:
         return self.core.answer(b, STAGE, generation, trained=b is not None, population_ensemble=self.state.ensemble)
 
     def measure_test(self) -> float | None:
-        return self.core.measure_test(self.individuals)
+        """The best's test accuracy, and the living's ensemble (`measure_ensemble`), each measured once."""
+        test = self.core.measure_test(self.individuals)
+        self.measure_ensemble()
+        return test
 
     def pareto(self) -> dict:
         """pareto.json: the front of the living individuals, trained (see `pareto.py`)."""
         best = self.state.best.id if self.state.best else None
         living = [i.id for i in self.state.population]
-        return run_front(self.core.records, True, living, best, self.core.latency_setting())[1]
+        return pareto_file(steady_points(self.core.records, living), STEADY_ELIGIBLE, best,
+                           self.core.latency_setting())
 
     def measure_ensemble(self) -> dict | None:
         """LS's ensemble: the best `top_k` living individuals by fitness, majority vote, on validation
@@ -434,109 +490,3 @@ def parent_child_agreement(records: list[HistoryRecord], generation: int) -> flo
     pairs = [(fitness[r.parent], r.value) for r in records
              if r.event and r.generation == generation and r.ok and r.inherited and r.parent in fitness]
     return kendall_tau([parent for parent, _ in pairs], [child for _, child in pairs])
-
-
-class EventWindow:
-    """Up to `window` trainings of an `Evolution` in flight at once, as the paper's asynchronous
-    workers ran them: the starting population all at once, then up to `window` events. Results are
-    applied in order (starting individual n, then event k), and event k's tournament is drawn once
-    event k - window has been applied, so the run is a pure function of its seed and window,
-    whatever order the trainings finish in and however often it is killed and resumed; with a
-    window of one it is `evolve_serial`."""
-
-    def __init__(self, evolution: Evolution):
-        self.evolution, self.state, self.settings = evolution, evolution.state, evolution.settings
-        self.individuals: dict[tuple, Individual] = {}  # tag -> the individual it trains
-        self.done: dict[tuple, tuple[Individual, HistoryRecord]] = {}  # finished, waiting for their turn
-        self.flying: set[tuple] = set()  # queued or training in this sitting
-
-    def run(self) -> bool:
-        """Train until out of events or time; True when nothing was refused a start."""
-        e = self.evolution
-        return run_all(e.executor, self._startable(), on_done=self._finished, on_start=self._started,
-                       on_progress=lambda tag, step, end, loss: e.progress.child_progress(
-                           self.individuals[tag].view(), step, end, loss),
-                       may_start=lambda: not e.sitting.spent())
-
-    def _startable(self) -> list:
-        """The trainings that may start now, each (tag, Training), tag ("initial", n) or ("event", k);
-        draws (and saves) new events' tournaments while fewer than `window` are pending. Results
-        recorded before a kill are applied on the way, which may make more trainings startable."""
-        state = self.state
-        while True:
-            before = (state.born, state.events, len(state.pending))
-            ready = self._startable_now()
-            if ready or (state.born, state.events, len(state.pending)) == before:
-                return ready
-
-    def _startable_now(self) -> list:
-        state, s = self.state, self.settings
-        if state.born < s.population or (len(state.population) < 2 and not state.pending):
-            # The starting population, or a refill (S1's PopulationTooSmall): all independent.
-            last = s.population if state.born < s.population else state.born + 1
-            ready = [self._queue(("initial", n), self.evolution.starting_individual(n), None)
-                     for n in range(state.born, last) if ("initial", n) not in self.flying | set(self.done)]
-            return [r for r in ready if r is not None]
-        if self._draw():
-            self.evolution.save()
-        ready = [self._queue(("event", event["event"]), Individual.from_dict(event["child"], s.image_size),
-                             self.evolution.parent_weights(event))
-                 for event in state.pending if ("event", event["event"]) not in self.flying | set(self.done)]
-        return [r for r in ready if r is not None]
-
-    def _draw(self) -> bool:
-        """Draw events while fewer than `window` are pending: called after every result applied, so
-        event k is drawn right after event k - window is applied, from the population as it is then
-        (that is what makes the run independent of finishing order). True if any was drawn."""
-        state, e = self.state, self.evolution
-        if state.born < self.settings.population:
-            return False
-        drawn = False
-        while len(state.pending) < e.window and len(state.population) >= 2:
-            k = state.events + len(state.pending) + 1
-            if e.event_limit is not None and k > e.event_limit:
-                break
-            e.draw_event(k)
-            drawn = True
-        return drawn
-
-    def _queue(self, tag: tuple, individual: Individual, inherit):
-        """Queue one training, unless it finished before a kill (its result is then taken as is)."""
-        self.individuals[tag] = individual
-        self.flying.add(tag)
-        recorded = self.evolution.recorded.get(individual.id)
-        if recorded is not None:
-            self._finished(tag, None, recorded)
-            return None
-        return tag, self.evolution.training(individual, inherit)
-
-    def _started(self, tag: tuple) -> None:
-        pending = next((p for p in self.state.pending if ("event", p["event"]) == tag), None)
-        self.evolution.progress.child_started(self.evolution.view(), self.individuals[tag].view(), pending)
-
-    def _finished(self, tag: tuple, result, recorded: HistoryRecord | None = None):
-        """A training finished (or was found recorded): its history line now, applied in its turn."""
-        individual = self.individuals[tag]
-        record = recorded if recorded is not None else self.evolution.record(individual, result)
-        self.done[tag] = (individual, record)
-        self._apply_in_order()
-        if recorded is None:
-            return self._startable()
-
-    def _apply_in_order(self) -> None:
-        """Apply every finished result whose turn has come: starting individuals by number, then events."""
-        state, s, e = self.state, self.settings, self.evolution
-        while True:
-            if state.born < s.population or (len(state.population) < 2 and not state.pending):
-                tag = ("initial", state.born)
-            elif state.pending:
-                tag = ("event", state.pending[0]["event"])
-            else:
-                return
-            if tag not in self.done:
-                return
-            individual, record = self.done.pop(tag)
-            self.flying.discard(tag)
-            (e.apply_initial if tag[0] == "initial" else e.apply_event)(individual, record)
-            self._draw()
-            e.announce(individual, record)

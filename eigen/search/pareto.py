@@ -120,19 +120,12 @@ def pareto_file(points: list[Point], eligible: str, best: str | None, latency: d
                        "best": best is not None and (p.id == best or best in p.twins)} for p in chosen]}
 
 
-def run_front(records: list[HistoryRecord], steady: bool, living: Iterable[str], best: str | None,
-              latency: dict | None) -> tuple[list[Point], dict]:
-    """A search's eligible points and its pareto.json (EIGEN: trained to T3; a steady state: alive)."""
-    points = steady_points(records, living) if steady else eigen_points(records)
-    return points, pareto_file(points, STEADY_ELIGIBLE if steady else EIGEN_ELIGIBLE, best, latency)
-
-
-def saved_front(records: list[HistoryRecord], state: dict, settings: dict) -> tuple[list[Point], dict]:
-    """`run_front` of a run folder as saved (state.json, config.json's settings): what the report shows."""
-    living = [i["id"] for i in state.get("population", [])]
+def saved_front(records: list[HistoryRecord], state: dict, settings: dict, strategy) -> tuple[list[Point], dict]:
+    """The front of a run folder as saved (history, state.json, config.json's settings): what the
+    report shows. `strategy` (`eigen.strategies`) says who is eligible and in what words."""
+    points = strategy.points(records, state)
     best = (state.get("best") or {}).get("id")
-    return run_front(records, settings.get("strategy", "eigen") != "eigen", living, best,
-                     saved_latency_setting(settings))
+    return points, pareto_file(points, strategy.eligible, best, saved_latency_setting(settings))
 
 
 def ends(pareto: dict) -> list[dict]:

@@ -3,14 +3,16 @@ the report and the summaries read.
 
 A record is an individual after one stage of its training: EIGEN writes one per child per stage
 (T1, T2, T3), a steady-state strategy (Large-Scale Evolution, random search) one per individual
-(stage "train"). The two kinds share every field but the steady state's `event` and `killed`.
+(stage "train"). The two kinds share every field but the steady state's `event`, `killed` and
+(regularized evolution's) `sampled`.
 Cost accounting is Large-Scale Evolution §3.5's: each record carries the FLOPs and device-seconds
 it spent; a reused result spent nothing.
 
 Versions of the record (read by `from_json`, written as the newest):
     1  eigen 0.1.0: no `accuracy` apart from `fitness` (they were the same), no `inherited`, no CUDA-graph fields
     2  `accuracy` apart from `fitness` (--fitness), `inherited` (weight inheritance), `graphed`/`graph_error`
-    3  `latency` (the measured forward time, when the run scores or limits it: issue #31)
+    3  `latency` (the measured forward time, when the run scores or limits it: issue #31);
+       `sampled` (who regularized evolution's event looked at, with --strategy regularized)
 The version is not written into each line: a line's fields say which it is, and lines stay as they
 were for runs begun by eigen 0.1.0 and resumed since.
 """
@@ -52,8 +54,9 @@ class HistoryRecord:
     graphed: bool | None = None  # the training ran as a CUDA graph (None: nothing was trained here)
     graph_error: str | None = None  # why it ran eager on a GPU, if it did
     event: int | None = None  # steady state: the reproduction event (0: the starting population); EIGEN: None
-    killed: str | None = None  # steady state: who the event's tournament killed, if anyone
+    killed: str | None = None  # steady state: who the event removed, if anyone (a tournament's loser, the oldest)
     latency: Latency | None = None  # measured forward time (`ms` in --fitness, --max-ms), else None
+    sampled: list[str] | None = None  # regularized evolution: the event's sample, in the order drawn
 
     @property
     def ms(self) -> float | None:
@@ -78,6 +81,8 @@ class HistoryRecord:
         d = {"id": self.id, "parent": self.parent, "generation": self.generation}
         if self.steady:
             d.update(event=self.event, killed=self.killed)
+        if self.sampled is not None:
+            d["sampled"] = list(self.sampled)
         d.update(succession=self.succession, step_size=self.step_size, stage=self.stage, until=self.until,
                  key=self.key, mutations=list(self.mutations), params=self.params, flops=self.flops,
                  fitness=dict(self.fitness), accuracy=dict(self.accuracy), status=self.status,
@@ -113,7 +118,9 @@ class HistoryRecord:
                    graphed=_optional_flag(d.get("graphed"), "graphed"),
                    graph_error=_optional_text(d.get("graph_error"), "graph_error"),
                    event=None if d.get("event") is None else _integer(d["event"], "event"),
-                   killed=_optional_text(d.get("killed"), "killed"), latency=_latency(d.get("latency")))
+                   killed=_optional_text(d.get("killed"), "killed"), latency=_latency(d.get("latency")),
+                   sampled=None if d.get("sampled") is None else
+                   [_text(i, "sampled") for i in _sequence(d["sampled"], "sampled")])
 
 
 def _latency(value) -> Latency | None:

@@ -23,6 +23,7 @@ and `spent`.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, TypedDict
 
 from ..genome.dna import Genome, initial_genome
@@ -38,6 +39,28 @@ from .spending import Spending
 
 
 
+@dataclass(frozen=True, kw_only=True)
+class SearchSettings:
+    """What every strategy's engine is told, whatever its rules: the run's limits, its clock, its
+    seed, the data's shape and what fitness is. A strategy's own settings extend this class (the
+    strategy registry fills each field from the `SearchConfig` field of the same name)."""
+
+    population: int  # the strategy's population (EIGEN: children per generation; steady state: the set-point)
+    max_generations: int | None = None
+    max_params: int | None = None
+    max_flops: int | None = None
+    max_ms: float | None = None  # measured forward milliseconds (latency.py)
+    latency_device: str = "cpu"  # where `ms` is measured
+    latency_batch: int = 1  # images per timed forward pass
+    time_budget: float | None = None  # seconds of this sitting
+    seed: int = 0
+    image_size: int = 32
+    num_classes: int = 10
+    batch_size: int = 128  # images per iteration, for the FLOPs-spent accounting
+    num_val: int = 5_000  # validation images, for the FLOPs-spent accounting
+    fitness: str = "acc"  # what selection maximises (see fitness.py)
+
+
 class BestTest(TypedDict):
     """The best's test accuracy, measured once per best (the test set never selects)."""
 
@@ -45,7 +68,7 @@ class BestTest(TypedDict):
     test_accuracy: float | None
 
 class SearchRun:
-    def __init__(self, folder: RunFolder, settings, read_state: Callable[[dict], object],
+    def __init__(self, folder: RunFolder, settings: SearchSettings, read_state: Callable[[dict], object],
                  initial_state: Callable[[], object], note: Callable[[str], None],
                  measure_latency: MeasureLatency | None = None):
         self.folder = folder

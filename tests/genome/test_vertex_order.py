@@ -15,8 +15,9 @@ from eigen.genome.dna import ACTIVATE_THEN_ADD, ADD_THEN_ACTIVATE
 from eigen.genome.model import Classifier, MaxPool, ResolvedAdd
 from eigen.genome.mutations import MUTATION_SETS, NotApplicable
 from eigen.runfolder import RunFolder
-from eigen.search.evolution import Evolution, EvolutionSettings
+from eigen.search.evolution import EvolutionSettings
 from eigen.training.job import StageResult
+from tests.search.steady_engine import evolution
 
 
 def conv(node_id, src, channels, stride=1, activation="bn_relu"):
@@ -252,7 +253,7 @@ class NoTraining:
 def test_large_scale_and_random_searches_start_and_breed_the_large_scale_order(strategy, tmp_path):
     settings = EvolutionSettings(strategy=strategy, population=3, child_steps=1, max_generations=2,
                                  image_size=32, num_classes=10)
-    Evolution(settings, NoTraining(), RunFolder(tmp_path / "run")).run()
+    evolution(settings, NoTraining(), RunFolder(tmp_path / "run")).run()
     history = RunFolder(tmp_path / "run").read_history()
     assert len(history) == 3 + 6
     assert all(Genome.from_dict(r["genome"]).vertex_order == ADD_THEN_ACTIVATE for r in history)

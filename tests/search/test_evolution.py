@@ -21,6 +21,7 @@ from eigen.training.job import StageResult, Training
 from eigen.views.search_progress import PlainProgress
 from tests.genome.test_duplication import POOL, conv
 from tests.genome.test_genome import chain
+from tests.search.steady_engine import evolution
 from tests.search.test_search import SMALL, Killed, Scripted, comparable
 from tests.search.test_search_run import tiny_config
 
@@ -52,7 +53,7 @@ class Tournament:
 
 
 def evolve(folder, individuals, **settings):
-    engine = Evolution(EvolutionSettings(**{**SETTINGS, **settings}), individuals, RunFolder(folder))
+    engine = evolution(EvolutionSettings(**{**SETTINGS, **settings}), individuals, RunFolder(folder))
     return engine, engine.run()
 
 
@@ -94,7 +95,7 @@ def test_random_search_never_looks_at_fitness(tmp_path):
     assert choices(tmp_path / "large-scale-1") != choices(tmp_path / "large-scale-2")
 
 
-@pytest.mark.parametrize("strategy", ["large-scale", "random"])
+@pytest.mark.parametrize("strategy", ["large-scale", "random", "regularized"])
 def test_a_killed_evolution_resumes_to_the_same_history(strategy, tmp_path):
     _, _ = evolve(tmp_path / "straight", Tournament(), strategy=strategy)
     reference = comparable(RunFolder(tmp_path / "straight").read_history())
@@ -106,7 +107,7 @@ def test_a_killed_evolution_resumes_to_the_same_history(strategy, tmp_path):
         engine, reason = evolve(folder, Tournament(), strategy=strategy)
         assert reason == "max generations"
         assert comparable(RunFolder(folder).read_history()) == reference
-        assert engine.best() == {**Evolution(EvolutionSettings(**{**SETTINGS, "strategy": strategy}), Tournament(),
+        assert engine.best() == {**evolution(EvolutionSettings(**{**SETTINGS, "strategy": strategy}), Tournament(),
                                              RunFolder(tmp_path / "straight")).best(), "run": str(folder.resolve()),
                                  "weights": str((folder / "best.pt").resolve())}
 
@@ -200,11 +201,11 @@ def test_eigen_with_inherit_weights_starts_children_from_the_parent(tmp_path):
     assert any(source is not None for _, source in trainer.inherits)
 
 
-@pytest.mark.parametrize("strategy", ["large-scale", "random"])
+@pytest.mark.parametrize("strategy", ["large-scale", "random", "regularized"])
 def test_a_real_tiny_run_of_each_steady_state_strategy(strategy, tmp_path):
     log = io.StringIO()
     config = replace(tiny_config(tmp_path / "run", strategy=strategy, population=3, max_generations=2),
-                     child_steps=5000)  # x 0.004 = 20 iterations per individual
+                     child_steps=5000, sample_size=2)  # x 0.004 = 20 iterations per individual
     assert search_command(config, progress=_plain(log)) == 0
     records = RunFolder(tmp_path / "run").read_history()
     assert len(records) == 3 + 6 and all(r["until"] == 20 for r in records)

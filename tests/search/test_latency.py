@@ -8,9 +8,10 @@ from eigen.genome.cost import cost
 from eigen.genome.dna import initial_genome
 from eigen.runfolder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import Evolution, EvolutionSettings
+from eigen.search.evolution import EvolutionSettings
 from eigen.search.fitness import Fitness
 from eigen.training.latency import LatencyDeviceError, latency_device, measure_latency
+from tests.search.steady_engine import evolution
 from tests.search.test_search import SMALL, Killed, Scripted, comparable, records_of
 
 
@@ -138,7 +139,7 @@ def test_a_steady_state_run_times_its_starting_population_once_and_its_children(
     timer = Timer()
     settings = EvolutionSettings(population=4, child_steps=20, max_generations=2, image_size=32, num_classes=10,
                                  fitness="acc - 20*ms", top_k=1)
-    engine = Evolution(settings, Scripted(), RunFolder(tmp_path / "run"), measure_latency=timer)
+    engine = evolution(settings, Scripted(), RunFolder(tmp_path / "run"), measure_latency=timer)
     engine.run()
     assert timer.keys.count(initial_genome(vertex_order="add-then-activate").key()) == 1
     assert len(timer.keys) == len(set(timer.keys))

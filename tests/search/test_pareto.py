@@ -5,7 +5,8 @@ import random
 import numpy as np
 import pytest
 
-from eigen.search.pareto import Point, ends, front, pareto_file, run_front
+from eigen.search.pareto import (EIGEN_ELIGIBLE, STEADY_ELIGIBLE, Point, eigen_points, ends, front, pareto_file,
+                                 steady_points)
 from eigen.search.record import HistoryRecord
 
 
@@ -58,7 +59,8 @@ def test_eigen_takes_only_individuals_trained_to_t3_and_a_reused_result_is_a_twi
                record("b", "T3", 61.0, 100), record("c", "T3", 70.0, 200), record("d", "T3", 70.0, 200, key="c",
                                                                                     reused_from="c"),
                record("e", "T3", 0.0, 5, status="diverged")]
-    points, pareto = run_front(records, False, (), best="d", latency=None)
+    points = eigen_points(records)
+    pareto = pareto_file(points, EIGEN_ELIGIBLE, best="d", latency=None)
     assert {p.id for p in points} == {"b", "c"}  # a stopped at T1, e failed, d is c's twin
     assert [p["id"] for p in pareto["front"]] == ["b", "c"]
     assert pareto["front"][1]["twins"] == ["d"] and pareto["front"][1]["best"]  # the best, through its twin
@@ -69,7 +71,8 @@ def test_a_steady_state_takes_the_living_that_trained():
     records = [record("i0", "train", 40.0, 10), record("i1", "train", 80.0, 50), record("c1", "train", 0.0, 20,
                                                                                          status="diverged"),
                record("c2", "train", 90.0, 60, ms=0.5), record("c3", "train", 85.0, 70)]
-    points, pareto = run_front(records, True, ["i0", "c1", "c2", "c3"], best="i1", latency=None)
+    points = steady_points(records, ["i0", "c1", "c2", "c3"])
+    pareto = pareto_file(points, STEADY_ELIGIBLE, best="i1", latency=None)
     assert {p.id for p in points} == {"i0", "c2", "c3"}  # i1 is dead; c1 failed
     assert [p["id"] for p in pareto["front"]] == ["i0", "c2"] and not any(p["best"] for p in pareto["front"])
 

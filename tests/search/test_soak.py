@@ -35,8 +35,10 @@ from eigen.runfolder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES
+from eigen.search.individual import Individual
 from eigen.training.individual import training_seed
 from eigen.training.job import StageResult
+from tests.search.steady_engine import evolution
 
 KILL_POINTS = ("write", "write", "write", "history-line", "trained", "extinction")
 FAST, SLOW = 36, 400  # searches in the default suite, and with -m slow
@@ -162,7 +164,7 @@ class Case:
 
     def engine(self, folder: Path, trainer: Weights):
         executor = Shuffled(trainer, self.slots, self.seed) if self.slots > 1 else InlineExecutor(trainer)
-        kind = EigenSearch if self.strategy == "eigen" else Evolution
+        kind = EigenSearch if self.strategy == "eigen" else evolution
         folder.mkdir(parents=True, exist_ok=True)  # as `eigen search` makes it, before any training
         return kind(self.settings, trainer, RunFolder(folder), executor=executor)
 
@@ -173,7 +175,7 @@ class Case:
 def draw_case(n: int) -> Case:
     """Search n of the soak: strategy and settings drawn from n."""
     rng = random.Random(f"soak:{n}")
-    strategy = ("eigen", "eigen", "eigen", "large-scale", "random")[n % 5]
+    strategy = ("eigen", "eigen", "eigen", "large-scale", "random", "eigen", "eigen", "regularized")[n % 8]
     population = rng.randint(2, 4)
     common = dict(seed=n, image_size=rng.choice((8, 16)), num_classes=rng.choice((3, 10)),
                   max_params=rng.choice((None, None, 20_000)),
@@ -196,8 +198,6 @@ def run_to_end(case: Case, folder: Path) -> tuple[object, Weights]:
     engine = case.engine(folder, trainer)
     engine.run()
     engine.measure_test()
-    if case.strategy != "eigen":
-        engine.measure_ensemble()
     return engine, trainer
 
 
@@ -215,8 +215,6 @@ def outcome(folder: Path) -> dict:
 def finish(engine, folder: Path) -> None:
     engine.run()
     engine.measure_test()
-    if hasattr(engine, "measure_ensemble"):
-        engine.measure_ensemble()
     write_json(folder / "best.json", engine.best())
 
 
@@ -323,7 +321,12 @@ def check_evolution(case: Case, folder: Path, engine: Evolution, trainer: Weight
                 assert r["killed"] not in killed and r["killed"] in applied_at, r
                 if s.strategy == "large-scale":  # the tournament: the worse of the pair dies
                     assert fitness[r["killed"]] <= fitness[r["parent"]], r
+                if s.strategy == "regularized":  # aging: the dead die in order of birth, whoever is fitter
+                    assert r["killed"] == min(set(applied_at) - killed, key=birth), r
                 killed.add(r["killed"])
+            if s.strategy == "regularized":  # the parent is the fittest of its sample (the first on a tie)
+                sample = r["sampled"]
+                assert r["parent"] == max(sample, key=lambda i: fitness[i]), r
                 alive.remove(r["killed"])
         if r["status"] == "ok":
             applied_at[r["id"]] = r["event"]
@@ -340,7 +343,13 @@ def check_evolution(case: Case, folder: Path, engine: Evolution, trainer: Weight
         assert (folder / individual.checkpoint).exists()
 
 
-CHECKS = {"eigen": check_eigen, "large-scale": check_evolution, "random": check_evolution}
+def birth(individual: str) -> tuple[int, int]:
+    """Order of birth: the starting individuals by number, then each event's child."""
+    return (0, int(individual[1:])) if individual.startswith("i") else (1, int(individual[1:]))
+
+
+CHECKS = {"eigen": check_eigen, "large-scale": check_evolution, "random": check_evolution,
+          "regularized": check_evolution}
 
 
 def soak_one(n: int, root: Path, arm, kills: int) -> None:
@@ -480,18 +489,45 @@ def _without_cost(value):
 STEADY = [n for n in range(200) if draw_case(n).strategy != "eigen"][:24]
 
 
+def serial_loop(evolution: Evolution) -> None:
+    """The steady state one event at a time, as §3.1 and S1 tell it (no resume, no time budget, no
+    executor: each training runs here and now), from the engine's own rules: the oracle that
+    `Evolution.run()` with one slot must match."""
+    state, s = evolution.state, evolution.settings
+
+    def train(individual, inherit):
+        return evolution.record(individual, evolution.training(individual, inherit).run(evolution.individuals))
+
+    def start_one():
+        individual = evolution.starting_individual(state.born)
+        evolution.apply_initial(individual, record := train(individual, None))
+        evolution.announce(individual, record)
+
+    while state.born < s.population or len(state.population) < 2:  # S1: the simplest networks
+        start_one()
+    while evolution.stop_reason() is None:
+        event = evolution.draw_event(state.events + 1)  # the selection; the child, one mutation away
+        child = Individual.from_dict(event["child"], s.image_size)
+        record = train(child, evolution.parent_weights(event))  # trained from its parent's weights
+        evolution.apply_event(child, record)  # ... and joins the population; who died loses its weights
+        evolution.announce(child, record)
+        while len(state.population) < 2:  # S1's PopulationTooSmall
+            start_one()
+    evolution.state.stopped = evolution.stop_reason()
+    evolution.save()
+
+
 @pytest.mark.parametrize("n", STEADY)
-def test_the_event_window_at_one_writes_what_the_serial_loop_writes(n, tmp_path, arm_kill):
-    """`Evolution.run()` with one event in flight is `evolve_serial`, the loop that reads like §3.1:
-    the same history.jsonl, line for line, and the same state."""
+def test_the_scheduler_with_one_slot_writes_what_the_serial_loop_writes(n, tmp_path, arm_kill):
+    """`Evolution.run()` with one slot is the loop that reads like §3.1 (`serial_loop`): the same
+    history.jsonl, line for line, and the same state."""
     from dataclasses import replace as with_
-    from eigen.search.evolution import evolve_serial
     arm_kill()
     case = with_(draw_case(n), slots=1)
     window = case.engine(tmp_path / "window", Weights())
     window.run()
     serial = case.engine(tmp_path / "serial", Weights())
-    evolve_serial(serial)
+    serial_loop(serial)
     lines = [(tmp_path / name / "history.jsonl").read_text() for name in ("window", "serial")]
     assert lines[0] == lines[1] and lines[0]
     states = [read_json(tmp_path / name / "state.json", "state") for name in ("window", "serial")]

@@ -14,11 +14,12 @@ from eigen.cli import main
 from eigen.commands.search import search_command
 from eigen.runfolder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import Evolution, EvolutionSettings
+from eigen.search.evolution import EvolutionSettings
 from eigen.views.evolution_progress import PlainEvolutionProgress
 from eigen.views.html_report import READING_TAU
 from eigen.views.report import evolution_table, summary_table
 from eigen.views.search_progress import PlainProgress
+from tests.search.steady_engine import evolution
 from tests.search.test_evolution import SETTINGS
 from tests.search.test_search import SMALL, Scripted
 from tests.search.test_search_run import tiny_config
@@ -65,7 +66,7 @@ def test_each_generation_done_line_says_its_tau(tmp_path):
     assert [re.search(r"τ\(T1,T2\) ([^;\s]+)", line).group(1) for line in done] == ["0.33", "1.00", "-"]
 
     log = io.StringIO()
-    Evolution(EvolutionSettings(**SETTINGS), Heritable(), RunFolder(tmp_path / "b"), PlainEvolutionProgress(log)).run()
+    evolution(EvolutionSettings(**SETTINGS), Heritable(), RunFolder(tmp_path / "b"), PlainEvolutionProgress(log)).run()
     done = [line for line in log.getvalue().splitlines() if " done (" in line]
     taus = [re.search(r"τ\(parent,child\) (\S+)$", line).group(1) for line in done]
     assert taus[0] == "-" and "1.00" in taus and set(taus) <= {"-", "1.00"}

@@ -1,0 +1,25 @@
+"""Large-Scale Evolution (Real et al. 2017, §3.1): a tournament of two, the fitter breeds, the other dies."""
+from __future__ import annotations
+
+import random
+
+from ..search.record import STEADY_STAGE
+from .registry import register
+from .steady import INHERITED_TAU, steady_engine, steady_strategy
+
+
+def tournament(population: list, rng: random.Random):
+    """Two distinct individuals drawn at random; the fitter is the parent and the other dies (a tie
+    keeps the first drawn)."""
+    from ..search.evolution import Selection
+    a, b = rng.sample(population, 2)
+    parent, loser = (a, b) if a.fitness[STEADY_STAGE] >= b.fitness[STEADY_STAGE] else (b, a)
+    return Selection([a, b], parent, loser)
+
+
+LARGE_SCALE = register(steady_strategy(
+    "large-scale", "Large-Scale Evolution (Real et al. 2017): tournaments of two in a steady-state population, "
+                   "weights inherited",
+    lambda config, parts: steady_engine(config, parts, tournament),
+    INHERITED_TAU.format(how="large-scale's tournaments"),
+))
