@@ -49,3 +49,57 @@ def test_no_import_runs_upward():
         for target in imports_of(path) - {room} - BASE - BELOW[room]:
             upward.append(f"{path.relative_to(EIGEN)} imports eigen.{target}")
     assert not upward, upward
+
+
+def views_import_graph(views: Path) -> dict[str, set[str]]:
+    """module -> the modules of the same folder it imports (`from .x import`, `from . import x`,
+    `from eigen.views.x import`), at the top or inside a function."""
+    modules = {p.stem for p in views.glob("*.py")}
+    graph = {}
+    for path in sorted(views.glob("*.py")):
+        targets = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if not isinstance(node, ast.ImportFrom):
+                continue
+            if node.level == 1:
+                names = [node.module.split(".")[0]] if node.module else [a.name for a in node.names]
+            elif node.level == 0 and node.module and node.module.startswith("eigen.views"):
+                rest = node.module.split(".")[2:]
+                names = rest[:1] if rest else [a.name for a in node.names]
+            else:
+                continue
+            targets.update(n for n in names if n in modules)
+        graph[path.stem] = targets - {path.stem}
+    return graph
+
+
+def import_cycle(graph: dict[str, set[str]]) -> list[str]:
+    """One cycle of the graph as [a, b, ..., a], or [] when it has none (a depth-first search)."""
+    state, stack = {}, []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph.get(node, ())):
+            if state.get(target) == "open":
+                return stack[stack.index(target):] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        state[node] = "done"
+        stack.pop()
+        return []
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return []
+
+
+def test_the_views_import_one_another_one_way():
+    """No circle among the views' modules, counting imports inside functions (issue #41): the shared
+    helpers live below (`figures`, `tables`), `report` above the pages and plots it puts together."""
+    assert import_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]  # the check can fail
+    assert import_cycle({"a": {"b", "c"}, "b": {"c"}, "c": set()}) == []
+    graph = views_import_graph(EIGEN / "views")
+    assert {"live", "genome_drawing"} <= graph["html_report"]  # it sees imports at the top and in a function
+    assert not import_cycle(graph), " -> ".join(import_cycle(graph))

@@ -208,7 +208,7 @@ def _draw(folder: Path, source) -> str:
 
 
 def _print(metrics: dict, folder: Path, report_note: str, front: list[str]) -> None:
-    from ..views.report import duplicates_table, output_console
+    from ..views.tables import duplicates_table, output_console
     console = output_console()
     console.print(duplicates_table(metrics, front))
     m, p = metrics["model"], metrics["parent"]

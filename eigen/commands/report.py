@@ -5,7 +5,8 @@ from pathlib import Path
 
 from ..errors import EigenError, cannot_save, not_writable
 from ..runfolder import RunFolder, interpreting
-from ..views.report import evolution_table, load_run, output_console, summary_table, write_report
+from ..views.report import load_run, write_report
+from ..views.tables import evolution_table, output_console, summary_table
 
 
 def run_report(folder: RunFolder, into: Path | None = None) -> list[Path]:

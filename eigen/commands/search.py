@@ -313,7 +313,7 @@ def _try_report(folder: RunFolder) -> str:
 def _print_summary(strategy: Strategy, search, reason: str, best: dict, report_note: str, folder: RunFolder,
                    config: SearchConfig) -> None:
     from ..views.pareto_view import pareto_table
-    from ..views.report import device_hours, output_console
+    from ..views.tables import device_hours, output_console
     console = output_console()
     state = search.state
     if state.generations:

@@ -53,7 +53,7 @@ def show_command(config) -> int:
     if config.json:
         print(json.dumps({"source": shown.title, "copies": shown.copies, **described}, indent=1))
     else:
-        from ..views.report import output_console
+        from ..views.tables import output_console
         console = output_console()
         if shown.note:
             console.print(shown.note, highlight=False)

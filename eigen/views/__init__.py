@@ -2,7 +2,10 @@
 
 - `live.py` — what every progress view shares (number formats, ETA pace, plain and live output).
 - `search_progress.py`, `evolution_progress.py`, `duplicate_progress.py` — one view per command.
-- `report.py` — the PNG plots and summary tables of a run folder.
+- `report.py` — a run folder's report: loads the run and draws every picture of `report/`.
+- `figures.py` — the slide style and figure plumbing every picture shares (PNG + SVG, atomically).
+- `tables.py` — the rich console and the tables a command ends with (generations, duplication).
+- `search_plots.py` — the report's plots of a search, `(axes, records, state) -> title` each.
 - `html_report.py` — the same run as one self-contained page (report/index.html).
 - `genome_layout.py`, `genome_drawing.py` — a genome laid out and drawn (SVG, PNG, PDF, DOT).
 - `genome_table.py` — a genome as a table of layers, blocks and totals (`eigen show`).

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .figures import pyplot_for_files, save_figure
+
 
 def write_confusion_plot(matrix, classes: list[str], path: Path, title: str) -> Path:
     import numpy as np
-
-    from .report import pyplot_for_files, save_figure
     plt = pyplot_for_files()
 
     counts = np.asarray(matrix, dtype=float)

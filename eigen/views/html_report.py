@@ -24,7 +24,9 @@ from ..run_files import FinalMetrics, Plan, RunConfig
 from ..runfolder import RunFolder, read_json, write_bytes
 from ..search.pareto import saved_front
 from ..search.record import STEADY_STAGE, HistoryRecord
-from .live import human, summarize_mutations
+from .live import human, pct, summarize_mutations
+from .pareto_view import front_rows
+from .tables import evolution_table, summary_table
 
 PLOTS = (("fitness", "Fitness over the search"), ("survivors", "Survivors of each stage"),
          ("pareto", "Pareto front"), ("cost", "Best fitness against device time"),
@@ -89,10 +91,6 @@ def _section(anchor: str, title: str, body: str) -> str:
     return f'<section id="{anchor}"><h2>{_e(title)}</h2>\n{body}\n</section>'
 
 
-def _pct(value) -> str:
-    return "-" if value is None else f"{value:.2f}%"
-
-
 def _finals(folder: RunFolder) -> list[tuple[Path, dict, dict]]:
     """Every finished final folder in the run (final/, final-<ID>/): (folder, plan, metrics)."""
     found = []
@@ -120,9 +118,9 @@ def _answer(best: dict | None, finals: list, config: dict) -> str:
                                             "best.json is written at the end of each.</p>")
     expression = best.get("fitness_expression", "acc")
     cards = [("best individual", best["id"], f"generation {best['generation']}"),
-             ("validation", _pct(best["val_accuracy"]), f"fitness {best['fitness']:.3f} ({expression})"
+             ("validation", pct(best["val_accuracy"]), f"fitness {best['fitness']:.3f} ({expression})"
               if expression != "acc" else "what the search selected by"),
-             ("test", _pct(best.get("test_accuracy")), "measured once, never used to choose"),
+             ("test", pct(best.get("test_accuracy")), "measured once, never used to choose"),
              ("size", f"{human(best['params'])} params", f"{best['flops'] / 1e6:.3g} MFLOPs per image"
               + (f", {best['ms']:.3g} ms" if best.get("ms") is not None else ""))]
     spent = best.get("search_cost") or {}
@@ -135,8 +133,8 @@ def _answer(best: dict | None, finals: list, config: dict) -> str:
         flops = (cost.get("flops") or {}).get("total")
         body += (f"<h3>Final model: {_e(final.name)}/ (of {_e(plan['source']['id'])})</h3>" + _cards([
             ("chosen", m["candidate"], m.get("duplication", "")),
-            ("validation", _pct(m.get("val_accuracy")), "the choice"),
-            ("test", _pct(m.get("test_accuracy")), f"{_pct(m.get('test_accuracy_tta'))} with {m.get('tta', 'flip')} TTA"
+            ("validation", pct(m.get("val_accuracy")), "the choice"),
+            ("test", pct(m.get("test_accuracy")), f"{pct(m.get('test_accuracy_tta'))} with {m.get('tta', 'flip')} TTA"
              if m.get("test_accuracy_tta") is not None else ""),
             ("size", f"{human(m['params'])} params", f"{m['flops'] / 1e6:.3g} MFLOPs per image"),
             ("end-to-end cost", "-" if seconds is None else f"{seconds / 3600:.3g} h",
@@ -198,7 +196,7 @@ def _lineage(records: list[HistoryRecord], state: dict, strategy: str, best: dic
     rows = [[current or "-", "-", "the trivial network", "-", "-", "-"]] if current else []
     for r in reversed(chain):
         rows.append([r.id, r.generation, summarize_mutations(r.mutations, most=4) if r.mutations else "-",
-                     human(r.params), _pct(r.accuracy.get(r.stage)), f"{r.value:.3f}"])
+                     human(r.params), pct(r.accuracy.get(r.stage)), f"{r.value:.3f}"])
     return _section("lineage", "Lineage", "<p>From the trivial network (input → global pool → classifier) to the "
                     "best, each ancestor with the mutations that made it from its parent.</p>"
                     + _table(["individual", "generation", "mutations from its parent", "params", "validation",
@@ -209,15 +207,11 @@ def _front(records: list[HistoryRecord], state: dict, settings: dict) -> str:
     _, pareto = saved_front(records, state, settings)
     if not pareto["front"]:
         return ""
-    timed = "ms (min)" in pareto["objectives"]
-    rows = [[p["id"] + (" ★" if p["best"] else ""), _pct(p["val_accuracy"]),
-             "-" if p["fitness"] is None else f"{p['fitness']:.3f}", f"{p['params']:,}", f"{p['flops'] / 1e6:.3g}",
-             *([f"{p['ms']:.3g}"] if timed else [])] for p in pareto["front"]]
-    header = ["individual", "validation", "fitness", "params", "MFLOPs", *(["ms"] if timed else [])]
+    columns, rows = front_rows(pareto, star=" ★", validation=pct, params=lambda n: f"{n:,}")
     return _section("front", "Pareto front", f"<p>{len(pareto['front'])} of {pareto['considered']} "
                     f"({_e(pareto['eligible'])}) that no other beats on {_e(', '.join(pareto['objectives']))}; "
                     f"★ the best by fitness. Finalise any of them with <code>eigen duplicate RUN --pick ID</code>.</p>"
-                    + _table(header, rows))
+                    + _table(["individual", *columns], rows))
 
 
 # How to read each strategy's τ column: the run's own evidence that it selects on something.
@@ -236,7 +230,6 @@ READING_TAU = {
 def _generations(state: dict, strategy: str) -> str:
     if not state.get("generations"):
         return ""
-    from .report import evolution_table, summary_table
     table = (summary_table if strategy == "eigen" else evolution_table)(state)
     console = Console(record=True, width=160, file=io.StringIO(), color_system=None)
     console.print(table)

@@ -15,22 +15,33 @@ from rich.table import Table
 
 from ..search.pareto import Point
 from ..search.record import HistoryRecord
+from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
 from .live import human
+from .tables import closing_table
+
+
+def front_rows(pareto: dict, star: str = " *", validation=lambda v: f"{v:.2f}",
+               params=human) -> tuple[list[str], list[list[str]]]:
+    """The front's columns after the id (ms when measured) and one row per point, in the front's
+    order, the id first with `star` on the best by fitness; `validation` and `params` format those
+    cells (the console's table and report/index.html write them differently)."""
+    timed = "ms (min)" in pareto["objectives"]
+    columns = ["validation", "fitness", "params", "MFLOPs", *(["ms"] if timed else [])]
+    rows = [[p["id"] + (star if p["best"] else ""), validation(p["val_accuracy"]),
+             "-" if p["fitness"] is None else f"{p['fitness']:.3f}", params(p["params"]), f"{p['flops'] / 1e6:.3g}",
+             *([f"{p['ms']:.3g}"] if timed else [])] for p in pareto["front"]]
+    return columns, rows
 
 
 def pareto_table(pareto: dict) -> Table:
     """The front, fewest parameters first; * the best by fitness."""
-    from .report import closing_table
-    timed = "ms (min)" in pareto["objectives"]
     table = closing_table(f"Pareto front ({len(pareto['front'])} of {pareto['considered']}: "
                           f"{pareto['eligible']}; * the best by fitness)")
-    columns = ["id", "validation", "fitness", "params", "MFLOPs"] + (["ms"] if timed else [])
-    for column in columns:
+    columns, rows = front_rows(pareto)
+    for column in ["id", *columns]:
         table.add_column(column, justify="left" if column == "id" else "right", no_wrap=True)
-    for p in pareto["front"]:
-        row = [p["id"] + (" *" if p["best"] else ""), f"{p['val_accuracy']:.2f}",
-               "-" if p["fitness"] is None else f"{p['fitness']:.3f}", human(p["params"]), f"{p['flops'] / 1e6:.3g}"]
-        table.add_row(*row, *([f"{p['ms']:.3g}"] if timed else []))
+    for row in rows:
+        table.add_row(*row)
     return table
 
 
@@ -101,7 +112,6 @@ def _staircase(front: list[dict]) -> list[dict]:
 
 
 def write_pareto_plot(path: Path, points: list[Point], pareto: dict, faint, what: str, title: str) -> Path:
-    from .report import FIGSIZE, SLIDE, pyplot_for_files, save_figure
     plt = pyplot_for_files()
     with plt.rc_context(SLIDE):
         fig, ax = plt.subplots(figsize=FIGSIZE)

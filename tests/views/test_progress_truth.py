@@ -115,7 +115,7 @@ def test_log_lines_carry_the_wall_clock_and_name_no_missing_best_child(tmp_path)
 
 
 def test_the_summary_says_its_stage_column_holds_counts_and_cost_names_the_device():
-    from eigen.views.report import device_hours, summary_table
+    from eigen.views.tables import device_hours, summary_table
     table = summary_table({"generations": []})
     assert "# T1/T2/T3" in [c.header for c in table.columns] and "children trained" in str(table.title)
     assert device_hours("cpu") == "CPU-hours"
@@ -125,7 +125,7 @@ def test_the_summary_says_its_stage_column_holds_counts_and_cost_names_the_devic
 def test_the_closing_tables_fit_100_columns_late_in_a_long_search():
     """Three-digit generations, six-figure parameter counts, hours of device time and a negative τ:
     nothing cut."""
-    from eigen.views.report import evolution_table, summary_table
+    from eigen.views.tables import evolution_table, summary_table
     eigen_row = {"generation": 120, "phase": "secondary", "step_size": 10, "trained": {"T1": 10, "T2": 5, "T3": 2},
                  "thresholds": {"T1": 93.41, "T2": 94.02}, "best_child": "g120c9", "best_child_fitness": 94.53,
                  "parent": "g120c9", "parent_fitness": 94.53, "improved": True, "parent_params": 4_812_345,

@@ -8,7 +8,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from eigen.search.record import HistoryRecord  # noqa: E402
 from eigen.training.metrics import MetricsLog, LogPoint  # noqa: E402
-from eigen.views import report  # noqa: E402
+from eigen.views import report, search_plots, tables  # noqa: E402
 
 
 def record(id, generation, stage, params, fitness):
@@ -26,7 +26,7 @@ STATE = {"generations": [{"generation": g, "best_fitness": 60.0 + g, "parent_fit
 
 def test_fitness_has_the_step_line_chance_and_switch_above_a_log_panel_of_every_individual():
     fig, (ax, sizes) = plt.subplots(2, 1, sharex=True)
-    title = report._fitness((ax, sizes), RECORDS, STATE)
+    title = search_plots.eigen_fitness((ax, sizes), RECORDS, STATE)
     assert "EIGEN Fig. 4" in title
     labels = ax.get_legend_handles_labels()[1]
     assert {"best ever (the answer)", "chance (10%)", "best child at T3"} <= set(labels)
@@ -43,10 +43,10 @@ def test_fitness_has_the_step_line_chance_and_switch_above_a_log_panel_of_every_
 
 def test_compute_is_in_the_devices_unit():
     fig, ax = plt.subplots()
-    report._cost(ax, RECORDS, STATE, device="NVIDIA H100 80GB HBM3")  # 15 x 30 s = 7.5 minutes
+    search_plots.cost(ax, RECORDS, STATE, device="NVIDIA H100 80GB HBM3")  # 15 x 30 s = 7.5 minutes
     assert ax.get_xlabel().startswith("GPU-minutes (NVIDIA H100 80GB HBM3)")
     plt.close(fig)
-    assert report.device_unit("cpu", "hours") == "CPU-hours"
+    assert tables.device_unit("cpu", "hours") == "CPU-hours"
 
 
 def test_final_curves_and_every_plot_come_as_png_and_svg(tmp_path):

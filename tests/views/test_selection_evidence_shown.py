@@ -17,7 +17,7 @@ from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import EvolutionSettings
 from eigen.views.evolution_progress import PlainEvolutionProgress
 from eigen.views.html_report import READING_TAU
-from eigen.views.report import evolution_table, summary_table
+from eigen.views.tables import evolution_table, summary_table
 from eigen.views.search_progress import PlainProgress
 from tests.search.steady_engine import evolution
 from tests.search.test_evolution import SETTINGS
