@@ -4,18 +4,24 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EigenError, cannot_save, not_writable
-from ..runfolder import RunFolder, interpreting
+from ..run_files import RunConfig
+from ..runfolder import RunFolder, interpreting, read_json
+from ..strategies import of_settings
 from ..views.report import load_run, write_report
-from ..views.tables import evolution_table, output_console, summary_table
+from ..views.tables import output_console
+
+
+def run_settings(folder: RunFolder) -> dict:
+    return read_json(folder.config, "the run's settings", RunConfig)["settings"]
 
 
 def run_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
     """The run's plots, drawings and index.html (with the command that reproduces the search)."""
     from ..config import SearchConfig, command_line
-    from ..run_files import RunConfig
-    from ..runfolder import read_json
-    settings = read_json(folder.config, "the run's settings", RunConfig)["settings"]
-    return write_report(folder, into, command_line("search", SearchConfig, settings, ("resume", "out")))
+    settings = run_settings(folder)
+    with interpreting(folder.config, "the run's settings", "restore it from a copy"):
+        strategy = of_settings(settings)
+    return write_report(folder, strategy, into, command_line("search", SearchConfig, settings, ("resume", "out")))
 
 
 def report_command(config) -> int:
@@ -27,7 +33,7 @@ def report_command(config) -> int:
     with interpreting(folder.path, "the run's record", "restore the damaged file from a copy"):
         _, state = load_run(folder)
         if state["generations"]:
-            console.print((evolution_table if "events" in state else summary_table)(state))
+            console.print(of_settings(run_settings(folder)).closing_table(state))
         try:
             paths = run_report(folder, Path(config.out) if config.out else None)
         except OSError as e:

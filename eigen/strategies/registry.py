@@ -62,7 +62,10 @@ def register(strategy: Strategy) -> Strategy:
 
 
 def named(name: str) -> Strategy:
-    """The registered strategy `name` (a run's config.json is checked against `names()` before)."""
+    """The registered strategy `name`; a name no strategy has (a hand-edited config.json, a run of a
+    newer eigen) is a KeyError that says so, which the file's reader turns into one sentence."""
+    if name not in _REGISTRY:
+        raise KeyError(f"its strategy {name!r} is none of this eigen's ({', '.join(_REGISTRY)})")
     return _REGISTRY[name]
 
 

@@ -23,10 +23,9 @@ from ..genome.dna import Genome
 from ..run_files import FinalMetrics, Plan, RunConfig
 from ..runfolder import RunFolder, read_json, write_bytes
 from ..search.pareto import saved_front
-from ..search.record import STEADY_STAGE, HistoryRecord
+from ..search.record import HistoryRecord
 from .live import human, pct, summarize_mutations
 from .pareto_view import front_rows
-from .tables import evolution_table, summary_table
 
 PLOTS = (("fitness", "Fitness over the search"), ("survivors", "Survivors of each stage"),
          ("pareto", "Pareto front"), ("cost", "Best fitness against device time"),
@@ -51,18 +50,17 @@ pre { background: #f4f4f4; padding: 0.8em; border-radius: 6px; overflow-x: auto;
 
 
 def write_html_report(folder: RunFolder, into: Path, records: list[HistoryRecord], state: dict,
-                      reproduce: str) -> Path:
-    """index.html in `into` (beside the plots `write_report` drew there)."""
+                      reproduce: str, strategy) -> Path:
+    """index.html in `into` (beside the plots `write_report` drew there), for a run of `strategy`."""
     config = read_json(folder.config, "the run's settings", RunConfig)
     settings = config["settings"]
-    strategy = settings.get("strategy", "eigen")
     best = read_json(folder.best, "the search's best genome") if folder.best.exists() else None
     finals = _finals(folder)
     parts = [_header(folder, config, state, strategy),
              _answer(best, finals, config),
              _architecture(into, best, finals, config),
              _lineage(records, state, strategy, best),
-             _front(records, state, settings),
+             _front(records, state, settings, strategy),
              _generations(state, strategy),
              _plots(into),
              _settings(config),
@@ -101,12 +99,11 @@ def _finals(folder: RunFolder) -> list[tuple[Path, dict, dict]]:
     return found
 
 
-def _header(folder: RunFolder, config: dict, state: dict, strategy: str) -> str:
+def _header(folder: RunFolder, config: dict, state: dict, strategy) -> str:
     data = config.get("data") or {}
-    done = (f"{len(state.get('generations', []))} generation(s)" if strategy == "eigen"
-            else f"{state.get('born', 0)} starting individuals, {state.get('events', 0)} events")
+    done = strategy.done(state)
     stopped = f", stopped: {state['stopped']}" if state.get("stopped") else ""
-    return (f"<header><h1>{_e(folder.path.name)}</h1><p class=\"sub\">{_e(strategy)} search on "
+    return (f"<header><h1>{_e(folder.path.name)}</h1><p class=\"sub\">{_e(strategy.name)} search on "
             f"{_e(data.get('dataset', '?'))} ({_e(data.get('classes', '?'))} classes, {_e(data.get('image_size', '?'))}"
             f"×{_e(data.get('image_size', '?'))}); {done}{_e(stopped)}; report written "
             f"{datetime.datetime.now():%Y-%m-%d %H:%M}</p></header>")
@@ -180,11 +177,11 @@ def _inline(svg: str) -> str:
     return svg[svg.index("<svg"):] if "<svg" in svg else ""
 
 
-def _lineage(records: list[HistoryRecord], state: dict, strategy: str, best: dict | None) -> str:
+def _lineage(records: list[HistoryRecord], state: dict, strategy, best: dict | None) -> str:
     """From the trivial network to the best: each ancestor, the mutations that made it, its fitness."""
     if best is None or best.get("id") is None:
         return ""
-    stage = "T3" if strategy == "eigen" else STEADY_STAGE
+    stage = strategy.last_stage
     last: dict[str, HistoryRecord] = {}
     for r in records:
         if r.stage == stage or r.id not in last:
@@ -203,8 +200,8 @@ def _lineage(records: list[HistoryRecord], state: dict, strategy: str, best: dic
                               "fitness"], rows, left=3))
 
 
-def _front(records: list[HistoryRecord], state: dict, settings: dict) -> str:
-    _, pareto = saved_front(records, state, settings)
+def _front(records: list[HistoryRecord], state: dict, settings: dict, strategy) -> str:
+    _, pareto = saved_front(records, state, settings, strategy)
     if not pareto["front"]:
         return ""
     columns, rows = front_rows(pareto, star=" ★", validation=pct, params=lambda n: f"{n:,}")
@@ -214,28 +211,15 @@ def _front(records: list[HistoryRecord], state: dict, settings: dict) -> str:
                     + _table(["individual", *columns], rows))
 
 
-# How to read each strategy's τ column: the run's own evidence that it selects on something.
-READING_TAU = {
-    "eigen": "τ(T1, T2) is Kendall's rank agreement between the T2 survivors' fitness after T1 and after T2: "
-             "near 1, the early fitness ranks children as later training does and the cut keeps the right ones; "
-             "near 0, T1 is too short for the search to select — lengthen --t1 or raise --schedule-scale.",
-    "steady": "τ(parent, child) is Kendall's rank agreement between the fitness of the round's children that "
-              "inherited weights and their parents' fitness: near 1, fitter parents have fitter children, so "
-              "choosing parents by fitness (large-scale's tournaments) breeds better networks; near 0, a child's "
-              "fitness owes little to its parent's and selection runs on noise — lengthen --child-steps or "
-              "raise --schedule-scale.",
-}
-
-
-def _generations(state: dict, strategy: str) -> str:
+def _generations(state: dict, strategy) -> str:
+    """The strategy's closing table, and how to read its τ column (the run's own evidence that it
+    selects on something)."""
     if not state.get("generations"):
         return ""
-    table = (summary_table if strategy == "eigen" else evolution_table)(state)
     console = Console(record=True, width=160, file=io.StringIO(), color_system=None)
-    console.print(table)
+    console.print(strategy.closing_table(state))
     text = console.export_text()
-    reading = READING_TAU["eigen" if strategy == "eigen" else "steady"]
-    return _section("generations", "Generations", f"<pre>{_e(text)}</pre>\n<p>{_e(reading)}</p>")
+    return _section("generations", "Generations", f"<pre>{_e(text)}</pre>\n<p>{_e(strategy.reading_tau)}</p>")
 
 
 def _plots(into: Path) -> str:

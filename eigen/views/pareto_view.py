@@ -56,15 +56,16 @@ def others(records: list[HistoryRecord], points: list[Point]) -> list[tuple[int,
     return [(r.params, r.accuracy.get(r.stage, r.value)) for r in last.values() if r.id not in eligible]
 
 
-def draw_pareto(ax, points: list[Point], pareto: dict, faint: list[tuple[int, float]], what: str) -> str:
-    """Accuracy against parameters with the front drawn and labelled; returns the title."""
+def draw_pareto(ax, points: list[Point], pareto: dict, faint: list[tuple[int, float]], labels: tuple[str, str]) -> str:
+    """Accuracy against parameters with the front drawn and labelled; returns the title. `labels`
+    names the eligible and the others ("trained to T3", "extinguished before T3")."""
+    eligible, not_eligible = labels
     on_front = {p["id"] for p in pareto["front"]}
     if faint:
         ax.scatter([x for x, _ in faint], [y for _, y in faint], s=14, color="0.82", zorder=1,
-                   label=f"not eligible ({len(faint)}: {'extinguished before T3' if what == 'eigen' else 'dead'})")
+                   label=f"not eligible ({len(faint)}: {not_eligible})")
     rest = [p for p in points if p.id not in on_front]
     if rest:
-        eligible = "trained to T3" if what == "eigen" else "alive at the end"
         ax.scatter([p.params for p in rest], [p.accuracy for p in rest], s=22, color="tab:blue", alpha=0.45,
                    zorder=2, label=f"{eligible}, off the front ({len(rest)} of {len(points)})")
     front = pareto["front"]
@@ -111,11 +112,11 @@ def _staircase(front: list[dict]) -> list[dict]:
     return stair
 
 
-def write_pareto_plot(path: Path, points: list[Point], pareto: dict, faint, what: str, title: str) -> Path:
+def write_pareto_plot(path: Path, points: list[Point], pareto: dict, faint, labels: tuple[str, str], title: str) -> Path:
     plt = pyplot_for_files()
     with plt.rc_context(SLIDE):
         fig, ax = plt.subplots(figsize=FIGSIZE)
-        heading = draw_pareto(ax, points, pareto, faint, what)
+        heading = draw_pareto(ax, points, pareto, faint, labels)
         fig.suptitle(f"{title}: {heading}", fontsize=14)
         fig.tight_layout()
         save_figure(fig, path)

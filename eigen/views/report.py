@@ -62,14 +62,14 @@ def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:
         return [HistoryRecord.from_json(line) for line in lines], state
 
 
-def write_report(folder: RunFolder, into: Path | None = None, reproduce: str | None = None) -> list[Path]:
+def write_report(folder: RunFolder, strategy, into: Path | None = None, reproduce: str | None = None) -> list[Path]:
     """Draw the plots and the best genome into `into` (default `folder/report/`) and return the
     PNGs' paths (each has an SVG beside it); with `reproduce` (the command that runs the search
-    again), index.html too, last in the list."""
+    again), index.html too, last in the list. `strategy` is the run's (`eigen.strategies`): it
+    gives its own plots, who is eligible for the front, its table and how to read it."""
     plt = pyplot_for_files()
     records, state = load_run(folder)
     config = read_json(folder.config, "the run's settings", RunConfig)
-    strategy = config["settings"].get("strategy", "eigen")
     expression = config["settings"].get("fitness", "acc")
     classes = (config.get("data") or {}).get("classes")
     state = {**state, "fitness_label": "validation accuracy (%)" if expression == "acc" else f"fitness ({expression})",
@@ -78,11 +78,7 @@ def write_report(folder: RunFolder, into: Path | None = None, reproduce: str | N
     into = folder.report if into is None else Path(into)
     into.mkdir(parents=True, exist_ok=True)
     paths = []
-    if strategy == "eigen":
-        plots = ((eigen_fitness, "fitness.png", 2), (survivors, "survivors.png", 1), (spent, "cost.png", 1),
-                 (cost_flops, "cost-flops.png", 1))
-    else:  # steady state: no stages to survive
-        plots = ((steady_fitness, "fitness.png", 1), (spent, "cost.png", 1), (cost_flops, "cost-flops.png", 1))
+    plots = (*strategy.plots(), (spent, "cost.png", 1), (cost_flops, "cost-flops.png", 1))
     for draw, filename, panels in plots:
         with plt.rc_context(SLIDE):
             if panels == 2:  # the answer on top, the parameter counts in their own panel below
@@ -106,7 +102,7 @@ def write_report(folder: RunFolder, into: Path | None = None, reproduce: str | N
     if folder.best.exists():
         paths.append(_best_genome(folder, config, into / "best-genome.png"))
     if reproduce is not None:
-        paths.append(write_html_report(folder, into, records, state, reproduce))
+        paths.append(write_html_report(folder, into, records, state, reproduce, strategy))
     return paths
 
 
@@ -126,11 +122,11 @@ def _best_genome(folder: RunFolder, config: dict, path: Path) -> Path:
     return path
 
 
-def _pareto_plot(folder: RunFolder, records: list[HistoryRecord], state: dict, strategy: str, settings: dict,
+def _pareto_plot(folder: RunFolder, records: list[HistoryRecord], state: dict, strategy, settings: dict,
                  path: Path) -> Path:
-    """report/pareto: the run's front (EIGEN: trained to T3; large-scale, random: the living)."""
-    points, pareto = saved_front(records, state, settings)
-    return write_pareto_plot(path, points, pareto, others(records, points), strategy, folder.path.name)
+    """report/pareto: the run's front, of the individuals its strategy makes eligible."""
+    points, pareto = saved_front(records, state, settings, strategy)
+    return write_pareto_plot(path, points, pareto, others(records, points), strategy.front_labels, folder.path.name)
 
 
 def _choice(expression: str) -> str:

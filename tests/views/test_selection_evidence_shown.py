@@ -16,7 +16,7 @@ from eigen.runfolder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import EvolutionSettings
 from eigen.views.evolution_progress import PlainEvolutionProgress
-from eigen.views.html_report import READING_TAU
+from eigen.strategies import named
 from eigen.views.tables import evolution_table, summary_table
 from eigen.views.search_progress import PlainProgress
 from tests.search.steady_engine import evolution
@@ -85,8 +85,8 @@ def test_the_search_ends_with_the_tau_column_and_the_page_says_how_to_read_it(tm
     out = capsys.readouterr().out
     assert "mean τ(T1,T2) 0.67 over 2 of 3 generations" in out
     page = html.unescape((tmp_path / "run" / "report" / "index.html").read_text())
-    assert READING_TAU["eigen"] in page
-    assert READING_TAU["eigen"].startswith("τ(T1, T2) is Kendall's rank agreement between the T2 survivors' fitness")
+    assert named("eigen").reading_tau in page
+    assert named("eigen").reading_tau.startswith("τ(T1, T2) is Kendall's rank agreement between the T2 survivors' fitness")
     generations = page.split('<section id="generations">')[1].split("</section>")[0]
     assert "mean τ(T1,T2) 0.67 over 2 of 3 generations" in generations and " 0.33 " in generations
 
@@ -97,7 +97,7 @@ def test_a_steady_state_page_says_how_to_read_its_tau(tmp_path, strategy):
                      max_generations=3)
     assert search_command(config, progress=PlainEvolutionProgress(io.StringIO()), individuals=Heritable()) == 0
     page = html.unescape((tmp_path / "run" / "report" / "index.html").read_text())
-    assert READING_TAU["steady"] in page and "τ(parent, child) is Kendall's rank agreement" in page
+    assert named(strategy).reading_tau in page and "τ(parent, child) is Kendall's rank agreement" in page
     assert re.search(r"mean τ\(parent,child\) (1\.00|-) over \d of 4 generations", page)
 
 
