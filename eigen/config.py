@@ -20,7 +20,6 @@ from .strategies.regularized import DEFAULT_SAMPLE_SIZE
 PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds
 CHILD_RECIPE_NAMES = ("paper", "fast")  # eigen/training/recipes.py's CHILD_RECIPES (a test keeps them equal)
 DEFAULT_CHILD_RECIPE = "paper"  # fast did not win on both counts: docs/BENCHMARKS.md, "Child recipe"
-BEFORE_CHILD_RECIPES = "paper"  # what a run begun before --child-recipe existed trained with
 
 
 def default_preprocess(dataset: str) -> str:

@@ -11,8 +11,7 @@ import datetime
 import shlex
 from pathlib import Path
 
-from ..config import (BEFORE_CHILD_RECIPES, DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings,
-                      default_preprocess)
+from ..config import DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings, default_preprocess
 from ..errors import EigenError, Interrupted, describe_os_error
 from ..portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..run_files import RunConfig
@@ -42,14 +41,6 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
         unknown = ", ".join(sorted(set(saved) - known)) if isinstance(saved, dict) else "not a mapping"
         raise EigenError(f"the run's config.json holds settings this eigen does not know ({unknown}); it was "
                          f"written by another eigen version or edited by hand, so it cannot be resumed here")
-    if "elitist" not in saved:  # begun by eigen 0.1, whose only rule kept the parent unless beaten
-        saved = {**saved, "elitist": True}
-        say("resuming a run begun by eigen 0.1: it keeps that version's parent rule (--elitist: the parent "
-            "changes only when a child beats it)")
-    if saved.get("preprocess") is None:  # begun before --preprocess: every eigen until then standardised
-        saved = {**saved, "preprocess": "standard"}
-    if saved.get("child_recipe") is None:  # begun before --child-recipe: every child trained the paper's way
-        saved = {**saved, "child_recipe": BEFORE_CHILD_RECIPES}
     check_saved_settings(SearchConfig, saved)  # a hand-edited value fails here, as one sentence
     config = SearchConfig(**saved)
     defaults = SearchConfig()

@@ -164,8 +164,6 @@ class SearchState:
 
     @classmethod
     def from_dict(cls, d: dict, settings: EigenSettings) -> "SearchState":
-        if d.get("version") == 1:
-            d = _from_version_1(d)
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
         shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
@@ -178,15 +176,6 @@ class SearchState:
                    generations=d["generations"], history_count=d["history_count"], stopped=d["stopped"],
                    best=Individual.from_dict(d["best"], size) if d["best"] else None, best_test=d["best_test"],
                    spent=d["spent"])
-
-
-def _from_version_1(d: dict) -> dict:
-    """eigen 0.1's state: the parent changed only when beaten, so it was also the best ever; its weights
-    are copied to best.pt when the search resumes (`EigenSearch.__init__`), and the cost is summed
-    again from the history."""
-    trained = d["parent"]["checkpoint"] is not None
-    return {**d, "version": STATE_VERSION, "best": d["parent"] if trained else None,
-            "best_test": d.get("parent_test"), "spent": None}
 
 
 class BudgetSpent(Exception):
@@ -209,8 +198,6 @@ class EigenSearch:
             self._remember(r)
         # Results written after the last boundary: children of the stage in flight already trained.
         self.recorded = {(r.generation, r.id, r.stage): r for r in self.core.unsaved}
-        if self.state.best is not None and not self.folder.best_weights.exists() and self.folder.parent_weights.exists():
-            copy_atomic(self.folder.parent_weights, self.folder.best_weights)  # a run begun by eigen 0.1
 
     state = property(lambda self: self.core.state)
     sitting = property(lambda self: self.core.sitting)
@@ -369,7 +356,6 @@ class EigenSearch:
         """Algorithm 1, line 9: the best child that reached T3 becomes the parent (with --elitist, only
         if it beats the parent); the best ever is kept apart, and the plateaus are measured on it."""
         state = self.state
-        self._recover_lost_weights(generation)
         finalists = [c for c in generation.children if c.alive and c.status == "ok"]
         best = max(finalists, key=lambda c: c.fitness["T3"], default=None)
         weights = self._finalist_weights(best) if best is not None else None
@@ -450,26 +436,10 @@ class EigenSearch:
 
     def _finalist_weights(self, child: Individual) -> Path:
         found = self._weights_of_child(child)
-        if found is None:  # _recover_lost_weights trained every finalist without weights again
+        if found is None:  # a finalist's weights are kept until its generation ends: a damaged run folder
             raise own_file_missing(self.folder.path / (child.checkpoint or f"{child.id}-T3.pt"),
                                    f"the weights of finalist {child.id}")
         return self.folder.path / found
-
-    def _recover_lost_weights(self, generation: Generation) -> None:
-        """Train again, to T3, the finalists whose weights are nowhere: only a run that eigen 0.1.0
-        stopped with "No such file or directory (individuals/...-T3.pt)" has any (it reused a result
-        at T3 whose checkpoint its generation had already deleted). Each gets a second T3 record,
-        the one its resumed run goes by."""
-        lost = [c for c in generation.children if c.alive and c.status == "ok" and "T3" in c.fitness
-                and self._weights_of_child(c) is None]
-        if not lost:
-            return
-        for child in lost:
-            self.progress.note(f"{child.id}: the weights of the result it reused are gone; training it again to T3")
-            del child.fitness["T3"], child.accuracy["T3"]
-            self.recorded.pop((generation.number, child.id, "T3"), None)
-        generation.stages_done = 2
-        self.train_stage(generation, 2)
 
     def _checkpoint_name(self, child: Individual, stage: str) -> str:
         return f"{self.folder.individuals.name}/{child.id}-{stage}.pt"

@@ -146,10 +146,6 @@ class EvolutionState:
 
     @classmethod
     def from_dict(cls, d: dict, image_size: int) -> "EvolutionState":
-        if d.get("version") == 1:  # eigen 0.1: fitness was accuracy; the cost is summed again from the history
-            d = {**d, "version": 2, "spent": None, "ensemble": None}
-        if d.get("version") == 2:  # one event in flight at most, or none
-            d = {**d, "version": STATE_VERSION, "pending": [d["pending"]] if d["pending"] else []}
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
         if isinstance(d.get("pending"), list):  # a pending event's sample was called its pair

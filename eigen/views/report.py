@@ -40,7 +40,7 @@ from ..search.record import HISTORY_FIX, HistoryRecord
 from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
 from .html_report import write_html_report
 from .pareto_view import others, write_pareto_plot
-from .search_plots import cost, cost_flops, eigen_fitness, steady_fitness, survivors
+from .search_plots import cost, cost_flops
 
 
 def check_state(state: dict) -> None:

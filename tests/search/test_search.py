@@ -306,17 +306,3 @@ def test_progress_shows_the_generation_live_on_a_terminal_and_as_lines_in_a_log(
     lines = log.getvalue().splitlines()
     assert sum(re.search(r"g1c\d T1 ", line) is not None for line in lines) == 6 and any("T1 threshold" in line for line in lines)
     assert "generation 1 done" in lines[-1]
-
-
-def test_a_run_begun_by_eigen_0_1_resumes_with_its_parent_as_the_best_ever(tmp_path):
-    folder = tmp_path / "run"
-    search(folder, Scripted(), max_generations=1, elitist=True)
-    state = json.loads((folder / "state.json").read_text())
-    old = {k: v for k, v in state.items() if k not in ("best", "best_test", "spent")}
-    old.update(version=1, parent_test=None)  # what eigen 0.1 wrote
-    (folder / "state.json").write_text(json.dumps(old))
-    (folder / "best.pt").unlink()
-    engine, reason = search(folder, Scripted(), max_generations=2, elitist=True)
-    assert reason == "max generations" and len(engine.state.generations) == 2
-    assert (folder / "best.pt").exists() and engine.state.best is not None
-    assert engine.state.spent["flops"] == sum(r["flops_spent"] for r in records_of(folder))

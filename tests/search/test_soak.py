@@ -29,7 +29,6 @@ from pathlib import Path
 import pytest
 
 from eigen import faults
-from eigen.errors import InternalError
 from eigen.executors.local import InlineExecutor
 from eigen.runfolder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
@@ -423,57 +422,6 @@ def test_the_soak_meets_what_it_is_for(tmp_path, arm_kill):
     assert seen >= {"eigen failure", "large-scale failure", "random failure", "reuse across generations", "twins",
                     "no child at T3", "a child equal to its parent", "eigen inheritance", "large-scale inheritance",
                     "large-scale kills", "random kills"}, seen
-
-
-# -- runs the lost-weights bug (issue #25) already stopped --------------------------------------------------
-FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
-
-
-def test_a_run_that_eigen_010_stopped_on_lost_weights_resumes_and_finishes(tmp_path):
-    """The run folder eigen 0.1.0 left when g2c2 (= its parent g1c0) reused results whose checkpoints
-    were gone: resumed, it finishes, copying g2c2's weights from parent.pt and training nothing."""
-    import shutil
-
-    from eigen.cli import main
-    run = tmp_path / "ref"
-    shutil.copytree(FIXTURES / "lost-weights-run", run)
-    weights = (run / "parent.pt").read_bytes()
-    before = RunFolder(run).read_history()
-    assert main(["search", "--resume", str(run)]) == 0
-    state = read_json(run / "state.json", "state")
-    assert (state["stopped"], len(state["generations"])) == ("max generations", 2)
-    assert state["generations"][1]["best_child"] == "g2c2" and state["parent"]["id"] == "g2c2"
-    assert RunFolder(run).read_history() == before  # nothing trained again
-    assert (run / "parent.pt").read_bytes() == weights == (run / "best.pt").read_bytes()
-    assert read_json(run / "best.json", "best")["test_accuracy"] is not None
-
-
-@pytest.mark.parametrize("n", [45, 92])  # soak searches in which a finalist reused weights lost for good
-def test_a_finalist_whose_reused_weights_are_lost_for_good_is_trained_again(n, tmp_path, arm_kill, monkeypatch):
-    """Where the lost weights were neither the parent's nor the best's, the resumed run trains the
-    finalist again to T3 and ends with the parent, the best and the weights of an unkilled run."""
-    case = draw_case(n)
-    arm_kill()
-    run_to_end(case, tmp_path / "reference")
-    with monkeypatch.context() as old:  # eigen 0.1.0: a reused result's checkpoint taken on trust, at T3 too
-        old.setattr(EigenSearch, "_weights_of", lambda self, key, checkpoint: checkpoint)
-        old.setattr(EigenSearch, "_recover_lost_weights", lambda self, generation: None)
-        with pytest.raises(InternalError, match="-T3.pt"):  # eigen 0.1.0 said FileNotFoundError here
-            run_to_end(case, tmp_path / "old")
-    engine = case.engine(tmp_path / "old", Weights())
-    notes = []
-    engine.progress.note = notes.append
-    finish(engine, tmp_path / "old")
-    assert notes and all("training it again to T3" in note for note in notes)
-    old, reference = outcome(tmp_path / "old"), outcome(tmp_path / "reference")
-    assert old["best.pt"] == reference["best.pt"]
-    for key in ("parent", "best", "generations"):
-        assert _without_cost(old["state"][key]) == _without_cost(reference["state"][key])
-    last = {r["id"]: r for r in old["history"] if r["stage"] == "T3"}  # the later of two records wins
-    retrained = {i for i, r in last.items() if r["iterations"] == r["until"]}
-    for child in (note.split(":")[0] for note in notes):  # trained again, or the twin of one that was
-        assert sum(r["id"] == child and r["stage"] == "T3" for r in old["history"]) == 2
-        assert child in retrained or last[child]["reused_from"] in retrained
 
 
 def _without_cost(value):

@@ -7,7 +7,6 @@ import random
 import statistics
 from dataclasses import dataclass, field
 
-import pytest
 
 from eigen.cli import main
 from eigen.genome.cost import cost

@@ -159,18 +159,6 @@ def test_a_search_resumes_with_its_recipe_and_refuses_the_other(fast_run, capsys
     assert "live" in best  # generation 2 trained fast too
 
 
-def test_a_run_from_before_the_choice_resumes_as_paper(fast_run, tmp_path, capsys):
-    import shutil
-    old = tmp_path / "old"
-    shutil.copytree(fast_run, old)
-    config = json.loads((old / "config.json").read_text())
-    del config["settings"]["child_recipe"]
-    (old / "config.json").write_text(json.dumps(config))
-    capsys.readouterr()
-    assert main(["search", "--resume", str(old), "--child-recipe", "fast"]) == 2
-    assert "begun with --child-recipe paper" in capsys.readouterr().err
-
-
 def test_a_fast_final_training_records_and_follows_its_recipe(tmp_path):
     best = write_best(tmp_path / "best.json", small_genome())
     assert main(["duplicate", str(best), "--gpu", "-1", "--schedule-scale", "0.004", "--candidates", "1",
