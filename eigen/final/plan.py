@@ -11,12 +11,13 @@ import datetime
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from .. import shapes
 from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
 from ..genome.duplication import candidates, find_blocks
 from ..portable import relative_to_file, resolve_from_file
-from ..run_files import Answer, RunConfig
+from ..run_files import Answer, Plan, RunConfig
 from ..runfolder import checked, git_commit, interpreting, read_json, versions
 from ..search.fitness import Fitness
 
@@ -145,15 +146,24 @@ def check_same_plan(plan: dict, config, source: Source, folder: Path) -> None:
                          f"or pass --out to start afresh elsewhere")
 
 
+# What the training reads of a plan, part by part ("" is the plan itself): its types are Plan's.
+PLAN_NEEDS = {"": ("candidates", "chunk_ends", "schedule", "settings", "data"), "schedule": ("total",),
+              "settings": ("seed",), "data": ("dataset", "class_names", "image_size")}
+
+
 def check_plan_shape(plan: dict) -> None:
     """Read every part of a saved plan the training reads, so a damaged one fails here (as a
     sentence, see `interpreting`) and not halfway through training."""
-    if not isinstance(plan["candidates"], list) or not plan["candidates"]:
+    shapes.check(plan, Plan)  # every field's type, as the file's TypedDict declares it
+    for part, keys in PLAN_NEEDS.items():
+        mapping = plan[part] if part else plan
+        for key in keys:
+            if key not in mapping:
+                raise KeyError(f"{part}.{key}" if part else key)
+    if not plan["candidates"]:
         raise ValueError("it lists no candidates")
-    image_size = int(plan["data"]["image_size"])
     for c in plan["candidates"]:
-        Genome.from_dict(c["genome"], image_size)
-        str(c["id"]), int(c["params"]), int(c["flops"])
-    [int(end) for end in plan["chunk_ends"]]
-    int(plan["schedule"]["total"]), int(plan["settings"]["seed"])
-    str(plan["data"]["dataset"]), list(plan["data"]["class_names"])
+        for key in ("id", "params", "flops"):
+            if key not in c:
+                raise KeyError(f"candidates' {key}")
+        Genome.from_dict(c["genome"], plan["data"]["image_size"])

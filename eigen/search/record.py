@@ -18,6 +18,7 @@ were for runs begun by eigen 0.1.0 and resumed since.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from .. import shapes
@@ -98,78 +99,15 @@ class HistoryRecord:
 
     @classmethod
     def from_json(cls, d: dict) -> "HistoryRecord":
-        """A line of either version; a missing field or one of the wrong kind raises KeyError,
-        TypeError or ValueError, which `runfolder.interpreting` turns into a sentence naming the file."""
-        if not isinstance(d, dict):
-            raise TypeError("a record is not a mapping")
-        fitness = _scores(d["fitness"], "fitness")
-        return cls(id=_text(d["id"], "id"), parent=_optional_text(d["parent"], "parent"),
-                   generation=_integer(d["generation"], "generation"), succession=_optional_text(d["succession"], "succession"),
-                   step_size=_integer(d["step_size"], "step_size"), stage=_text(d["stage"], "stage"),
-                   until=_integer(d["until"], "until"), key=_text(d["key"], "key"),
-                   mutations=[_text(m, "mutations") for m in _sequence(d["mutations"], "mutations")],
-                   params=_integer(d["params"], "params"), flops=_integer(d["flops"], "flops"), fitness=fitness,
-                   accuracy=_scores(d.get("accuracy", fitness), "accuracy"),  # version 1: the same as fitness
-                   status=_text(d["status"], "status"), iterations=_integer(d["iterations"], "iterations"),
-                   seconds=_number(d["seconds"], "seconds"), flops_spent=_integer(d.get("flops_spent", 0), "flops_spent"),
-                   reused_from=_optional_text(d["reused_from"], "reused_from"),
-                   checkpoint=_optional_text(d["checkpoint"], "checkpoint"),
-                   inherited=_integer(d.get("inherited", 0), "inherited"), genome=_optional_mapping(d.get("genome"), "genome"),
-                   graphed=_optional_flag(d.get("graphed"), "graphed"),
-                   graph_error=_optional_text(d.get("graph_error"), "graph_error"),
-                   event=None if d.get("event") is None else _integer(d["event"], "event"),
-                   killed=_optional_text(d.get("killed"), "killed"), latency=_latency(d.get("latency")),
-                   sampled=None if d.get("sampled") is None else
-                   [_text(i, "sampled") for i in _sequence(d["sampled"], "sampled")])
-
-
-def _latency(value) -> Latency | None:
-    if value is not None:
-        shapes.check(value, Latency, "its latency")
-    return value
-
-
-def _text(value, name: str) -> str:
-    if not isinstance(value, str):
-        raise TypeError(f"its {name} is {type(value).__name__}, not text")
-    return value
-
-
-def _optional_text(value, name: str) -> str | None:
-    return None if value is None else _text(value, name)
-
-
-def _optional_mapping(value, name: str) -> dict | None:
-    if value is not None and not isinstance(value, dict):
-        raise TypeError(f"its {name} is {type(value).__name__}, not a mapping")
-    return value
-
-
-def _optional_flag(value, name: str) -> bool | None:
-    if value is not None and not isinstance(value, bool):
-        raise TypeError(f"its {name} is {type(value).__name__}, not true or false")
-    return value
-
-
-def _integer(value, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"its {name} is {type(value).__name__}, not a whole number")
-    return value
-
-
-def _number(value, name: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"its {name} is {type(value).__name__}, not a number")
-    return value
-
-
-def _sequence(value, name: str) -> list:
-    if not isinstance(value, list):
-        raise TypeError(f"its {name} is {type(value).__name__}, not a list")
-    return value
-
-
-def _scores(value, name: str) -> dict[str, float]:
-    if not isinstance(value, dict):
-        raise TypeError(f"its {name} is {type(value).__name__}, not a mapping of stages")
-    return {_text(k, name): _number(v, name) for k, v in value.items()}
+        """A line as any eigen wrote it, its types checked against this class's fields by the one
+        checker of files read back (`shapes.check`); the fields an older line lacks take their
+        defaults (version 1: `accuracy` was `fitness`, nothing was spent on a reused result). A
+        missing field or one of the wrong kind raises KeyError or ValueError, which
+        `runfolder.interpreting` turns into a sentence naming the file."""
+        shapes.check(d, cls, "the record")
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        line = {"accuracy": d["fitness"], "flops_spent": 0, **{k: v for k, v in d.items() if k in known}}
+        missing = [name for name, f in known.items() if name not in line and f.default is dataclasses.MISSING]
+        if missing:
+            raise KeyError(missing[0])
+        return cls(**line)
