@@ -137,7 +137,7 @@ HELD = []  # locks taken by the "in use" case, held for the session as another p
 
 
 def locked(folder):
-    from eigen.runfolder import FolderLock
+    from eigen.run_folder.folder import FolderLock
     HELD.append(FolderLock(folder, "search").acquire())
     return folder
 

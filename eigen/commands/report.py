@@ -4,7 +4,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EigenError, cannot_save, not_writable
-from ..runfolder import RunFolder, interpreting
+from ..run_folder.folder import RunFolder, interpreting
 from ..views.report import load_run, write_report
 from ..views.tables import evolution_table, output_console, summary_table
 
@@ -12,8 +12,8 @@ from ..views.tables import evolution_table, output_console, summary_table
 def run_report(folder: RunFolder, into: Path | None = None) -> list[Path]:
     """The run's plots, drawings and index.html (with the command that reproduces the search)."""
     from ..config import SearchConfig, command_line
-    from ..run_files import RunConfig
-    from ..runfolder import read_json
+    from ..run_folder.file_types import RunConfig
+    from ..run_folder.folder import read_json
     settings = read_json(folder.config, "the run's settings", RunConfig)["settings"]
     return write_report(folder, into, command_line("search", SearchConfig, settings, ("resume", "out")))
 

@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
-from ..run_files import FinalMetrics, Plan
-from ..runfolder import interpreting, load_checkpoint, read_json
+from ..run_folder.file_types import FinalMetrics, Plan
+from ..run_folder.folder import interpreting, load_checkpoint, read_json
 
 WHAT = "pass a genome.json, best.json, run folder, final folder or checkpoint (.pt) written by eigen"
 

@@ -15,9 +15,9 @@ from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
 from ..genome.duplication import candidates, find_blocks
-from ..portable import relative_to_file, resolve_from_file
-from ..run_files import Answer, RunConfig
-from ..runfolder import checked, git_commit, interpreting, read_json, versions
+from ..run_folder.portable import relative_to_file, resolve_from_file
+from ..run_folder.file_types import Answer, RunConfig
+from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions
 from ..search.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness

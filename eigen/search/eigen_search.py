@@ -37,14 +37,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from .. import faults, shapes
+from .. import faults
+from ..run_folder import json_types
 from ..errors import EigenError, own_file_missing
 from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
 from ..genome.cost import cost, training_flops
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import step_count
-from ..runfolder import RunFolder, copy_atomic
+from ..run_folder.folder import RunFolder, copy_atomic
 from ..training.individual import IndividualTrainer, training_seed
 from ..training.job import StageResult
 from .events import GenerationView, SearchEvents, SearchView
@@ -168,7 +169,7 @@ class SearchState:
             d = _from_version_1(d)
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
-        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
+        json_types.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         size = settings.image_size
         return cls(parent=Individual.from_dict(d["parent"], size), parent_fitness=d["parent_fitness"],
                    succession=Succession.from_dict(d["succession"], settings.plateau_delta,

@@ -42,13 +42,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, TypedDict
 
-from .. import shapes
+from ..run_folder import json_types
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training
 from ..genome.cost import cost, training_flops
 from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
-from ..runfolder import RunFolder, copy_atomic
+from ..run_folder.folder import RunFolder, copy_atomic
 from ..training.individual import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
@@ -155,7 +155,7 @@ class EvolutionState:
         if isinstance(d.get("pending"), list):  # a pending event's sample was called its pair
             d = {**d, "pending": [{("sampled" if k == "pair" else k): v for k, v in p.items()}
                                   if isinstance(p, dict) else p for p in d["pending"]]}
-        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
+        json_types.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
                    events=d["events"], pending=list(d["pending"]),
                    best=Individual.from_dict(d["best"], image_size) if d["best"] else None,

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .. import shapes
+from ..run_folder import json_types
 from ..training.latency import Latency
 
 RECORD_VERSION = 3
@@ -99,7 +99,7 @@ class HistoryRecord:
     @classmethod
     def from_json(cls, d: dict) -> "HistoryRecord":
         """A line of either version; a missing field or one of the wrong kind raises KeyError,
-        TypeError or ValueError, which `runfolder.interpreting` turns into a sentence naming the file."""
+        TypeError or ValueError, which `run_folder.folder.interpreting` turns into a sentence naming the file."""
         if not isinstance(d, dict):
             raise TypeError("a record is not a mapping")
         fitness = _scores(d["fitness"], "fitness")
@@ -125,7 +125,7 @@ class HistoryRecord:
 
 def _latency(value) -> Latency | None:
     if value is not None:
-        shapes.check(value, Latency, "its latency")
+        json_types.check(value, Latency, "its latency")
     return value
 
 

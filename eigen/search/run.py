@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import Callable, TypedDict
 
 from ..genome.dna import Genome, initial_genome
-from ..runfolder import RunFolder, interpreting, read_json, write_json
+from ..run_folder.folder import RunFolder, interpreting, read_json, write_json
 from ..training.job import FailureWatch
 from ..training.latency import Latency
 from .fitness import Fitness

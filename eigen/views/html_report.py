@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ..genome.dna import Genome
-from ..run_files import FinalMetrics, Plan, RunConfig
-from ..runfolder import RunFolder, read_json, write_bytes
+from ..run_folder.file_types import FinalMetrics, Plan, RunConfig
+from ..run_folder.folder import RunFolder, read_json, write_bytes
 from ..search.pareto import saved_front
 from ..search.record import STEADY_STAGE, HistoryRecord
 from .live import human, pct, summarize_mutations

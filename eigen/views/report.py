@@ -33,8 +33,8 @@ from pathlib import Path
 from matplotlib.ticker import MaxNLocator
 
 from .. import faults
-from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
-from ..runfolder import RunFolder, interpreting, read_json
+from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
+from ..run_folder.folder import RunFolder, interpreting, read_json
 from ..search.pareto import saved_front
 from ..search.record import HISTORY_FIX, HistoryRecord
 from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
@@ -45,11 +45,11 @@ from .search_plots import cost, cost_flops, eigen_fitness, steady_fitness, survi
 
 def check_state(state: dict) -> None:
     """The types of every field of a state.json the report and the tables read as it is."""
-    from .. import shapes
+    from ..run_folder import json_types
     from ..search.eigen_search import SearchState
     from ..search.evolution import EvolutionState
-    shapes.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
-    shapes.check(state.get("version"), int | None, "version")
+    json_types.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
+    json_types.check(state.get("version"), int | None, "version")
 
 
 def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:

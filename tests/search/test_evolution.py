@@ -13,7 +13,7 @@ from eigen import Genome, build_model, mutate
 from eigen.commands.search import search_command
 from eigen.genome.inheritance import inherit
 from eigen.genome.mutations import MUTATION_SETS
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
 from eigen.training.individual import TorchIndividuals

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.evolution import STAGE
 from eigen.search.rank_agreement import kendall_tau
 from eigen.training.job import StageResult

@@ -31,7 +31,7 @@ import pytest
 from eigen import faults
 from eigen.errors import InternalError
 from eigen.executors.local import InlineExecutor
-from eigen.runfolder import RunFolder, read_json, write_json
+from eigen.run_folder.folder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES

@@ -11,7 +11,7 @@ import pytest
 
 from eigen.cli import main
 from eigen.genome.cost import cost
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.evolution import STAGE, EvolutionSettings
 from eigen.strategies.regularized import aging
 from eigen.training.job import StageResult

@@ -7,7 +7,7 @@ import re
 import pytest
 from rich.console import Console
 
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.views.live import Pace
 from eigen.views.search_progress import LiveProgress, PlainProgress, generation_work_left

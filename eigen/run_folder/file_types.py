@@ -1,7 +1,7 @@
 """The type of every field of the JSON files eigen reads back, other than state.json (whose fields
 are the dataclasses of `search/`): a run's config.json and best.json, a final folder's plan.json,
 state.json and metrics.json, a teacher's ensemble.json. `read_json(path, what, shape=...)` checks a
-file against one of these where it is read (`shapes.py`), so a wrong type is one sentence naming the
+file against one of these where it is read (`json_types.py`), so a wrong type is one sentence naming the
 file and the field, never a traceback later. Every key may be missing here (`total=False`): a
 missing key is the reader's KeyError, said the same way, and older files lack some.
 """
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from .genome.dna import Genome
+from ..genome.dna import Genome
 
 
 class Schedule(TypedDict, total=False):
