@@ -47,7 +47,7 @@ from eigen.data.datasets import load_splits  # noqa: E402
 from eigen.data.device_data import NUM_VIEWS, DeviceData  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
-from eigen.training.individual import TorchIndividuals  # noqa: E402
+from eigen.training.individual_training import TorchIndividuals  # noqa: E402
 from eigen.training.job import Training  # noqa: E402
 from eigen.training.trainer import Schedule  # noqa: E402
 

@@ -32,7 +32,7 @@ from eigen.device import resolve_device  # noqa: E402
 from eigen.executors import Training, local_executor, run_all  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
 from eigen.genome.mutations import mutate  # noqa: E402
-from eigen.training.individual import TorchIndividuals  # noqa: E402
+from eigen.training.individual_training import TorchIndividuals  # noqa: E402
 from eigen.training.trainer import Schedule  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"

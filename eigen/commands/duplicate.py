@@ -88,7 +88,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
-    from ..training.individual import TorchIndividuals
+    from ..training.individual_training import TorchIndividuals
     from ..training.teacher import find_teacher
     from ..training.recipes import final_schedule
     from ..views.duplicate_progress import make_duplicate_progress

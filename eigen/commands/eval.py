@@ -179,7 +179,7 @@ def _find_target(path: Path, top_k: int) -> Target:
 
 
 def _final_folder(folder: Path, top_k: int) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     if not (folder / "metrics.json").exists():
         hint = ("run `eigen duplicate` again to finish it" if (folder / "plan.json").exists()
                 else "pass runs/<name>/final/, written by `eigen duplicate`")
@@ -230,7 +230,7 @@ def _genome_json(path: Path, data) -> Target:
 
 
 def _best_json(path: Path) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     from .duplicate import read_source
     source = read_source(path)
     weights = resolve_from_file(source.best.get("weights"), path)  # relative to best.json, or absolute (older runs)
@@ -244,7 +244,7 @@ def _best_json(path: Path) -> Target:
 
 
 def _checkpoint(path: Path) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

@@ -19,7 +19,7 @@ from ..search.record import HistoryRecord
 from ..run_folder.portable import resolve_from_file
 from ..run_folder.file_types import TeacherDescription
 from ..run_folder.folder import SHAPE_ERRORS, RunFolder, read_json, write_json
-from ..training.individual import load_model
+from ..training.individual_training import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
 from ..training.tta import tta_accuracy
 from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, save_weights

@@ -207,7 +207,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
-    from ..training.individual import TorchIndividuals
+    from ..training.individual_training import TorchIndividuals
 
     check_extras(config, notes.append)  # --tensorboard and --ray: a resumed run's come from this sitting
     strategy = strategy_named(config.strategy)

@@ -22,7 +22,7 @@ from ..run_folder.file_types import DuplicationProgress
 from ..run_folder.folder import interpreting, read_json, write_json
 from ..search.fitness import Fitness
 from ..search.sitting import Sitting
-from ..training.individual import training_seed
+from ..training.individual_training import training_seed
 from ..training.job import FailureWatch, Training
 from .plan import PLAN_VERSION
 

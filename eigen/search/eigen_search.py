@@ -46,7 +46,7 @@ from ..genome.cost import cost, training_flops
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import step_count
 from ..run_folder.folder import RunFolder, copy_atomic
-from ..training.individual import IndividualTrainer, training_seed
+from ..training.individual_training import IndividualTrainer, training_seed
 from ..training.job import StageResult
 from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold

@@ -49,7 +49,7 @@ from ..executors.work import Training
 from ..genome.cost import cost, training_flops
 from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
 from ..run_folder.folder import RunFolder, copy_atomic
-from ..training.individual import IndividualTrainer
+from ..training.individual_training import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
 from .pareto import STEADY_ELIGIBLE, pareto_file, steady_points

@@ -16,7 +16,7 @@ from eigen.genome.mutations import MUTATION_SETS
 from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.job import StageResult, Training
 from eigen.views.search_progress import PlainProgress
 from tests.genome.test_duplication import POOL, conv

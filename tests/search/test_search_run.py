@@ -18,7 +18,7 @@ from eigen.config import SearchConfig
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
 from eigen.run_folder.folder import RunFolder
-from eigen.training.individual import TorchIndividuals, load_model
+from eigen.training.individual_training import TorchIndividuals, load_model
 from eigen.training.trainer import Schedule, evaluate
 from eigen.views.search_progress import PlainProgress
 from eigen.training.job import Training

@@ -36,7 +36,7 @@ from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES
 from eigen.search.individual import Individual
-from eigen.training.individual import training_seed
+from eigen.training.individual_training import training_seed
 from eigen.training.job import StageResult
 from tests.search.steady_engine import evolution
 
