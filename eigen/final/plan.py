@@ -1,7 +1,7 @@
 """What a duplication trains (SPEC §9): the search's answer, read and checked, and the plan.
 
 `read_source` reads a search's best.json (one sentence for every problem); `make_plan` splits its
-genome into blocks, ranks the candidates that repeat whole blocks (`genome.duplication.candidates`;
+genome into blocks, ranks the candidates that repeat whole blocks (`genome.blocks.candidates`;
 the genome as found is always c0) and writes what `plan.json` holds; `check_same_plan` and
 `check_plan_shape` keep a final folder to the duplication it began with.
 """
@@ -14,7 +14,7 @@ from pathlib import Path
 from ..errors import EigenError
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
-from ..genome.duplication import candidates, find_blocks
+from ..genome.blocks import candidates, find_blocks
 from ..run_folder.portable import relative_to_file, resolve_from_file
 from ..run_folder.file_types import Answer, RunConfig
 from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions

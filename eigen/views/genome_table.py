@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ..genome.cost import cost, cost_by_node
 from ..genome.dna import Genome
-from ..genome.duplication import find_blocks
+from ..genome.blocks import find_blocks
 from .genome_layout import node_label
 
 

@@ -150,7 +150,7 @@ def _cards(cards) -> str:
 
 def _architecture(into: Path, best: dict | None, finals: list, config: dict) -> str:
     """The best genome drawn (and the final models', their copies framed): inline SVG."""
-    from ..genome.duplication import find_blocks
+    from ..genome.blocks import find_blocks
     from .genome_drawing import layout, to_svg
     from .genome_layout import duplication_frames
     data = config.get("data") or {}
