@@ -162,7 +162,7 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
 def with_latency_device(config: SearchConfig, device) -> SearchConfig:
     """--latency-device resolved (the search's own device by default) and checked, before the run
     folder is created; a run that times nothing keeps None."""
-    from ..search.latencies import times_latency
+    from ..search.latency_cache import times_latency
     from ..training.latency import latency_device
     if not times_latency(config.fitness, config.max_ms):
         return config

@@ -17,7 +17,7 @@ from ..genome.dna import Genome, GenomeError
 from ..run_folder.portable import resolve_from_file
 from ..run_folder.file_types import RunConfig
 from ..run_folder.folder import RunFolder, interpreting, read_json
-from ..search.latencies import saved_latency_setting
+from ..search.latency_cache import saved_latency_setting
 from ..search.record import HISTORY_FIX, HistoryRecord
 from .plan import Source
 

@@ -54,7 +54,7 @@ from .individual import Individual, draw_child
 from .pareto import EIGEN_ELIGIBLE, eigen_points, pareto_file
 from .rank_agreement import kendall_tau
 from .record import HistoryRecord
-from .run import BestTest, SearchRun, SearchSettings
+from .search_run import BestTest, SearchRun, SearchSettings
 from .spending import Spent
 from .succession import Succession
 

@@ -47,7 +47,7 @@ def check_state(state: dict) -> None:
     """The types of every field of a state.json the report and the tables read as it is."""
     from ..run_folder import json_types
     from ..search.eigen_search import SearchState
-    from ..search.evolution import EvolutionState
+    from ..search.steady_state import EvolutionState
     json_types.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
     json_types.check(state.get("version"), int | None, "version")
 

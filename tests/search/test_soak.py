@@ -33,7 +33,7 @@ from eigen.errors import InternalError
 from eigen.executors.local import InlineExecutor
 from eigen.run_folder.folder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
+from eigen.search.steady_state import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES
 from eigen.search.individual import Individual
 from eigen.training.individual_training import training_seed

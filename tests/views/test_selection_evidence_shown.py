@@ -14,7 +14,7 @@ from eigen.cli import main
 from eigen.commands.search import search_command
 from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import EvolutionSettings
+from eigen.search.steady_state import EvolutionSettings
 from eigen.views.evolution_progress import PlainEvolutionProgress
 from eigen.views.html_report import READING_TAU
 from eigen.views.tables import evolution_table, summary_table

@@ -55,7 +55,7 @@ from .individual import Individual, draw_child
 from .pareto import STEADY_ELIGIBLE, pareto_file, steady_points
 from .rank_agreement import kendall_tau
 from .record import STEADY_STAGE as STAGE, HistoryRecord
-from .run import BestTest, SearchRun, SearchSettings
+from .search_run import BestTest, SearchRun, SearchSettings
 from .spending import Spent
 
 STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight

@@ -12,7 +12,7 @@ control) each hold one `SearchRun` and keep only their own rules. The run holds:
     spending   FLOPs and device-seconds spent, per generation and in all (LS §3.5)
     fitness    `--fitness`, parsed once; failures: the watch that warns of failures in a row;
     sitting    this sitting's clock and `--time-budget`
-    latencies  each genome's measured forward time, once per key (`latencies.py`), when `ms` is in
+    latencies  each genome's measured forward time, once per key (`latency_cache.py`), when `ms` is in
                `--fitness` or `--max-ms` is set; None otherwise (nothing is timed)
 
 and gives the search's answer: `measure_test()` (the best's test accuracy, measured once per best:
@@ -32,7 +32,7 @@ from ..training.job import FailureWatch
 from ..training.latency import Latency
 from .fitness import Fitness
 from .individual import Individual
-from .latencies import Latencies, MeasureLatency, times_latency
+from .latency_cache import Latencies, MeasureLatency, times_latency
 from .record import HISTORY_FIX, HistoryRecord
 from .sitting import Sitting
 from .spending import Spending
