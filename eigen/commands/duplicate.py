@@ -137,6 +137,6 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
         print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "
               f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
         return 0
-    from .final import finish
+    from .duplicate_finish import finish
     finish(duplication, data, config.top_k, source, onnx=config.onnx)
     return 0

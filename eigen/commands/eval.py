@@ -31,7 +31,7 @@ from ..run_folder.portable import resolve_from_file
 from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..run_folder.folder import interpreting, read_json
 from ..views.confusion import write_confusion_plot
-from .picking import picked_path
+from .pick_paths import picked_path
 from .scoring import Scores, score
 
 
@@ -57,7 +57,7 @@ def eval_command(config) -> int:
     from ..data.preprocess import prepared
     from ..device import auto_device
 
-    if config.pick:  # a run's finalised individual, or a final folder's candidate (commands/picking.py)
+    if config.pick:  # a run's finalised individual, or a final folder's candidate (commands/pick_paths.py)
         config = dataclasses.replace(config, path=str(picked_path(config.path, config.pick, "evaluate")), pick=None)
     with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
         target = find_target(Path(config.path), config.top_k)
