@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import bench_record  # noqa: E402
+from bench_record import bench_record  # noqa: E402
 
 from eigen import build_model, cost  # noqa: E402
 from eigen.strategies.eigen import stage_ends  # noqa: E402

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 from parallel import generation, timed_generation  # noqa: E402
 from recipe import genome_path, train_recipe  # noqa: E402
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 from throughput import channel_stats, eigen_trainer, plain_loop, sync  # noqa: E402
 
 from eigen import Genome  # noqa: E402
