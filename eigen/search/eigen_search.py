@@ -45,6 +45,7 @@ from ..executors.work import Executor, Training, run_all
 from ..genome.cost import cost, training_flops
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import step_count
+from ..run_folder.file_types import Spent
 from ..run_folder.folder import RunFolder, copy_atomic
 from ..training.individual_training import IndividualTrainer, training_seed
 from ..training.job import StageResult
@@ -55,7 +56,6 @@ from .pareto import EIGEN_ELIGIBLE, eigen_points, pareto_file
 from .rank_agreement import kendall_tau
 from .record import HistoryRecord
 from .search_run import BestTest, SearchRun, SearchSettings
-from .spending import Spent
 from .succession import Succession
 
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
@@ -197,10 +197,10 @@ class BudgetSpent(Exception):
 class EigenSearch:
     """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
 
-    def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
+    def __init__(self, settings: EigenSettings, trainer: IndividualTrainer, folder: RunFolder,
                  progress: SearchEvents | None = None, executor: Executor | None = None, measure_latency=None):
-        self.settings, self.individuals, self.folder = settings, individuals, folder
-        self.executor = executor or InlineExecutor(individuals)  # where the children train (SPEC §10)
+        self.settings, self.trainer, self.folder = settings, trainer, folder
+        self.executor = executor or InlineExecutor(trainer)  # where the children train (SPEC §10)
         self.progress = progress or SearchEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: SearchState.from_dict(d, settings),
                               lambda: SearchState.initial(settings), self.progress.note, measure_latency)
@@ -317,7 +317,7 @@ class EigenSearch:
         def finished(child: Individual, result: StageResult):
             child.status, child.step = result.status, result.step
             child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
-            child.fitness[stage] = self.core.score(child, result.fitness)
+            child.fitness[stage] = self.core.fitness_of(child, result.fitness)
             child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
             record = self._record(generation, child, stage, until, seconds=result.seconds,
                                   iterations=result.iterations, inherited=result.inherited,
@@ -534,7 +534,7 @@ class EigenSearch:
 
     def measure_test(self) -> float | None:
         """Test accuracy of the best individual, measured once per best (the test set never selects)."""
-        return self.core.measure_test(self.individuals)
+        return self.core.measure_test(self.trainer)
 
     def pareto(self) -> dict:
         """pareto.json: the front of the individuals trained to T3 (see `pareto.py`)."""

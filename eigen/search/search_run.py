@@ -96,7 +96,7 @@ class SearchRun:
         """The genome's latency (measured once per key in this run), or None if this run times nothing."""
         return self.latencies.of(genome) if self.latencies is not None else None
 
-    def score(self, individual: Individual, accuracy: float) -> float:
+    def fitness_of(self, individual: Individual, accuracy: float) -> float:
         """The individual's fitness at this validation accuracy (its cost and latency are its own)."""
         return self.fitness(accuracy, individual.params, individual.flops, individual.ms)
 
@@ -112,14 +112,14 @@ class SearchRun:
         self.state.spent = self.spending.total()
         write_json(self.folder.state, self.state.to_dict())
 
-    def measure_test(self, individuals) -> float | None:
+    def measure_test(self, trainer) -> float | None:
         """Test accuracy of the best individual ever (best.pt), measured once per best."""
         state = self.state
         if state.best is None:
             return None
         if not (state.best_test and state.best_test["id"] == state.best.id):
             state.best_test = {"id": state.best.id,
-                               "test_accuracy": individuals.test_accuracy(self.folder.best_weights)}
+                               "test_accuracy": trainer.test_accuracy(self.folder.best_weights)}
             self.save()
         return state.best_test["test_accuracy"]
 

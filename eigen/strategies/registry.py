@@ -47,7 +47,7 @@ class EngineParts:
 
     splits: Any
     schedule: Any
-    individuals: Any
+    trainer: Any  # trains one individual of the search (`training.individual_training.IndividualTrainer`)
     folder: Any
     progress: Any
     executor: Any

@@ -22,7 +22,7 @@ def steady_engine(config, parts: EngineParts, select, sample_in_history: bool = 
     from ..search.steady_state import Evolution, EvolutionSettings
     settings = settings_for(EvolutionSettings, config, parts, strategy=config.strategy,
                             child_steps=parts.schedule.total)
-    return Evolution(settings, parts.individuals, parts.folder, parts.progress, parts.executor,
+    return Evolution(settings, parts.trainer, parts.folder, parts.progress, parts.executor,
                      parts.measure_latency, select=select, sample_in_history=sample_in_history)
 
 

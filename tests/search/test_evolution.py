@@ -77,7 +77,7 @@ def test_the_tournament_kills_the_worse_and_copies_the_better_with_one_mutation(
     best = max(fitness, key=fitness.get)
     assert engine.state.best.id == best and engine.best()["fitness"] == fitness[best]
     # Each child trained from its parent's checkpoint (weight inheritance); the starting population from scratch.
-    calls = dict(engine.individuals.calls)
+    calls = dict(engine.trainer.calls)
     assert all(calls[f"i{j}"] is None for j in range(5))
     assert all(calls[r["id"]] == r["parent"] for r in events_of(tmp_path / "run"))
 

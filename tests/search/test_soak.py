@@ -496,7 +496,7 @@ def serial_loop(evolution: Evolution) -> None:
     state, s = evolution.state, evolution.settings
 
     def train(individual, inherit):
-        return evolution.record(individual, evolution.training(individual, inherit).run(evolution.individuals))
+        return evolution.record(individual, evolution.training(individual, inherit).run(evolution.trainer))
 
     def start_one():
         individual = evolution.starting_individual(state.born)
