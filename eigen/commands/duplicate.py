@@ -33,9 +33,9 @@ from ..errors import EigenError
 from ..final.duplication import Duplication
 from ..final.pick import finalised_folder, picked_source
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
-from ..run_folder.portable import resolve_from_file
 from ..run_folder.file_types import Plan
 from ..run_folder.folder import holds_locks, interpreting, read_json, write_json
+from ..run_folder.portable import resolve_from_file
 from ..strategies import last_stage_of
 from ..training.metrics import MetricsLog
 from .setup import check_extras, executor_for, load_data, open_folder, teacher_logits_on
@@ -89,8 +89,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
     from ..training.individual_training import TorchIndividuals
-    from ..training.teacher import find_teacher
     from ..training.recipes import final_schedule
+    from ..training.teacher import find_teacher
     from ..views.duplicate_progress import make_duplicate_progress
 
     check_extras(config)

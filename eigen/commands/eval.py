@@ -27,9 +27,9 @@ import torch
 
 from ..errors import EigenError, cannot_save, first_line, not_writable
 from ..genome.dna import Genome, GenomeError
-from ..run_folder.portable import resolve_from_file
 from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..run_folder.folder import interpreting, read_json
+from ..run_folder.portable import resolve_from_file
 from ..views.confusion import write_confusion_plot
 from .pick_paths import picked_path
 from .scoring import Scores, score

@@ -14,9 +14,9 @@ from pathlib import Path
 from ..config import (BEFORE_CHILD_RECIPES, DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings,
                       default_preprocess)
 from ..errors import EigenError, Interrupted, describe_os_error
-from ..run_folder.portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..run_folder.file_types import RunConfig
 from ..run_folder.folder import RunFolder, holds_locks, interpreting, read_json, write_json
+from ..run_folder.portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..search.events import SearchEvents
 from ..search.record import HistoryRecord
 from ..strategies import EngineParts, Strategy, names

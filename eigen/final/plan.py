@@ -12,12 +12,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from ..errors import EigenError
+from ..genome.blocks import candidates, find_blocks
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
-from ..genome.blocks import candidates, find_blocks
-from ..run_folder.portable import relative_to_file, resolve_from_file
 from ..run_folder.file_types import Answer, RunConfig
 from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions
+from ..run_folder.portable import relative_to_file, resolve_from_file
 from ..search.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness

@@ -38,13 +38,13 @@ from pathlib import Path
 from typing import TypedDict
 
 from .. import faults
-from ..run_folder import json_types
 from ..errors import EigenError, own_file_missing
 from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
 from ..genome.cost import cost, training_flops
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import step_count
+from ..run_folder import json_types
 from ..run_folder.file_types import Spent
 from ..run_folder.folder import RunFolder, copy_atomic
 from ..training.individual_training import IndividualTrainer, training_seed

@@ -17,9 +17,9 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from ..run_folder import json_types
 from ..errors import EigenError
 from ..genome.dna import Genome
+from ..run_folder import json_types
 from ..run_folder.file_types import LatencySetting
 from ..run_folder.folder import named
 from ..training.latency import Latency, measure_latency

@@ -42,12 +42,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, TypedDict
 
-from ..run_folder import json_types
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training
 from ..genome.cost import cost, training_flops
 from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
+from ..run_folder import json_types
 from ..run_folder.file_types import Spent
 from ..run_folder.folder import RunFolder, copy_atomic
 from ..training.individual_training import IndividualTrainer

@@ -21,8 +21,8 @@ from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import EigenError
-from ..genome.dna import Genome
 from ..genome.blocks import Block
+from ..genome.dna import Genome
 from ..run_folder.folder import write_bytes
 from .genome_layout import (FONT_SIZE, FRAME_FONT_SIZE, MARGIN, TITLE_FONT_SIZE, Box, Edge, Frame, Layout, block_label,
                             layout, node_label, text_width)

@@ -112,8 +112,8 @@ def write_report(folder: RunFolder, into: Path | None = None, reproduce: str | N
 
 def _best_genome(folder: RunFolder, config: dict, path: Path) -> Path:
     """report/best-genome.png and .svg: the search's answer drawn, its blocks framed."""
-    from ..genome.dna import Genome
     from ..genome.blocks import find_blocks
+    from ..genome.dna import Genome
     from .genome_drawing import write_drawing
     best = read_json(folder.best, "the search's best genome")
     data = config.get("data") or {}
