@@ -37,7 +37,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from record import bench_record  # noqa: E402
+from bench_record import bench_record  # noqa: E402
 
 from eigen import build_model, cost  # noqa: E402
 from eigen.strategies.eigen import stage_ends  # noqa: E402
@@ -49,7 +49,7 @@ from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.dna import Genome, initial_genome  # noqa: E402
 from eigen.genome.mutations import mutate, step_count  # noqa: E402
 from eigen.search.rank_agreement import kendall_tau, retention  # noqa: E402
-from eigen.training.individual import training_seed  # noqa: E402
+from eigen.training.individual_training import training_seed  # noqa: E402
 from eigen.training.recipes import CHILD_RECIPES, child_schedule  # noqa: E402
 from eigen.training.trainer import Schedule, Trainer, seeded  # noqa: E402
 

@@ -39,7 +39,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 from parallel import generation, timed_generation  # noqa: E402
 from recipe import genome_path, train_recipe  # noqa: E402
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 from throughput import channel_stats, eigen_trainer, plain_loop, sync  # noqa: E402
 
 from eigen import Genome  # noqa: E402
@@ -47,7 +47,7 @@ from eigen.data.datasets import load_splits  # noqa: E402
 from eigen.data.device_data import NUM_VIEWS, DeviceData  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
-from eigen.training.individual import TorchIndividuals  # noqa: E402
+from eigen.training.individual_training import TorchIndividuals  # noqa: E402
 from eigen.training.job import Training  # noqa: E402
 from eigen.training.trainer import Schedule  # noqa: E402
 

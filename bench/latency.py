@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 
 from eigen import Genome, cost  # noqa: E402
 from eigen.genome.dna import initial_genome  # noqa: E402

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 
 from eigen import Genome  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402
@@ -32,7 +32,7 @@ from eigen.device import resolve_device  # noqa: E402
 from eigen.executors import Training, local_executor, run_all  # noqa: E402
 from eigen.genome.cost import cost  # noqa: E402
 from eigen.genome.mutations import mutate  # noqa: E402
-from eigen.training.individual import TorchIndividuals  # noqa: E402
+from eigen.training.individual_training import TorchIndividuals  # noqa: E402
 from eigen.training.trainer import Schedule  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"

@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import accuracy_summary, bench_record, save_record  # noqa: E402
+from bench_record import accuracy_summary, bench_record, save_record  # noqa: E402
 
 from eigen import Genome, build_model, cost  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402

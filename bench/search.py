@@ -24,12 +24,12 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 
 from eigen.commands.search import search_command  # noqa: E402
 from eigen.config import SearchConfig, parse_duration  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
-from eigen.runfolder import RunFolder, read_json  # noqa: E402
+from eigen.run_folder.folder import RunFolder, read_json  # noqa: E402
 from eigen.strategies import named, names  # noqa: E402
 
 STRATEGIES = names()

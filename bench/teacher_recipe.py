@@ -22,7 +22,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import accuracy_summary, bench_record, save_record  # noqa: E402
+from bench_record import accuracy_summary, bench_record, save_record  # noqa: E402
 
 from eigen.config import default_preprocess  # noqa: E402
 from eigen.data.datasets import ImageSet, load_splits  # noqa: E402

@@ -25,7 +25,7 @@ import torchvision.transforms as T
 from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from record import bench_record, save_record  # noqa: E402
+from bench_record import bench_record, save_record  # noqa: E402
 
 from eigen import Genome, build_model  # noqa: E402
 from eigen.data.datasets import load_splits  # noqa: E402

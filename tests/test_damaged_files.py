@@ -20,7 +20,7 @@ from eigen.cli import main
 from eigen.commands import duplicate as duplicate_module
 from eigen.commands import search as search_module
 from eigen.data import datasets
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from tests.search.test_search_run import TINY
 from tests.test_errors import snapshot
 

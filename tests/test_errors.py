@@ -137,7 +137,7 @@ HELD = []  # locks taken by the "in use" case, held for the session as another p
 
 
 def locked(folder):
-    from eigen.runfolder import FolderLock
+    from eigen.run_folder.folder import FolderLock
     HELD.append(FolderLock(folder, "search").acquire())
     return folder
 
@@ -415,7 +415,7 @@ def test_a_file_eigen_wrote_and_cannot_find_is_an_internal_error_not_disk_advice
 
 def test_a_missing_checkpoint_to_continue_is_a_bug_not_a_failed_training(tmp_path):
     from eigen.errors import InternalError
-    from eigen.training.individual import TorchIndividuals
+    from eigen.training.individual_training import TorchIndividuals
     from eigen.training.job import Training
     with pytest.raises(InternalError, match="the checkpoint to continue"):
         TorchIndividuals(data=None, schedule=None).train(

@@ -9,9 +9,9 @@ import torch
 from eigen.commands.search import search_command
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.training import individual
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.job import FailureWatch
 from eigen.training.trainer import Schedule
 from eigen.views.search_progress import PlainProgress

@@ -8,10 +8,10 @@ from dataclasses import replace
 import pytest
 import torch
 
-from eigen import runfolder
+from eigen.run_folder import folder as run_folder
 from eigen.commands.search import search_command
-from eigen.portable import resolve_from_file
-from eigen.runfolder import copy_atomic, write_json, write_torch
+from eigen.run_folder.portable import resolve_from_file
+from eigen.run_folder.folder import copy_atomic, write_json, write_torch
 from eigen.views.search_progress import PlainProgress
 from tests.search.test_search import Scripted
 from tests.search.test_search_run import tiny_config
@@ -61,9 +61,9 @@ def test_written_files_honour_the_umask_like_open(tmp_path, umask, mode):
 
 def test_the_folder_is_fsynced_after_the_rename(tmp_path, monkeypatch):
     events = []
-    real_replace, real_fsync_folder = os.replace, runfolder.fsync_folder
-    monkeypatch.setattr(runfolder.os, "replace", lambda a, b: (events.append(("replace", b)), real_replace(a, b)))
-    monkeypatch.setattr(runfolder, "fsync_folder",
+    real_replace, real_fsync_folder = os.replace, run_folder.fsync_folder
+    monkeypatch.setattr(run_folder.os, "replace", lambda a, b: (events.append(("replace", b)), real_replace(a, b)))
+    monkeypatch.setattr(run_folder, "fsync_folder",
                         lambda folder: (events.append(("fsync folder", folder)), real_fsync_folder(folder)))
     write_json(tmp_path / "state.json", {"x": 1})
     assert events == [("replace", tmp_path / "state.json"), ("fsync folder", tmp_path)]

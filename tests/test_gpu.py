@@ -151,7 +151,7 @@ def test_a_failed_capture_turns_graphs_off_for_the_process(data, monkeypatch):
 
 
 def test_memory_after_50_trainings_is_where_it_started(data):
-    from eigen.training.individual import TorchIndividuals
+    from eigen.training.individual_training import TorchIndividuals
     import tempfile
     from pathlib import Path
     individuals = TorchIndividuals(data, Schedule(total=20, milestones=(), batch_size=128))
@@ -193,7 +193,7 @@ def test_parallel_trainings_on_streams_are_graphed_learn_and_free_their_memory(d
     from pathlib import Path
 
     from eigen.executors import Training, local_executor, run_all
-    from eigen.training.individual import TorchIndividuals
+    from eigen.training.individual_training import TorchIndividuals
     individuals = TorchIndividuals(data, Schedule(total=120, milestones=(80,), batch_size=128))
     genome = Genome.from_dict(NET)
     with tempfile.TemporaryDirectory() as folder:
@@ -221,7 +221,7 @@ def test_an_index_less_device_trains_on_worker_threads(data, tmp_path):
     """`torch.device("cuda")` handed to `--parallel`'s executor as it is: torch.cuda.set_device
     refuses it, so the executor must make it whole before its threads start (issue #26)."""
     from eigen.executors import Training, local_executor, run_all
-    from eigen.training.individual import TorchIndividuals
+    from eigen.training.individual_training import TorchIndividuals
     individuals = TorchIndividuals(data, Schedule(total=30, milestones=(), batch_size=128))
     executor = local_executor(individuals, 2, torch.device("cuda"))
     results = {}

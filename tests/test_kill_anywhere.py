@@ -25,7 +25,7 @@ import torch
 
 from eigen import faults
 from eigen.cli import main
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from tests.commands.test_final import small_genome, write_best
 from tests.search.test_search_run import TINY
 

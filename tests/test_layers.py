@@ -6,20 +6,26 @@ import ast
 from pathlib import Path
 
 EIGEN = Path(__file__).resolve().parents[1] / "eigen"
-BASE = {"__version__", "errors", "faults", "device", "portable", "runfolder", "shapes", "stop_signals"}
+# The run folder's package is split by floor: its modules are rooms of their own ("run_folder.folder"),
+# all in BASE but `file_types`, which stands on the genome.
+RUN_FOLDER = "run_folder"
+FILE_TYPES = "run_folder.file_types"
+BASE = {"__version__", "errors", "faults", "device", "stop_signals",
+        RUN_FOLDER, "run_folder.folder", "run_folder.json_types", "run_folder.portable"}
 BELOW = {  # room -> the rooms it may import, besides BASE
     "genome": set(),
     "data": set(),
-    "run_files": {"genome"},  # the types of the files eigen reads back (a genome inside some)
-    "training": {"genome", "data", "run_files"},
+    **{room: set() for room in BASE if room.startswith(RUN_FOLDER)},  # the base's own modules: the base only
+    FILE_TYPES: {"genome"},  # the types of the files eigen reads back (a genome inside some)
+    "training": {"genome", "data", FILE_TYPES},
     "executors": {"genome", "data", "training"},
-    "search": {"genome", "data", "training", "executors", "run_files"},
-    "views": {"genome", "data", "training", "executors", "search", "final", "run_files"},
-    "final": {"genome", "data", "training", "executors", "search", "run_files"},
-    "strategies": {"genome", "data", "training", "executors", "search", "views", "final", "run_files"},
+    "search": {"genome", "data", "training", "executors", FILE_TYPES},
+    "views": {"genome", "data", "training", "executors", "search", "final", FILE_TYPES},
+    "final": {"genome", "data", "training", "executors", "search", FILE_TYPES},
+    "strategies": {"genome", "data", "training", "executors", "search", "views", "final", FILE_TYPES},
     "config": {"search", "strategies"},
     "commands": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
-                 "configfile", "run_files"},
+                 "configfile", FILE_TYPES},
 }
 
 
@@ -36,19 +42,50 @@ def imports_of(path: Path) -> set[str]:
             parts = node.module.split(".")[1:]
         else:
             continue
-        rooms.update([parts[0]] if parts else [a.name for a in node.names])
+        if parts == [RUN_FOLDER]:  # `from eigen.run_folder import json_types`: the modules are the rooms
+            rooms.update(f"{RUN_FOLDER}.{a.name}" for a in node.names)
+        elif parts[:1] == [RUN_FOLDER]:
+            rooms.add(".".join(parts[:2]))
+        else:
+            rooms.update([parts[0]] if parts else [a.name for a in node.names])
     return rooms
+
+
+def room_of(path: Path) -> str:
+    """The room a module of eigen/ is in: its top-level name, or `run_folder.<module>` inside the run
+    folder's package."""
+    parts = path.relative_to(EIGEN).with_suffix("").parts
+    if parts[0] == RUN_FOLDER and len(parts) > 1 and parts[1] != "__init__":
+        return f"{RUN_FOLDER}.{parts[1]}"
+    return parts[0]
 
 
 def test_no_import_runs_upward():
     upward = []
     for path in sorted(EIGEN.rglob("*.py")):
-        room = path.relative_to(EIGEN).with_suffix("").parts[0]
+        room = room_of(path)
         if room not in BELOW:
             continue
         for target in imports_of(path) - {room} - BASE - BELOW[room]:
             upward.append(f"{path.relative_to(EIGEN)} imports eigen.{target}")
     assert not upward, upward
+
+
+def test_the_run_folders_rooms_are_what_the_check_sees():
+    """The check sees the run folder's modules one by one: `file_types` stands on the genome, the
+    others on the base alone."""
+    assert imports_of(EIGEN / "run_folder" / "file_types.py") >= {"genome"}
+    assert room_of(EIGEN / "run_folder" / "file_types.py") == FILE_TYPES
+    assert {"run_folder.folder", "run_folder.json_types"} <= imports_of(EIGEN / "search" / "eigen_search.py")
+    modules = {f"{RUN_FOLDER}.{p.stem}" for p in (EIGEN / RUN_FOLDER).glob("*.py") if p.stem != "__init__"}
+    assert modules == (BASE | {FILE_TYPES}) & modules  # every module of the package has its floor
+
+
+def test_at_most_twelve_modules_at_the_top():
+    """The top of eigen/ holds the few modules everything shares and the entry points; the rest live in
+    packages named for their job (issue #41)."""
+    top = sorted(p.name for p in EIGEN.glob("*.py"))
+    assert len(top) <= 12, top
 
 
 def views_import_graph(views: Path) -> dict[str, set[str]]:

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 
 from eigen.cli import main
-from eigen.runfolder import LOCK_NAME, FolderBusy, FolderLock, holds_locks, lock_folder
+from eigen.run_folder.folder import LOCK_NAME, FolderBusy, FolderLock, holds_locks, lock_folder
 from tests.commands.test_final import small_genome, write_best
 from tests.test_errors import snapshot
 
 ROOT = Path(__file__).resolve().parents[1]
-HOLDER = ("import sys, time; from eigen.runfolder import FolderLock; FolderLock(sys.argv[1], 'search').acquire(); "
+HOLDER = ("import sys, time; from eigen.run_folder.folder import FolderLock; FolderLock(sys.argv[1], 'search').acquire(); "
           "print('locked', flush=True); time.sleep(120)")
 
 

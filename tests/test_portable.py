@@ -13,8 +13,8 @@ from eigen.commands.eval import eval_command
 from eigen.commands.report import report_command
 from eigen.commands.search import search_command
 from eigen.config import DuplicateConfig, EvalConfig, ReportConfig
-from eigen.portable import relative_to_file, resolve_from_file
-from eigen.runfolder import RunFolder
+from eigen.run_folder.portable import relative_to_file, resolve_from_file
+from eigen.run_folder.folder import RunFolder
 from eigen.views.duplicate_progress import PlainDuplicateProgress
 from eigen.views.search_progress import PlainProgress
 from tests.search.test_search_run import tiny_config

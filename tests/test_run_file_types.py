@@ -15,8 +15,8 @@ import pytest
 
 from eigen.cli import main
 from eigen.errors import EigenError
-from eigen.run_files import Answer, DuplicationProgress, FinalMetrics, Plan, RunConfig
-from eigen.runfolder import RunFolder, read_json
+from eigen.run_folder.file_types import Answer, DuplicationProgress, FinalMetrics, Plan, RunConfig
+from eigen.run_folder.folder import RunFolder, read_json
 from eigen.views.report import load_run
 from tests.search.test_search_run import TINY
 
@@ -120,7 +120,7 @@ def test_the_large_scale_config_is_type_checked_too(runs, tmp_path):
 
 @pytest.mark.parametrize("strategy", ["eigen", "large-scale"])
 def test_every_field_of_a_history_line_is_type_checked(runs, strategy, tmp_path):
-    from eigen.runfolder import interpreting
+    from eigen.run_folder.folder import interpreting
     from eigen.search.record import HistoryRecord
     history = (runs[0] if strategy == "eigen" else runs[1]) / "history.jsonl"
     line = tmp_path / "history.jsonl"

@@ -33,9 +33,9 @@ from ..errors import EigenError
 from ..final.duplication import Duplication
 from ..final.pick import finalised_folder, picked_source
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
-from ..portable import resolve_from_file
-from ..run_files import Plan
-from ..runfolder import holds_locks, interpreting, read_json, write_json
+from ..run_folder.file_types import Plan
+from ..run_folder.folder import holds_locks, interpreting, read_json, write_json
+from ..run_folder.portable import resolve_from_file
 from ..strategies import last_stage_of
 from ..training.metrics import MetricsLog
 from .setup import check_extras, executor_for, load_data, open_folder, teacher_logits_on
@@ -88,9 +88,9 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
-    from ..training.individual import TorchIndividuals
-    from ..training.teacher import find_teacher
+    from ..training.individual_training import TorchIndividuals
     from ..training.recipes import final_schedule
+    from ..training.teacher import find_teacher
     from ..views.duplicate_progress import make_duplicate_progress
 
     check_extras(config)
@@ -137,6 +137,6 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
         print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "
               f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
         return 0
-    from .final import finish
+    from .duplicate_finish import finish
     finish(duplication, data, config.top_k, source, onnx=config.onnx)
     return 0

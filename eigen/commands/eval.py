@@ -27,11 +27,11 @@ import torch
 
 from ..errors import EigenError, cannot_save, first_line, not_writable
 from ..genome.dna import Genome, GenomeError
-from ..portable import resolve_from_file
-from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
-from ..runfolder import interpreting, read_json
+from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
+from ..run_folder.folder import interpreting, read_json
+from ..run_folder.portable import resolve_from_file
 from ..views.confusion import write_confusion_plot
-from .picking import picked_path
+from .pick_paths import picked_path
 from .scoring import Scores, score
 
 
@@ -57,7 +57,7 @@ def eval_command(config) -> int:
     from ..data.preprocess import prepared
     from ..device import auto_device
 
-    if config.pick:  # a run's finalised individual, or a final folder's candidate (commands/picking.py)
+    if config.pick:  # a run's finalised individual, or a final folder's candidate (commands/pick_paths.py)
         config = dataclasses.replace(config, path=str(picked_path(config.path, config.pick, "evaluate")), pick=None)
     with interpreting(config.path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
         target = find_target(Path(config.path), config.top_k)
@@ -179,7 +179,7 @@ def _find_target(path: Path, top_k: int) -> Target:
 
 
 def _final_folder(folder: Path, top_k: int) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     if not (folder / "metrics.json").exists():
         hint = ("run `eigen duplicate` again to finish it" if (folder / "plan.json").exists()
                 else "pass runs/<name>/final/, written by `eigen duplicate`")
@@ -230,7 +230,7 @@ def _genome_json(path: Path, data) -> Target:
 
 
 def _best_json(path: Path) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     from .duplicate import read_source
     source = read_source(path)
     weights = resolve_from_file(source.best.get("weights"), path)  # relative to best.json, or absolute (older runs)
@@ -244,7 +244,7 @@ def _best_json(path: Path) -> Target:
 
 
 def _checkpoint(path: Path) -> Target:
-    from ..training.individual import load_model
+    from ..training.individual_training import load_model
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:

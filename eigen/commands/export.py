@@ -36,7 +36,7 @@ from torch import nn
 from ..errors import EigenError, first_line
 from ..genome.dna import Genome
 from ..genome.model import build_model
-from ..runfolder import disk_full, full_disk_error, write_bytes, write_torch
+from ..run_folder.folder import disk_full, full_disk_error, write_bytes, write_torch
 
 METADATA = "eigen.json"  # the extra file inside every export (metadata property of an ONNX model)
 INPUT_RULE = ("eigen model: images must be float tensors (B, 3, H, W) with values in [0, 1]; "

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 
 from ..errors import EigenError
-from .picking import picked_path
+from .pick_paths import picked_path
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm")
 BATCH = 256  # images per forward pass

@@ -4,8 +4,8 @@ from __future__ import annotations
 from pathlib import Path
 
 from ..errors import EigenError, cannot_save, not_writable
-from ..run_files import RunConfig
-from ..runfolder import RunFolder, interpreting, read_json
+from ..run_folder.file_types import RunConfig
+from ..run_folder.folder import RunFolder, interpreting, read_json
 from ..strategies import of_settings
 from ..views.report import load_run, write_report
 from ..views.tables import output_console

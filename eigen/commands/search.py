@@ -13,9 +13,9 @@ from pathlib import Path
 
 from ..config import DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings, default_preprocess
 from ..errors import EigenError, Interrupted, describe_os_error
-from ..portable import relative_to_file, resolve_from_file, with_relative_paths
-from ..run_files import RunConfig
-from ..runfolder import RunFolder, holds_locks, interpreting, read_json, write_json
+from ..run_folder.file_types import RunConfig
+from ..run_folder.folder import RunFolder, holds_locks, interpreting, read_json, write_json
+from ..run_folder.portable import relative_to_file, resolve_from_file, with_relative_paths
 from ..search.events import SearchEvents
 from ..search.record import HistoryRecord
 from ..strategies import EngineParts, Strategy, names
@@ -153,7 +153,7 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
 def with_latency_device(config: SearchConfig, device) -> SearchConfig:
     """--latency-device resolved (the search's own device by default) and checked, before the run
     folder is created; a run that times nothing keeps None."""
-    from ..search.latencies import times_latency
+    from ..search.latency_cache import times_latency
     from ..training.latency import latency_device
     if not times_latency(config.fitness, config.max_ms):
         return config
@@ -198,7 +198,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
     from ..executors.worker import WorkerSpec
-    from ..training.individual import TorchIndividuals
+    from ..training.individual_training import TorchIndividuals
 
     check_extras(config, notes.append)  # --tensorboard and --ray: a resumed run's come from this sitting
     strategy = strategy_named(config.strategy)

@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 
 from ..errors import DataError, EigenError, not_writable
 from ..executors.choose import check_executor, make_executor
-from ..runfolder import git_commit, lock_folder, sweep_temporaries, versions
+from ..run_folder.folder import git_commit, lock_folder, sweep_temporaries, versions
 from ..training.metrics import tensorboard_missing
 
 

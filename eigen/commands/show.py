@@ -22,8 +22,8 @@ from pathlib import Path
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
-from ..run_files import FinalMetrics, Plan
-from ..runfolder import interpreting, load_checkpoint, read_json
+from ..run_folder.file_types import FinalMetrics, Plan
+from ..run_folder.folder import interpreting, load_checkpoint, read_json
 
 WHAT = "pass a genome.json, best.json, run folder, final folder or checkpoint (.pt) written by eigen"
 
@@ -80,7 +80,7 @@ def copies_lines(shown: Shown) -> list[str]:
     genome as found appears 3 times: copy 2 is n4, copy 3 is n5")."""
     if not shown.copies or shown.as_found is None:
         return []
-    from ..genome.duplication import copies_of_blocks
+    from ..genome.blocks import copies_of_blocks
     lines = []
     found = copies_of_blocks(shown.as_found, shown.genome, shown.copies, shown.image_size)
     for number, added in sorted(found.items()):
@@ -91,7 +91,7 @@ def copies_lines(shown: Shown) -> list[str]:
 
 def frames_of(shown: Shown) -> list:
     """The blocks to frame: a duplication candidate's blocks and their copies, else find_blocks'."""
-    from ..genome.duplication import find_blocks
+    from ..genome.blocks import find_blocks
     from ..views.genome_layout import duplication_frames
     if shown.copies and shown.as_found is not None:
         return duplication_frames(shown.as_found, shown.genome, shown.copies, shown.image_size, shown.num_classes)

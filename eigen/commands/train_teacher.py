@@ -24,7 +24,7 @@ from ..config import default_preprocess
 from ..data.device_data import NUM_VIEWS, DeviceData
 from ..data.preprocess import prepared
 from ..errors import EigenError
-from ..runfolder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
+from ..run_folder.folder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
 from ..training.recipes import BEFORE_RECIPES, TEACHER_RECIPES
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
 from .setup import check_extras, executor_for, load_data, open_folder

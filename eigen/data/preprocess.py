@@ -119,7 +119,7 @@ def fit(kind: str, train_x_uint8: torch.Tensor) -> nn.Module:
 
 def save(module: nn.Module, folder: Path, fingerprint: str) -> Path:
     """Keep a fitted preprocessing in `folder` (atomically), with the data it was fitted on."""
-    from ..runfolder import write_torch
+    from ..run_folder.folder import write_torch
     path = Path(folder) / FILE
     write_torch(path, {"kind": module.kind, "state": {k: v.cpu() for k, v in module.state_dict().items()},
                        "fingerprint": fingerprint})
@@ -129,7 +129,7 @@ def save(module: nn.Module, folder: Path, fingerprint: str) -> Path:
 def load(path: Path, fingerprint: str | None = None) -> nn.Module:
     """A preprocessing kept by `save`; with `fingerprint`, refused unless fitted on that data."""
     from ..errors import EigenError
-    from ..runfolder import interpreting, load_checkpoint
+    from ..run_folder.folder import interpreting, load_checkpoint
     fix = f"remove {path} to fit it again on the training split"
     saved = load_checkpoint(path, "the preprocessing", fix)
     with interpreting(path, "the preprocessing", fix):

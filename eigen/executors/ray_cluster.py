@@ -30,7 +30,7 @@ from typing import Any, Callable
 
 from .. import faults
 from ..errors import EigenError, first_line
-from ..runfolder import write_bytes
+from ..run_folder.folder import write_bytes
 from .work import Training
 
 INSTALL = 'pip install "eigen[ray]"'

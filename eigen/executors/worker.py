@@ -42,7 +42,7 @@ class WorkerSpec:
         if self.kind == "members":
             from ..training.members import MemberTrainer
             return MemberTrainer(data, self.schedule)
-        from ..training.individual import TorchIndividuals
+        from ..training.individual_training import TorchIndividuals
         logits = None if self.teacher_logits is None else self.teacher_logits.to(device)
         return TorchIndividuals(data, self.schedule, teacher_logits=logits, keep_optimizer=self.keep_optimizer)
 

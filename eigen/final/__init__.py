@@ -5,5 +5,5 @@
 - `duplication.py` — `Duplication`: the candidates trained chunk by chunk in a final folder, resumable,
   and ranked by the search's fitness.
 
-`eigen duplicate` (`commands/duplicate.py`) runs them; `commands/final.py` measures, exports and reports.
+`eigen duplicate` (`commands/duplicate.py`) runs them; `commands/duplicate_finish.py` chooses, measures, exports and reports.
 """

@@ -18,11 +18,11 @@ from pathlib import Path
 from ..executors.local import InlineExecutor
 from ..executors.work import run_all
 from ..genome.dna import Genome
-from ..run_files import DuplicationProgress
-from ..runfolder import interpreting, read_json, write_json
+from ..run_folder.file_types import DuplicationProgress
+from ..run_folder.folder import interpreting, read_json, write_json
 from ..search.fitness import Fitness
 from ..search.sitting import Sitting
-from ..training.individual import training_seed
+from ..training.individual_training import training_seed
 from ..training.job import FailureWatch, Training
 from .plan import PLAN_VERSION
 

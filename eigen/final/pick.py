@@ -14,10 +14,10 @@ from typing import Callable
 
 from ..errors import EigenError
 from ..genome.dna import Genome, GenomeError
-from ..portable import resolve_from_file
-from ..run_files import RunConfig
-from ..runfolder import RunFolder, interpreting, read_json
-from ..search.latencies import saved_latency_setting
+from ..run_folder.file_types import RunConfig
+from ..run_folder.folder import RunFolder, interpreting, read_json
+from ..run_folder.portable import resolve_from_file
+from ..search.latency_cache import saved_latency_setting
 from ..search.record import HISTORY_FIX, HistoryRecord
 from .plan import Source
 

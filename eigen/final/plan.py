@@ -1,7 +1,7 @@
 """What a duplication trains (SPEC §9): the search's answer, read and checked, and the plan.
 
 `read_source` reads a search's best.json (one sentence for every problem); `make_plan` splits its
-genome into blocks, ranks the candidates that repeat whole blocks (`genome.duplication.candidates`;
+genome into blocks, ranks the candidates that repeat whole blocks (`genome.blocks.candidates`;
 the genome as found is always c0) and writes what `plan.json` holds; `check_same_plan` and
 `check_plan_shape` keep a final folder to the duplication it began with.
 """
@@ -11,14 +11,14 @@ import datetime
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from .. import shapes
+from ..run_folder import json_types
 from ..errors import EigenError
+from ..genome.blocks import candidates, find_blocks
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
-from ..genome.duplication import candidates, find_blocks
-from ..portable import relative_to_file, resolve_from_file
-from ..run_files import Answer, Plan, RunConfig
-from ..runfolder import checked, git_commit, interpreting, read_json, versions
+from ..run_folder.file_types import Answer, Plan, RunConfig
+from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions
+from ..run_folder.portable import relative_to_file, resolve_from_file
 from ..search.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
@@ -154,7 +154,7 @@ PLAN_NEEDS = {"": ("candidates", "chunk_ends", "schedule", "settings", "data"), 
 def check_plan_shape(plan: dict) -> None:
     """Read every part of a saved plan the training reads, so a damaged one fails here (as a
     sentence, see `interpreting`) and not halfway through training."""
-    shapes.check(plan, Plan)  # every field's type, as the file's TypedDict declares it
+    json_types.check(plan, Plan)  # every field's type, as the file's TypedDict declares it
     for part, keys in PLAN_NEEDS.items():
         mapping = plan[part] if part else plan
         for key in keys:

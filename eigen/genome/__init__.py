@@ -5,7 +5,7 @@
 - `cost.py` — parameters and FLOPs counted from the genome, without building it.
 - `model.py` — the builder, genome -> `torch.nn.Module` (imported lazily: it needs torch).
 - `inheritance.py` — a child's weights taken from its parent by node id and shape (LS §3.6).
-- `duplication.py` — gene duplication's blocks and the candidates that repeat them (EIGEN §3.3).
+- `blocks.py` — gene duplication's blocks and the candidates that repeat them (EIGEN §3.3).
 
 Nothing here imports torch at import time, so genome tools stay fast.
 """

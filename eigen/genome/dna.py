@@ -125,7 +125,7 @@ class Genome:
     next_id: int = 0  # the next fresh node id is f"n{next_id}"
     vertex_order: str = ACTIVATE_THEN_ADD  # one of VERTEX_ORDERS; mutations copy it to the child
 
-    # `from_dict` checks every field itself, naming the node (`shapes.check` only asks for a mapping)
+    # `from_dict` checks every field itself, naming the node (`json_types.check` only asks for a mapping)
     CHECKS_ITSELF: ClassVar[bool] = True
 
     # -- structure -------------------------------------------------------------------------------

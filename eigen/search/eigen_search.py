@@ -37,15 +37,17 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TypedDict
 
-from .. import faults, shapes
+from .. import faults
 from ..errors import EigenError, own_file_missing
 from ..executors.local import InlineExecutor
 from ..executors.work import Executor, Training, run_all
 from ..genome.cost import cost, training_flops
 from ..genome.dna import Genome, initial_genome
 from ..genome.mutations import step_count
-from ..runfolder import RunFolder, copy_atomic
-from ..training.individual import IndividualTrainer, training_seed
+from ..run_folder import json_types
+from ..run_folder.file_types import Spent
+from ..run_folder.folder import RunFolder, copy_atomic
+from ..training.individual_training import IndividualTrainer, training_seed
 from ..training.job import StageResult
 from .events import GenerationView, SearchEvents, SearchView
 from .extinction import STAGES, survives, threshold
@@ -53,8 +55,7 @@ from .individual import Individual, draw_child
 from .pareto import EIGEN_ELIGIBLE, eigen_points, pareto_file
 from .rank_agreement import kendall_tau
 from .record import HistoryRecord
-from .run import BestTest, SearchRun, SearchSettings
-from .spending import Spent
+from .search_run import BestTest, SearchRun, SearchSettings
 from .succession import Succession
 
 STATE_VERSION = 2  # 2: the paper's parent rule, a best-ever answer, fitness apart from accuracy, cost totals
@@ -166,7 +167,7 @@ class SearchState:
     def from_dict(cls, d: dict, settings: EigenSettings) -> "SearchState":
         if d.get("version") != STATE_VERSION:
             raise EigenError(f"state.json has version {d.get('version')}, this eigen reads {STATE_VERSION}")
-        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
+        json_types.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         size = settings.image_size
         return cls(parent=Individual.from_dict(d["parent"], size), parent_fitness=d["parent_fitness"],
                    succession=Succession.from_dict(d["succession"], settings.plateau_delta,
@@ -185,10 +186,10 @@ class BudgetSpent(Exception):
 class EigenSearch:
     """Runs (or resumes) an EIGEN search in a run folder; see the module docstring."""
 
-    def __init__(self, settings: EigenSettings, individuals: IndividualTrainer, folder: RunFolder,
+    def __init__(self, settings: EigenSettings, trainer: IndividualTrainer, folder: RunFolder,
                  progress: SearchEvents | None = None, executor: Executor | None = None, measure_latency=None):
-        self.settings, self.individuals, self.folder = settings, individuals, folder
-        self.executor = executor or InlineExecutor(individuals)  # where the children train (SPEC §10)
+        self.settings, self.trainer, self.folder = settings, trainer, folder
+        self.executor = executor or InlineExecutor(trainer)  # where the children train (SPEC §10)
         self.progress = progress or SearchEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: SearchState.from_dict(d, settings),
                               lambda: SearchState.initial(settings), self.progress.note, measure_latency)
@@ -303,7 +304,7 @@ class EigenSearch:
         def finished(child: Individual, result: StageResult):
             child.status, child.step = result.status, result.step
             child.accuracy[stage] = result.fitness  # the trainer's fitness is validation accuracy
-            child.fitness[stage] = self.core.score(child, result.fitness)
+            child.fitness[stage] = self.core.fitness_of(child, result.fitness)
             child.checkpoint = self._checkpoint_name(child, stage) if result.ok else None
             record = self._record(generation, child, stage, until, seconds=result.seconds,
                                   iterations=result.iterations, inherited=result.inherited,
@@ -503,7 +504,7 @@ class EigenSearch:
 
     def measure_test(self) -> float | None:
         """Test accuracy of the best individual, measured once per best (the test set never selects)."""
-        return self.core.measure_test(self.individuals)
+        return self.core.measure_test(self.trainer)
 
     def pareto(self) -> dict:
         """pareto.json: the front of the individuals trained to T3 (see `pareto.py`)."""

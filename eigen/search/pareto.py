@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Iterable, TypedDict
 
-from .latencies import saved_latency_setting
+from .latency_cache import saved_latency_setting
 from .record import STEADY_STAGE, HistoryRecord
 
 FILE = "pareto.json"

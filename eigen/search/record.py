@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 
-from .. import shapes
+from ..run_folder import json_types
 from ..training.latency import Latency
 
 RECORD_VERSION = 3
@@ -100,11 +100,11 @@ class HistoryRecord:
     @classmethod
     def from_json(cls, d: dict) -> "HistoryRecord":
         """A line as any eigen wrote it, its types checked against this class's fields by the one
-        checker of files read back (`shapes.check`); the fields an older line lacks take their
+        checker of files read back (`json_types.check`); the fields an older line lacks take their
         defaults (version 1: `accuracy` was `fitness`, nothing was spent on a reused result). A
         missing field or one of the wrong kind raises KeyError or ValueError, which
-        `runfolder.interpreting` turns into a sentence naming the file."""
-        shapes.check(d, cls, "the record")
+        `run_folder.folder.interpreting` turns into a sentence naming the file."""
+        json_types.check(d, cls, "the record")
         known = {f.name: f for f in dataclasses.fields(cls)}
         line = {"accuracy": d["fitness"], "flops_spent": 0, **{k: v for k, v in d.items() if k in known}}
         missing = [name for name, f in known.items() if name not in line and f.default is dataclasses.MISSING]

@@ -6,16 +6,7 @@ per validation image, and the seconds it took); a reused result carries none.
 """
 from __future__ import annotations
 
-from typing import TypedDict
-
 from .record import HistoryRecord
-
-
-class Spent(TypedDict):
-    """FLOPs and device-seconds spent (a generation's, or the whole search's), as state.json holds them."""
-
-    flops: int
-    seconds: float
 
 
 class Spending:

@@ -22,7 +22,7 @@ def _schedule(config):
 def _engine(config, parts: EngineParts):
     from ..search.eigen_search import EigenSearch, EigenSettings
     settings = settings_for(EigenSettings, config, parts, stage_ends=stage_ends(config))
-    return EigenSearch(settings, parts.individuals, parts.folder, parts.progress, parts.executor,
+    return EigenSearch(settings, parts.trainer, parts.folder, parts.progress, parts.executor,
                        parts.measure_latency)
 
 

@@ -47,7 +47,7 @@ class EngineParts:
 
     splits: Any
     schedule: Any
-    individuals: Any
+    trainer: Any  # trains one individual of the search (`training.individual_training.IndividualTrainer`)
     folder: Any
     progress: Any
     executor: Any
@@ -85,7 +85,7 @@ def last_stage_of(settings: dict) -> str:
 
 
 def settings_for(settings_class: type, config, parts: EngineParts, **own) -> Any:
-    """`settings_class` (a `search.run.SearchSettings`) filled from `config`: each field from the
+    """`settings_class` (a `search.search_run.SearchSettings`) filled from `config`: each field from the
     `SearchConfig` field of the same name, the data's shape and the batch from `parts`, and `own`
     (what the strategy resolves itself) over both."""
     given = {"image_size": parts.splits.image_size, "num_classes": parts.splits.num_classes,

@@ -29,7 +29,7 @@ DEFAULT_SAMPLE_SIZE = 25  # S (arXiv 1802.01548, Methods Details); SearchConfig'
 def aging(sample_size: int):
     """The selection rule with S = `sample_size`: the parent is the fittest of S individuals drawn at
     random with replacement (the first drawn of the fittest on a tie), and the oldest dies."""
-    from ..search.evolution import Selection
+    from ..search.steady_state import Selection
 
     def select(population: list, rng: random.Random):
         sampled = [rng.choice(population) for _ in range(sample_size)]

@@ -1,6 +1,6 @@
 """What the steady-state strategies share (large-scale, random, regularized): Large-Scale Evolution's
 population, individuals and training (§3.1-§3.6), its views, table and plots. Each strategy's own
-module gives its selection rule (`eigen.search.evolution.SelectionRule`) and calls `steady_strategy`."""
+module gives its selection rule (`eigen.search.steady_state.SelectionRule`) and calls `steady_strategy`."""
 from __future__ import annotations
 
 from typing import Callable
@@ -13,16 +13,16 @@ from .registry import EngineParts, Strategy, settings_for
 def child_schedule(config):
     """LS §3.4: SGD momentum 0.9, batch 50, weight decay 1e-4, --child-steps iterations at the
     genome's own learning rate, held constant (the learning rate evolves in the DNA instead)."""
-    from ..search.evolution import child_schedule as schedule
+    from ..search.steady_state import child_schedule as schedule
     return schedule(config.child_steps, config.schedule_scale)
 
 
 def steady_engine(config, parts: EngineParts, select, sample_in_history: bool = False):
-    """The steady-state engine (`eigen.search.evolution.Evolution`) with `select` as its rule."""
-    from ..search.evolution import Evolution, EvolutionSettings
+    """The steady-state engine (`eigen.search.steady_state.Evolution`) with `select` as its rule."""
+    from ..search.steady_state import Evolution, EvolutionSettings
     settings = settings_for(EvolutionSettings, config, parts, strategy=config.strategy,
                             child_steps=parts.schedule.total)
-    return Evolution(settings, parts.individuals, parts.folder, parts.progress, parts.executor,
+    return Evolution(settings, parts.trainer, parts.folder, parts.progress, parts.executor,
                      parts.measure_latency, select=select, sample_in_history=sample_in_history)
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 import torch
 
-from ..runfolder import write_torch
+from ..run_folder.folder import write_torch
 from .job import StageResult, Training
 from .teacher import build_member
 from .trainer import Trainer, free_cached_memory, seeded

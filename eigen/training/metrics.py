@@ -32,7 +32,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..runfolder import named
+from ..run_folder.folder import named
 
 COLUMNS = ("individual", "stage", "iteration", "loss", "lr", "val_accuracy", "images_per_s", "device_seconds", "time")
 LOG_POINTS = 50  # rows per full schedule (the trainer logs every schedule.total // LOG_POINTS iterations)

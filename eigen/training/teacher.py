@@ -21,8 +21,8 @@ import torch
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
 from ..device import device_flag
 from ..errors import EigenError
-from ..run_files import TeacherDescription
-from ..runfolder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
+from ..run_folder.file_types import TeacherDescription
+from ..run_folder.folder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
 from .densenet import DenseNetBC
 
 

@@ -18,13 +18,13 @@ from rich.text import Text
 
 from ..search.events import EvolutionEvents, EvolutionView, IndividualView
 from ..search.record import STEADY_STAGE
-from .live import LiveView, PlainLines, agreement, budget_left, clock, human, score, summarize_mutations
+from .live import LiveView, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
 
 RECENT = 12  # events shown in the live table
 
 
 def _fitness(child, run: EvolutionView) -> str:
-    return score(child.fitness.get(STEADY_STAGE), run.expression)
+    return fitness_text(child.fitness.get(STEADY_STAGE), run.expression)
 
 
 class PlainEvolutionProgress(PlainLines, EvolutionEvents):
@@ -53,8 +53,8 @@ class PlainEvolutionProgress(PlainLines, EvolutionEvents):
     def generation_finished(self, run: EvolutionView, summary: dict) -> None:
         # τ near 0: children's fitness owed little to their parents', so selecting parents by it ran on noise.
         self._say(f"generation {summary['generation']} done ({summary['events']} events): population "
-                  f"{summary['alive']}, mean {score(summary['population_mean'], run.expression)}, best ever "
-                  f"{summary['best']} {score(summary['best_fitness'], run.expression)}; "
+                  f"{summary['alive']}, mean {fitness_text(summary['population_mean'], run.expression)}, best ever "
+                  f"{summary['best']} {fitness_text(summary['best_fitness'], run.expression)}; "
                   f"τ(parent,child) {agreement(summary.get('tau_parent_child'))}")
 
 

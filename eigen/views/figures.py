@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ..runfolder import write_bytes
+from ..run_folder.folder import write_bytes
 
 SLIDE = {"font.size": 13, "axes.titlesize": 14, "axes.labelsize": 13, "legend.fontsize": 11,
          "xtick.labelsize": 12, "ytick.labelsize": 12, "figure.dpi": 120, "savefig.dpi": 150,

@@ -21,9 +21,9 @@ from typing import Sequence
 from xml.sax.saxutils import escape, quoteattr
 
 from ..errors import EigenError
+from ..genome.blocks import Block
 from ..genome.dna import Genome
-from ..genome.duplication import Block
-from ..runfolder import write_bytes
+from ..run_folder.folder import write_bytes
 from .genome_layout import (FONT_SIZE, FRAME_FONT_SIZE, MARGIN, TITLE_FONT_SIZE, Box, Edge, Frame, Layout, block_label,
                             layout, node_label, text_width)
 

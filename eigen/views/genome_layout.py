@@ -28,8 +28,8 @@ import math
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
+from ..genome.blocks import Block, copies_of_blocks, find_blocks
 from ..genome.dna import Genome, Node, Shape
-from ..genome.duplication import Block, copies_of_blocks, find_blocks
 
 FONT_SIZE = 10.0  # pt, the text in every box, for a 3-node genome as for a 150-node one
 FRAME_FONT_SIZE = 9.0  # pt, a block frame's name

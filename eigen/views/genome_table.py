@@ -10,9 +10,9 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
+from ..genome.blocks import find_blocks
 from ..genome.cost import cost, cost_by_node
 from ..genome.dna import Genome
-from ..genome.duplication import find_blocks
 from .genome_layout import node_label
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from rich.console import Console
 
 from ..genome.dna import Genome
-from ..run_files import FinalMetrics, Plan, RunConfig
-from ..runfolder import RunFolder, read_json, write_bytes
+from ..run_folder.file_types import FinalMetrics, Plan, RunConfig
+from ..run_folder.folder import RunFolder, read_json, write_bytes
 from ..search.pareto import saved_front
 from ..search.record import HistoryRecord
 from .live import human, pct, summarize_mutations
@@ -147,7 +147,7 @@ def _cards(cards) -> str:
 
 def _architecture(into: Path, best: dict | None, finals: list, config: dict) -> str:
     """The best genome drawn (and the final models', their copies framed): inline SVG."""
-    from ..genome.duplication import find_blocks
+    from ..genome.blocks import find_blocks
     from .genome_drawing import layout, to_svg
     from .genome_layout import duplication_frames
     data = config.get("data") or {}

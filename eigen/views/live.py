@@ -140,7 +140,7 @@ def pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f}%"
 
 
-def score(value: float | None, expression: str = "acc") -> str:
+def fitness_text(value: float | None, expression: str = "acc") -> str:
     """A fitness as a person reads it: a percentage when it is validation accuracy, else the value
     of the user's expression (`acc - 20*ms` of 99.09 is not 99.09% of anything)."""
     if expression == "acc":

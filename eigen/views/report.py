@@ -33,8 +33,8 @@ from pathlib import Path
 from matplotlib.ticker import MaxNLocator
 
 from .. import faults
-from ..run_files import DuplicationProgress, FinalMetrics, Plan, RunConfig
-from ..runfolder import RunFolder, interpreting, read_json
+from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
+from ..run_folder.folder import RunFolder, interpreting, read_json
 from ..search.pareto import saved_front
 from ..search.record import HISTORY_FIX, HistoryRecord
 from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
@@ -45,11 +45,11 @@ from .search_plots import cost, cost_flops
 
 def check_state(state: dict) -> None:
     """The types of every field of a state.json the report and the tables read as it is."""
-    from .. import shapes
+    from ..run_folder import json_types
     from ..search.eigen_search import SearchState
-    from ..search.evolution import EvolutionState
-    shapes.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
-    shapes.check(state.get("version"), int | None, "version")
+    from ..search.steady_state import EvolutionState
+    json_types.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
+    json_types.check(state.get("version"), int | None, "version")
 
 
 def load_run(folder: RunFolder) -> tuple[list[HistoryRecord], dict]:
@@ -108,8 +108,8 @@ def write_report(folder: RunFolder, strategy, into: Path | None = None, reproduc
 
 def _best_genome(folder: RunFolder, config: dict, path: Path) -> Path:
     """report/best-genome.png and .svg: the search's answer drawn, its blocks framed."""
+    from ..genome.blocks import find_blocks
     from ..genome.dna import Genome
-    from ..genome.duplication import find_blocks
     from .genome_drawing import write_drawing
     best = read_json(folder.best, "the search's best genome")
     data = config.get("data") or {}

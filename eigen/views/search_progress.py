@@ -18,7 +18,7 @@ from rich.text import Text
 
 from ..search.events import GenerationView, IndividualView, SearchEvents, SearchView
 from ..search.extinction import STAGES
-from .live import LiveView, Pace, PlainLines, agreement, budget_left, clock, human, score, summarize_mutations
+from .live import LiveView, Pace, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
 
 
 def generation_work_left(search: SearchView, generation: GenerationView,
@@ -60,7 +60,7 @@ class PlainProgress(PlainLines, SearchEvents):
         where = (f"resuming at generation {search.resuming[0]}, stage {search.resuming[1]}" if search.resuming
                  else f"starting generation {search.generations_done + 1}")
         self._say(f"search in {search.folder}: {where} (parent {search.parent.id}, "
-                  f"fitness {score(search.parent_fitness, search.expression)})")
+                  f"fitness {fitness_text(search.parent_fitness, search.expression)})")
 
     def note(self, text: str) -> None:
         self._say(text)
@@ -75,25 +75,25 @@ class PlainProgress(PlainLines, SearchEvents):
         how = f"reused {record.reused_from}" if record.reused_from else f"{record.seconds:.1f}s"
         status = "" if child.status == "ok" else f" [{child.status}]"
         eta = self.pace.seconds_for_work(generation_work_left(search, generation))
-        self._say(f"  {child.id} {stage} {score(child.fitness[stage], search.expression):>7}{status}  "
+        self._say(f"  {child.id} {stage} {fitness_text(child.fitness[stage], search.expression):>7}{status}  "
                   f"{human(child.params)} params  "
                   f"{summarize_mutations(child.mutations)}  ({how}; generation ETA {clock(eta)})")
 
     def extinction(self, search: SearchView, generation: GenerationView, stage: str, bar) -> None:
         alive = sum(c.alive for c in generation.children)
-        self._say(f"  {stage} threshold {score(bar, search.expression)}: {alive} survive")
+        self._say(f"  {stage} threshold {fitness_text(bar, search.expression)}: {alive} survive")
 
     def generation_finished(self, search: SearchView, generation: GenerationView, summary: dict) -> None:
         change = {"secondary": "; plateau: the secondary succession begins",
                   "converged": "; plateau: the search has converged"}.get(summary["succession_change"], "")
         verdict = "new parent" if summary["improved"] else "parent kept"
-        best = (f"best child {summary['best_child']} {score(summary['best_child_fitness'], search.expression)}"
+        best = (f"best child {summary['best_child']} {fitness_text(summary['best_child_fitness'], search.expression)}"
                 if summary["best_child"]
                 else "no child finished its training")
         new_best = " (the best so far)" if summary.get("new_best") else ""
         # τ near 0: the T1 fitness the cut was made on did not rank the survivors as T2 did.
         self._say(f"generation {generation.number} done: {best}; {verdict} {summary['parent']} "
-                  f"{score(summary['parent_fitness'], search.expression)}{new_best}; "
+                  f"{fitness_text(summary['parent_fitness'], search.expression)}{new_best}; "
                   f"τ(T1,T2) {agreement(summary.get('tau_T1_T2'))}{change}")
 
 
@@ -161,7 +161,7 @@ class LiveProgress(LiveView, PlainProgress):
         budget = budget_left(search.sitting)
         header = Text.from_markup(
             f"[bold]generation {generation.number}[/bold] ({generation.phase}, m = {generation.step_size})  "
-            f"parent {search.parent.id} {score(search.parent_fitness, search.expression)}, "
+            f"parent {search.parent.id} {fitness_text(search.parent_fitness, search.expression)}, "
             f"{human(search.parent.params)} params  "
             f"{elapsed} elapsed, ETA {eta}{budget}")
         # Rows stay one line at 100 columns: no vertical rules, and only the mutations give way (ellipsis).

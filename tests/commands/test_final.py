@@ -21,7 +21,7 @@ from eigen.commands.search import search_command
 from eigen.config import DuplicateConfig, EvalConfig
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
-from eigen.training.individual import TorchIndividuals, load_model
+from eigen.training.individual_training import TorchIndividuals, load_model
 from eigen.training.trainer import Schedule, evaluate
 from eigen.views.duplicate_progress import PlainDuplicateProgress
 from eigen.views.search_progress import PlainProgress

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from eigen.cli import main
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 
 SMOKE = ["search", "--dataset", "synthetic", "--image-size", "16", "--gpu", "-1", "--schedule-scale", "0.004",
          "--population", "4", "--p", "2", "--q", "1", "--primary-step", "3", "--secondary-step", "2"]

@@ -8,7 +8,7 @@ import shlex
 import pytest
 
 from eigen.cli import main
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from tests.commands.test_next_steps import SMOKE, run_quietly
 
 

@@ -87,7 +87,7 @@ def test_a_whitened_run_records_its_preprocessing_everywhere(whitened_run):
 
 def test_the_export_takes_plain_images_and_agrees_with_eval(whitened_run, capsys):
     from eigen.commands.export import load_program
-    from eigen.training.individual import load_model
+    from eigen.training.individual_training import load_model
     final = whitened_run / "final"
     splits = load_splits("synthetic", image_size=16)
     data = DeviceData(splits, with_test=True, preprocess=load(final / FILE))

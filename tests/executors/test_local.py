@@ -18,7 +18,7 @@ import torch
 from eigen.cli import main
 from eigen.executors import InlineExecutor, ThreadedExecutor, Training, run_all
 from eigen.genome.dna import initial_genome
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.training.job import StageResult, Training
 from tests.commands.test_final import small_genome, write_best
 from tests.conftest import one_thread

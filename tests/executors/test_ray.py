@@ -19,7 +19,7 @@ from eigen.data.device_data import DeviceData
 from eigen.executors import InlineExecutor, Training, run_all
 from eigen.executors.worker import WorkerSpec
 from eigen.genome.dna import Genome
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.trainer import Schedule
 from tests.commands.test_final import small_genome
 from tests.executors.test_local import canonical_search, sequential_search  # noqa: F401 (a fixture)

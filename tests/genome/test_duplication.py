@@ -7,7 +7,7 @@ import torch
 
 from eigen import Genome, GenomeError, build_model, cost, initial_genome, mutate
 from eigen.genome.cost import cost_by_node
-from eigen.genome.duplication import candidates, duplicate, find_blocks, repeat_block
+from eigen.genome.blocks import candidates, duplicate, find_blocks, repeat_block
 from tests.genome.test_genome import CONV, chain
 
 POOL = {"kind": "pool"}
@@ -200,7 +200,7 @@ def test_no_candidate_of_random_genomes_repeats_another_or_the_genome_as_found(o
 def test_the_copies_of_each_block_are_found_in_every_candidate_of_random_genomes(ops):
     """What the drawings frame as "block b, copy k of n" (copies_of_blocks): every layer a candidate
     adds belongs to exactly one copy, and each copy repeats its block's layers kind by kind."""
-    from eigen.genome.duplication import copies_of_blocks
+    from eigen.genome.blocks import copies_of_blocks
     rng = random.Random(f"copies:{ops}")
     checked = 0
     for _ in range(150):

@@ -13,10 +13,10 @@ from eigen import Genome, build_model, mutate
 from eigen.commands.search import search_command
 from eigen.genome.inheritance import inherit
 from eigen.genome.mutations import MUTATION_SETS
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
-from eigen.training.individual import TorchIndividuals
+from eigen.search.steady_state import STAGE, Evolution, EvolutionSettings
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.job import StageResult, Training
 from eigen.views.search_progress import PlainProgress
 from tests.genome.test_duplication import POOL, conv
@@ -77,7 +77,7 @@ def test_the_tournament_kills_the_worse_and_copies_the_better_with_one_mutation(
     best = max(fitness, key=fitness.get)
     assert engine.state.best.id == best and engine.best()["fitness"] == fitness[best]
     # Each child trained from its parent's checkpoint (weight inheritance); the starting population from scratch.
-    calls = dict(engine.individuals.calls)
+    calls = dict(engine.trainer.calls)
     assert all(calls[f"i{j}"] is None for j in range(5))
     assert all(calls[r["id"]] == r["parent"] for r in events_of(tmp_path / "run"))
 
@@ -157,7 +157,7 @@ def test_inheritance_copies_exactly_the_tensors_whose_name_and_shape_match():
 def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
     from eigen.data.datasets import load_splits
     from eigen.data.device_data import DeviceData
-    from eigen.search.evolution import child_schedule
+    from eigen.search.steady_state import child_schedule
     data = DeviceData(load_splits("synthetic", image_size=16), "cpu")
     trainer = TorchIndividuals(data, child_schedule(30), keep_optimizer=False)
     genome = Genome.from_dict(chain(conv(8)), 16)

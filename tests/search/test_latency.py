@@ -6,9 +6,9 @@ import pytest
 
 from eigen.genome.cost import cost
 from eigen.genome.dna import initial_genome
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import EvolutionSettings
+from eigen.search.steady_state import EvolutionSettings
 from eigen.search.fitness import Fitness
 from eigen.training.latency import LatencyDeviceError, latency_device, measure_latency
 from tests.search.steady_engine import evolution

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from eigen.runfolder import RunFolder
+from eigen.run_folder.folder import RunFolder
 from eigen.search.eigen_search import EigenSearch, EigenSettings
 from eigen.search.extinction import rank_value, threshold
 from eigen.search.succession import Succession

@@ -17,8 +17,8 @@ from eigen.commands.search import search_command
 from eigen.config import SearchConfig
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
-from eigen.runfolder import RunFolder
-from eigen.training.individual import TorchIndividuals, load_model
+from eigen.run_folder.folder import RunFolder
+from eigen.training.individual_training import TorchIndividuals, load_model
 from eigen.training.trainer import Schedule, evaluate
 from eigen.views.search_progress import PlainProgress
 from eigen.training.job import Training
@@ -111,7 +111,7 @@ def test_a_child_that_diverges_is_a_result_not_a_crash(tmp_path):
 def test_an_existing_run_folder_is_never_overwritten(finished_run):
     _, folder, _ = finished_run
     before = folder.history.read_bytes()
-    from eigen.runfolder import RunFolderError
+    from eigen.run_folder.folder import RunFolderError
     with pytest.raises(RunFolderError, match="already holds a run; continue it with `eigen search --resume"):
         search_command(tiny_config(folder.path), progress=PlainProgress(io.StringIO()))
     assert folder.history.read_bytes() == before

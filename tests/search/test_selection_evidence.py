@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from eigen.runfolder import RunFolder
-from eigen.search.evolution import STAGE
+from eigen.run_folder.folder import RunFolder
+from eigen.search.steady_state import STAGE
 from eigen.search.rank_agreement import kendall_tau
 from eigen.training.job import StageResult
 from tests.search.test_evolution import Tournament, evolve

@@ -30,12 +30,12 @@ import pytest
 
 from eigen import faults
 from eigen.executors.local import InlineExecutor
-from eigen.runfolder import RunFolder, read_json, write_json
+from eigen.run_folder.folder import RunFolder, read_json, write_json
 from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.evolution import STAGE, Evolution, EvolutionSettings
+from eigen.search.steady_state import STAGE, Evolution, EvolutionSettings
 from eigen.search.extinction import STAGES
 from eigen.search.individual import Individual
-from eigen.training.individual import training_seed
+from eigen.training.individual_training import training_seed
 from eigen.training.job import StageResult
 from tests.search.steady_engine import evolution
 
@@ -444,7 +444,7 @@ def serial_loop(evolution: Evolution) -> None:
     state, s = evolution.state, evolution.settings
 
     def train(individual, inherit):
-        return evolution.record(individual, evolution.training(individual, inherit).run(evolution.individuals))
+        return evolution.record(individual, evolution.training(individual, inherit).run(evolution.trainer))
 
     def start_one():
         individual = evolution.starting_individual(state.born)

@@ -13,8 +13,8 @@ from eigen import Genome, build_model
 from eigen.cli import main
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
-from eigen.search.evolution import child_schedule as evolution_schedule
-from eigen.training.individual import load_model
+from eigen.search.steady_state import child_schedule as evolution_schedule
+from eigen.training.individual_training import load_model
 from eigen.training.recipes import CHILD_RECIPES, EMA_SHARE, child_schedule, final_schedule
 from eigen.training.trainer import Schedule, Trainer, evaluate
 from tests.commands.test_final import small_genome, write_best

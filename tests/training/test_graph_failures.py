@@ -6,7 +6,7 @@ import pytest
 from eigen.commands.search import eager_summary
 from eigen.genome.dna import initial_genome
 from eigen.training import trainer as trainer_module
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.trainer import Schedule, Trainer, announce_graphs_off, graphs_off_reason, turn_graphs_off
 from eigen.training.job import Training
 from tests.training.test_train import data  # noqa: F401  (a fixture)

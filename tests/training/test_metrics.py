@@ -9,7 +9,7 @@ from eigen import build_model
 from eigen.data import load_splits
 from eigen.data.device_data import DeviceData
 from eigen.genome.dna import Genome
-from eigen.training.individual import TorchIndividuals
+from eigen.training.individual_training import TorchIndividuals
 from eigen.training.metrics import COLUMNS, LogPoint, MetricsLog, read_metrics, training_name
 from eigen.training.trainer import Schedule, Trainer
 from eigen.training.job import Training

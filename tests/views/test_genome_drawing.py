@@ -8,8 +8,8 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from eigen.errors import EigenError
+from eigen.genome.blocks import find_blocks
 from eigen.genome.dna import Genome, Node, initial_genome
-from eigen.genome.duplication import find_blocks
 from eigen.genome.mutations import mutate
 from eigen.views.genome_drawing import FONT_SIZE, layout, path_pieces, to_dot, to_svg, write_drawing
 

@@ -14,12 +14,12 @@ from pathlib import Path
 from ..errors import EigenError
 from ..final.duplication import candidate_ms
 from ..genome.cost import training_flops
+from ..run_folder.file_types import TeacherDescription
+from ..run_folder.folder import SHAPE_ERRORS, RunFolder, read_json, write_json
+from ..run_folder.portable import resolve_from_file
 from ..search.pareto import CANDIDATES_ELIGIBLE, Point, pareto_file
 from ..search.record import HistoryRecord
-from ..portable import resolve_from_file
-from ..run_files import TeacherDescription
-from ..runfolder import SHAPE_ERRORS, RunFolder, read_json, write_json
-from ..training.individual import load_model
+from ..training.individual_training import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
 from ..training.tta import tta_accuracy
 from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, save_weights

@@ -12,7 +12,7 @@ control) each hold one `SearchRun` and keep only their own rules. The run holds:
     spending   FLOPs and device-seconds spent, per generation and in all (LS §3.5)
     fitness    `--fitness`, parsed once; failures: the watch that warns of failures in a row;
     sitting    this sitting's clock and `--time-budget`
-    latencies  each genome's measured forward time, once per key (`latencies.py`), when `ms` is in
+    latencies  each genome's measured forward time, once per key (`latency_cache.py`), when `ms` is in
                `--fitness` or `--max-ms` is set; None otherwise (nothing is timed)
 
 and gives the search's answer: `measure_test()` (the best's test accuracy, measured once per best:
@@ -27,12 +27,12 @@ from dataclasses import dataclass
 from typing import Callable, TypedDict
 
 from ..genome.dna import Genome, initial_genome
-from ..runfolder import RunFolder, interpreting, read_json, write_json
+from ..run_folder.folder import RunFolder, interpreting, read_json, write_json
 from ..training.job import FailureWatch
 from ..training.latency import Latency
 from .fitness import Fitness
 from .individual import Individual
-from .latencies import Latencies, MeasureLatency, times_latency
+from .latency_cache import Latencies, MeasureLatency, times_latency
 from .record import HISTORY_FIX, HistoryRecord
 from .sitting import Sitting
 from .spending import Spending
@@ -96,7 +96,7 @@ class SearchRun:
         """The genome's latency (measured once per key in this run), or None if this run times nothing."""
         return self.latencies.of(genome) if self.latencies is not None else None
 
-    def score(self, individual: Individual, accuracy: float) -> float:
+    def fitness_of(self, individual: Individual, accuracy: float) -> float:
         """The individual's fitness at this validation accuracy (its cost and latency are its own)."""
         return self.fitness(accuracy, individual.params, individual.flops, individual.ms)
 
@@ -112,14 +112,14 @@ class SearchRun:
         self.state.spent = self.spending.total()
         write_json(self.folder.state, self.state.to_dict())
 
-    def measure_test(self, individuals) -> float | None:
+    def measure_test(self, trainer) -> float | None:
         """Test accuracy of the best individual ever (best.pt), measured once per best."""
         state = self.state
         if state.best is None:
             return None
         if not (state.best_test and state.best_test["id"] == state.best.id):
             state.best_test = {"id": state.best.id,
-                               "test_accuracy": individuals.test_accuracy(self.folder.best_weights)}
+                               "test_accuracy": trainer.test_accuracy(self.folder.best_weights)}
             self.save()
         return state.best_test["test_accuracy"]
 

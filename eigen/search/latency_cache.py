@@ -17,11 +17,11 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from .. import shapes
 from ..errors import EigenError
 from ..genome.dna import Genome
-from ..run_files import LatencySetting
-from ..runfolder import named
+from ..run_folder import json_types
+from ..run_folder.file_types import LatencySetting
+from ..run_folder.folder import named
 from ..training.latency import Latency, measure_latency
 from .fitness import Fitness
 
@@ -88,8 +88,8 @@ class Latencies:
             try:
                 entry = json.loads(line)
                 key = entry.pop("key")
-                shapes.check(entry, Latency, "the latency")
-                shapes.check(key, str, "the key")
+                json_types.check(entry, Latency, "the latency")
+                json_types.check(key, str, "the key")
                 found[key] = entry
             except (ValueError, KeyError, TypeError, AttributeError):
                 raise EigenError(f"{self.path} line {number} is not a latency record; {FIX}") from None

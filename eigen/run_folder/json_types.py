@@ -7,7 +7,7 @@ reader now checks what it read against the types the code already declares, befo
 it: the dataclasses a file becomes (`SearchState`, `Individual`, ...) and, for the plain mappings
 inside files, `TypedDict`s beside their writers. So the declaration and the check cannot drift apart.
 
-`check(value, hint, where)` raises `ShapeError` (a ValueError: `runfolder.interpreting` turns it into
+`check(value, hint, where)` raises `ShapeError` (a ValueError: `folder.interpreting` turns it into
 the one sentence that names the file, the field and what to do). Keys are not its business: a
 missing key is the KeyError the reader meets anyway, and unknown keys are what older and newer
 versions of a file differ by. JSON has one number type: a float field accepts an int; an int field
@@ -79,7 +79,7 @@ def _kind_fits(value: Any, hint: Any) -> bool:
         return isinstance(value, list)
     if origin is dict or typing.is_typeddict(hint) or dataclasses.is_dataclass(hint):
         return isinstance(value, dict)
-    raise TypeError(f"shapes.check cannot check {hint!r}")  # eigen's own declaration: a bug, said loudly
+    raise TypeError(f"json_types.check cannot check {hint!r}")  # eigen's own declaration: a bug, said loudly
 
 
 def describe(hint: Any) -> str:

@@ -42,21 +42,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, NamedTuple, TypedDict
 
-from .. import shapes
 from ..errors import EigenError
 from ..executors.local import InlineExecutor
 from ..executors.work import Training
 from ..genome.cost import cost, training_flops
 from ..genome.dna import ADD_THEN_ACTIVATE, initial_genome
-from ..runfolder import RunFolder, copy_atomic
-from ..training.individual import IndividualTrainer
+from ..run_folder import json_types
+from ..run_folder.file_types import Spent
+from ..run_folder.folder import RunFolder, copy_atomic
+from ..training.individual_training import IndividualTrainer
 from .events import EvolutionEvents, EvolutionView
 from .individual import Individual, draw_child
 from .pareto import STEADY_ELIGIBLE, pareto_file, steady_points
 from .rank_agreement import kendall_tau
 from .record import STEADY_STAGE as STAGE, HistoryRecord
-from .run import BestTest, SearchRun, SearchSettings
-from .spending import Spent
+from .search_run import BestTest, SearchRun, SearchSettings
 
 STATE_VERSION = 3  # 2: fitness apart from accuracy, cost totals, the population ensemble; 3: events in flight
 
@@ -151,7 +151,7 @@ class EvolutionState:
         if isinstance(d.get("pending"), list):  # a pending event's sample was called its pair
             d = {**d, "pending": [{("sampled" if k == "pair" else k): v for k, v in p.items()}
                                   if isinstance(p, dict) else p for p in d["pending"]]}
-        shapes.check(d, cls)  # every field's type, before anything (the live view, say) uses one
+        json_types.check(d, cls)  # every field's type, before anything (the live view, say) uses one
         return cls(population=[Individual.from_dict(i, image_size) for i in d["population"]], born=d["born"],
                    events=d["events"], pending=list(d["pending"]),
                    best=Individual.from_dict(d["best"], image_size) if d["best"] else None,
@@ -181,12 +181,12 @@ class Evolution:
     the executor's slots full (`run`). `sample_in_history` writes each event's sample into its child's
     history line (regularized evolution's S individuals; a tournament's pair stays in state.json)."""
 
-    def __init__(self, settings: EvolutionSettings, individuals: IndividualTrainer, folder: RunFolder,
+    def __init__(self, settings: EvolutionSettings, trainer: IndividualTrainer, folder: RunFolder,
                  progress=None, executor=None, measure_latency=None, *, select: SelectionRule,
                  sample_in_history: bool = False):
-        self.settings, self.individuals, self.folder = settings, individuals, folder
+        self.settings, self.trainer, self.folder = settings, trainer, folder
         self.select, self.sample_in_history = select, sample_in_history
-        self.executor = executor or InlineExecutor(individuals)  # where the individuals train (SPEC §10)
+        self.executor = executor or InlineExecutor(trainer)  # where the individuals train (SPEC §10)
         self.progress = progress or EvolutionEvents()  # who watches: a view, or nobody
         self.core = SearchRun(folder, settings, lambda d: EvolutionState.from_dict(d, settings.image_size),
                               EvolutionState, self.progress.note, measure_latency)
@@ -361,7 +361,7 @@ class Evolution:
             id=individual.id, parent=individual.parent, generation=-(-event // s.population), event=event,
             killed=pending["killed"] if pending else None, succession=None, step_size=1, stage=STAGE,
             until=s.child_steps, key=individual.key, mutations=individual.mutations, params=individual.params,
-            flops=individual.flops, fitness={STAGE: self.core.score(individual, result.fitness)},
+            flops=individual.flops, fitness={STAGE: self.core.fitness_of(individual, result.fitness)},
             accuracy={STAGE: result.fitness},  # the trainer's fitness is validation accuracy
             status=result.status, iterations=result.iterations, seconds=round(result.seconds, 3),
             flops_spent=training_flops(individual.flops, s.batch_size, result.iterations, s.num_val),
@@ -444,7 +444,7 @@ class Evolution:
 
     def measure_test(self) -> float | None:
         """The best's test accuracy, and the living's ensemble (`measure_ensemble`), each measured once."""
-        test = self.core.measure_test(self.individuals)
+        test = self.core.measure_test(self.trainer)
         self.measure_ensemble()
         return test
 
@@ -465,7 +465,7 @@ class Evolution:
             return None
         members = [i.id for i in living]
         if state.ensemble is None or state.ensemble["members"] != members:
-            accuracy = self.individuals.vote_accuracies([self.folder.path / i.checkpoint for i in living],
+            accuracy = self.trainer.vote_accuracies([self.folder.path / i.checkpoint for i in living],
                                                         ("val", "test"))
             state.ensemble = {"k": len(members), "members": members, "vote": "majority",
                               "member_val_accuracy": [i.accuracy.get(STAGE, i.fitness[STAGE]) for i in living],

@@ -23,7 +23,7 @@ from ..errors import first_line, own_file_missing
 from ..genome.dna import Genome
 from ..genome.inheritance import inherit
 from ..genome.model import build_model
-from ..runfolder import interpreting, load_checkpoint, write_torch
+from ..run_folder.folder import interpreting, load_checkpoint, write_torch
 from .job import StageResult, Training, failure_status
 from .metrics import training_name
 from .mimicry import Mimicry

@@ -41,8 +41,8 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from . import faults
-from .errors import EigenError, first_line, own_file_missing
+from .. import faults
+from ..errors import EigenError, first_line, own_file_missing
 
 
 class RunFolderError(EigenError):
@@ -170,14 +170,14 @@ def sweep_temporaries(folder: Path) -> int:
 
 
 def read_json(path: Path, what: str, shape: Any = None) -> Any:
-    """The parsed file; with `shape` (a type from `run_files.py`), every field's type checked too."""
+    """The parsed file; with `shape` (a type from `file_types.py`), every field's type checked too."""
     data = _parsed(path, what)
     return data if shape is None else checked(data, shape, path, what)
 
 
 def checked(data: Any, shape: Any, path: Path, what: str) -> Any:
     """`data`, read from `path`, if every field has its type in `shape`; else one sentence."""
-    from .shapes import ShapeError, check
+    from .json_types import ShapeError, check
     try:
         check(data, shape)
     except ShapeError as e:
@@ -203,7 +203,7 @@ SHAPE_ERRORS = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 
 
 def _shape_problem(error: BaseException) -> str:
-    from .shapes import ShapeError
+    from .json_types import ShapeError
     if isinstance(error, ShapeError):  # it names the field and says what it should be
         return first_line(error)[:200]
     if isinstance(error, KeyError):
@@ -349,7 +349,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from . import __version__
+    from .. import __version__
     try:
         vision = version("torchvision")
     except PackageNotFoundError:

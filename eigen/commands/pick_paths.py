@@ -12,8 +12,8 @@ from pathlib import Path
 
 from ..errors import EigenError
 from ..final.pick import finalised_folder, picked_source, run_of
-from ..run_files import Plan
-from ..runfolder import read_json
+from ..run_folder.file_types import Plan
+from ..run_folder.folder import read_json
 from ..strategies import last_stage_of
 
 

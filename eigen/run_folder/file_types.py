@@ -1,7 +1,7 @@
 """The type of every field of the JSON files eigen reads back, other than state.json (whose fields
 are the dataclasses of `search/`): a run's config.json and best.json, a final folder's plan.json,
 state.json and metrics.json, a teacher's ensemble.json. `read_json(path, what, shape=...)` checks a
-file against one of these where it is read (`shapes.py`), so a wrong type is one sentence naming the
+file against one of these where it is read (`json_types.py`), so a wrong type is one sentence naming the
 file and the field, never a traceback later. Every key may be missing here (`total=False`): a
 missing key is the reader's KeyError, said the same way, and older files lack some.
 """
@@ -9,10 +9,12 @@ from __future__ import annotations
 
 from typing import Any, TypedDict
 
-from .genome.dna import Genome
+from ..genome.dna import Genome
 
 
-class Schedule(TypedDict, total=False):
+class SavedSchedule(TypedDict, total=False):
+    """A training schedule as config.json and plan.json hold it (`training.trainer.Schedule`'s fields)."""
+
     total: int
     milestones: list[int]
     gamma: float
@@ -42,7 +44,7 @@ class Resolved(TypedDict, total=False):
     population: int
     stage_ends: list[int] | None  # EIGEN only
     child_steps: int | None
-    schedule: Schedule
+    schedule: SavedSchedule
     mimicry: bool
     mimicry_note: str | None
     teacher: str | None
@@ -62,6 +64,9 @@ class RunConfig(TypedDict, total=False):
 
 
 class Spent(TypedDict, total=False):
+    """FLOPs and device-seconds spent (a generation's, or the whole search's), as state.json and
+    best.json hold them; `search/spending.py` sums them."""
+
     flops: int
     seconds: float
 
@@ -94,7 +99,9 @@ class Answer(TypedDict, total=False):
     ms: float | None  # the best's measured latency
 
 
-class Block(TypedDict, total=False):
+class SavedBlock(TypedDict, total=False):
+    """A block of the best genome as plan.json holds it (`genome.blocks.Block`'s fields)."""
+
     number: int
     size: list[int]
     nodes: list[str]
@@ -151,10 +158,10 @@ class Plan(TypedDict, total=False):
     settings: PlanSettings
     teacher: str | None
     mimicry_note: str | None
-    schedule: Schedule
+    schedule: SavedSchedule
     chunk_ends: list[int]
     data: DataInfo
-    blocks: list[Block]
+    blocks: list[SavedBlock]
     candidates: list[PlanCandidate]
     versions: dict[str, str]
     git_commit: str | None
@@ -233,7 +240,7 @@ class FinalMetrics(TypedDict, total=False):
     files: dict[str, str | None]
     mimicry: bool
     teacher: str | None
-    schedule: Schedule
+    schedule: SavedSchedule
     final_recipe: str  # paper or long (absent before issue #30: paper)
     created: str
 
