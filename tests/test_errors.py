@@ -227,6 +227,12 @@ CASES = [
     Case("zero population", lambda tmp, run: [*SEARCH, "--population", "0"], "--population: must be at least 1, got 0"),
     Case("negative steps", lambda tmp, run: [*SEARCH, "--t1", "-5"], "--t1: must be at least 1, got -5"),
     Case("zero steps per child", lambda tmp, run: [*SEARCH, "--child-steps", "0"], "--child-steps: must be at least 1"),
+    Case("regularized sample larger than the population", lambda tmp, run: [
+        *SEARCH, "--strategy", "regularized", "--population", "4", "--sample-size", "9", "--out", str(tmp / "run")],
+        "--sample-size 9 is larger than --population 4"),
+    Case("a steady-state population of one", lambda tmp, run: [
+        *SEARCH, "--strategy", "regularized", "--population", "1", "--sample-size", "1", "--out", str(tmp / "run")],
+        "--population 1 is too small for --strategy regularized"),
     Case("zero time budget", lambda tmp, run: [*SEARCH, "--time-budget", "0s"], "must be longer than zero"),
     Case("negative time budget", lambda tmp, run: [*SEARCH, "--time-budget=-5m"], "'-5m' is not a duration"),
     Case("malformed time budget", lambda tmp, run: [*SEARCH, "--time-budget", "soon"], "'soon' is not a duration"),
