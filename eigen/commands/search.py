@@ -262,7 +262,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
         from ..views.evolution_progress import make_evolution_progress
         progress = make_evolution_progress() if evolving else make_progress()
     try:
-        with executor_for(config, individuals, device, worker, say=progress.note) as executor:
+        with executor_for(config, individuals, device, worker, say=progress.note, record=saved) as executor:
             for note in notes:
                 progress.note(note)
             search = make_engine(config, splits, schedule, individuals, folder, progress, executor, measure_latency)
