@@ -3,9 +3,12 @@
 The executor tests (`--parallel`, `--ray`) and the kill harness all ask one question: does this way
 of running a command end where running it one training after another ends? The one-after-another
 run is the same for all of them, so it is made once here (read-only to the tests: each compares
-against it and writes its own runs elsewhere). The teacher is trained with one intra-op thread, as
-a forked kill-harness sitting and a Ray CPU worker train: on a CPU another thread count sums in
-another order, and the member weights must agree to the last bit.
+against it and writes its own runs elsewhere). The teacher is trained with one intra-op thread, as a
+forked kill-harness sitting trains: on a CPU another thread count sums in another order
+(`eigen/executors/threads.py`), and the member weights must agree to the last bit; the teacher
+tests that compare against it train with one thread too (a command hands its count to every
+executor, Ray's CPU workers included). The search reference is not pinned: a search records its
+count and a resumed one keeps it, and `tests/executors/test_threads.py` pins nothing.
 """
 from __future__ import annotations
 
@@ -19,7 +22,7 @@ from eigen.cli import main
 
 @contextlib.contextmanager
 def one_thread():
-    """Torch's intra-op threads at 1 for the block (how a kill-harness sitting and a Ray CPU worker train)."""
+    """Torch's intra-op threads at 1 for the block (how a kill-harness sitting trains)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     try:

@@ -185,3 +185,15 @@ def test_the_fidelity_summary_on_synthetic_rankings():
     assert summary["retention_other_seed_final"]["all_best_survive"] == 1.0
     kept = summary["retention_T1"]  # each of the best two survives only where its drawn T1 is seed 0's
     assert 0 < kept["all_best_survive"] < kept["top_survives"] < 1
+
+
+def test_the_threads_bench_tells_thread_counts_apart_and_trainings_beside_each_other_not(tmp_path, capsys):
+    threads = bench_module("threads")
+    assert threads.main(["--dataset", "synthetic", "--image-size", "16", "--iterations", "10", "--genomes",
+                         "tiny-early", "--seeds", "0", "--settings", "1x1", "2x1", "1x2",
+                         "--out", str(tmp_path / "threads.json")]) == 0
+    record = json.loads((tmp_path / "threads.json").read_text())
+    pairs = {(p["a"], p["b"]): p["trainings"]["tiny-early/0"] for p in record["pairs"]}
+    assert not pairs["#0 1x1", "#1 2x1"]["bitwise_equal"] and pairs["#0 1x1", "#1 2x1"]["max_abs_weight_diff"] > 0
+    assert pairs["#0 1x1", "#2 1x2"]["bitwise_equal"]
+    assert "#0 1x1 vs #2 1x2: 1/1 bitwise equal" in capsys.readouterr().out

@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ..config import DuplicateConfig
 from ..errors import EigenError
+from ..executors.threads import THREADS_FIELD
 from ..final.duplication import Duplication
 from ..final.pick import finalised_folder, picked_source
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
@@ -74,10 +75,12 @@ def saved_plan(config: DuplicateConfig, source: Source, folder: Path) -> tuple[d
 
 
 def begin_plan(folder: Path, plan: dict, device) -> None:
-    """A new final folder: created, locked, and its plan written before any training."""
+    """A new final folder: created, locked, and its plan written before any training (with the
+    intra-op thread count its CPU trainings use, which a continued duplication keeps)."""
     import torch
     open_folder(folder, "duplicate", create=True)
     plan["device"] = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    plan[THREADS_FIELD] = torch.get_num_threads()
     write_json(folder / "plan.json", plan)
 
 
@@ -126,7 +129,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
                                         preprocess=preprocess)
     progress = progress or make_duplicate_progress()
     try:
-        with executor_for(config, individuals, device, worker, say=progress.note) as executor:
+        with executor_for(config, individuals, device, worker, say=progress.note, record=plan) as executor:
             duplication = Duplication(folder, plan, individuals, progress, config.time_budget, executor)
             for note in notes:
                 progress.note(note)

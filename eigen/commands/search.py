@@ -230,7 +230,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     if progress is None:
         progress = strategy.progress()
     try:
-        with executor_for(config, individuals, device, worker, say=progress.note) as executor:
+        with executor_for(config, individuals, device, worker, say=progress.note, record=saved) as executor:
             for note in notes:
                 progress.note(note)
             search = strategy.engine(config, EngineParts(splits, schedule, individuals, folder, progress, executor,

@@ -17,6 +17,7 @@ from typing import Callable, Iterator
 
 from ..errors import DataError, EigenError, not_writable
 from ..executors.choose import check_executor, make_executor
+from ..executors.threads import THREADS_FIELD, run_threads, with_threads
 from ..run_folder.folder import git_commit, lock_folder, sweep_temporaries, versions
 from ..training.metrics import tensorboard_missing
 
@@ -76,19 +77,25 @@ def teacher_logits_on(teacher: Path | None, data):
 
 
 def provenance(device) -> dict:
-    """Where and with what a folder was written: the device, the versions, the git commit, the time."""
+    """Where and with what a folder was written: the device, the intra-op thread count its CPU
+    trainings use (this thread's torch count, which a new run keeps: `run_threads`), the versions,
+    the git commit, the time."""
     import torch
     return {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-            "versions": versions(), "git_commit": git_commit(),
+            THREADS_FIELD: torch.get_num_threads(), "versions": versions(), "git_commit": git_commit(),
             "created": datetime.datetime.now().isoformat(timespec="seconds")}
 
 
 @contextlib.contextmanager
-def executor_for(config, trainer, device, worker, say: Callable[[str], None]) -> Iterator:
+def executor_for(config, trainer, device, worker, say: Callable[[str], None], record: dict | None = None) -> Iterator:
     """The executor of `--parallel` / `--ray` for `trainer` (and `worker`, how a Ray worker builds
-    its own), closed however the command ends."""
-    executor = make_executor(config, trainer, device, worker, say=say)
-    try:
-        yield executor
-    finally:
-        executor.close()
+    its own), closed however the command ends. Its trainings, and whatever the command computes
+    while it is open (test accuracy, say), use the intra-op thread count `record` holds (a resumed
+    run's config.json or plan.json), else this thread's (a new run's, which `provenance` records)."""
+    threads = run_threads(record, device, say)
+    with with_threads(threads):
+        executor = make_executor(config, trainer, device, worker, say=say, threads=threads)
+        try:
+            yield executor
+        finally:
+            executor.close()

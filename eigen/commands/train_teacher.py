@@ -24,6 +24,7 @@ from ..config import default_preprocess
 from ..data.device_data import NUM_VIEWS, DeviceData
 from ..data.preprocess import prepared
 from ..errors import EigenError
+from ..executors.threads import THREADS_FIELD
 from ..run_folder.folder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
 from ..training.recipes import BEFORE_RECIPES, TEACHER_RECIPES
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
@@ -99,6 +100,8 @@ def finished_member(folder: Path, i: int, arch: dict, config, data, device, step
 
 def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits, data, device, say) -> None:
     """ensemble.json (every member's and the ensemble's accuracy, the recipe), then the logits cache."""
+    import torch
+
     from ..training.trainer import free_cached_memory
     free_cached_memory(device)
     models = [load_member(m, device) for m in members]
@@ -112,6 +115,7 @@ def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits
         "ensemble": {"val_accuracy": member_ensemble_accuracy(models, data, "val"),
                      "test_accuracy": member_ensemble_accuracy(models, data, "test")},
         "data": {"dataset": splits.name, "fingerprint": data.fingerprint, "classes": splits.num_classes},
+        THREADS_FIELD: torch.get_num_threads(),  # this sitting's: a continued teacher trains with its own
         "created": datetime.datetime.now().isoformat(timespec="seconds"),
     }
     write_json(folder / "ensemble.json", summary)

@@ -7,15 +7,16 @@ from ..errors import EigenError
 from .local import local_executor
 
 
-def make_executor(config, trainer, device, worker=None, say=print):
+def make_executor(config, trainer, device, worker=None, say=print, threads: int | None = None):
     """The executor for `config.parallel` / `config.ray`: `trainer` trains here; `worker` (a
-    `WorkerSpec`) says how a Ray worker builds its own, on its own device."""
+    `WorkerSpec`) says how a Ray worker builds its own, on its own device; every training, wherever
+    it runs, with `threads` intra-op threads (the run's count, threads.py; None: the caller's now)."""
     if getattr(config, "ray", None) is None:
-        return local_executor(trainer, config.parallel, device)
+        return local_executor(trainer, config.parallel, device, threads)
     if worker is None:
         raise EigenError("--ray trains with eigen's own trainer; this caller supplied another one")
     from .ray_cluster import RayExecutor
-    return RayExecutor(worker, address=config.ray, parallel=config.parallel, say=say)
+    return RayExecutor(worker, address=config.ray, parallel=config.parallel, say=say, threads=threads)
 
 
 def check_executor(config, say=print) -> None:

@@ -11,7 +11,10 @@ of the dataset and the logits cache, and kernels of different processes time-sli
 than overlap (without MPS). What must not interleave is serialised in the trainer: building a
 network under its seed (the global RNG) and capturing a CUDA graph (one capture at a time).
 
-Results do not depend on K: each training's result is a function of its own seed and inputs.
+Results do not depend on K: each training's result is a function of its own seed and inputs, and
+(on the CPU) of the intra-op thread count, which both executors apply in the thread that trains
+(`threads`, the run's recorded count: see threads.py). Measured: K trainings at once, each with the
+same count, end as one after another does, to the last bit.
 """
 from __future__ import annotations
 
@@ -27,6 +30,7 @@ from .. import faults
 from ..device import indexed
 from ..training import cancel
 from ..training.job import StageResult
+from .threads import with_threads
 from .work import Training
 
 _STOP = object()
@@ -37,8 +41,9 @@ class InlineExecutor:
 
     slots = 1
 
-    def __init__(self, trainer):
+    def __init__(self, trainer, threads: int | None = None):
         self.trainer = trainer
+        self.threads = threads or torch.get_num_threads()  # intra-op threads (None: the caller's now)
         self._pending: tuple[Any, Training] | None = None
 
     @property
@@ -53,7 +58,8 @@ class InlineExecutor:
         tag, training = self._pending
         self._pending = None
         report = None if on_progress is None else (lambda step, until, loss: on_progress(tag, step, until, loss))
-        result = training.run(self.trainer, on_progress=report)
+        with with_threads(self.threads):
+            result = training.run(self.trainer, on_progress=report)
         if result.ok:
             faults.point("trained")  # weights on disk, result not yet recorded
         return tag, result
@@ -65,10 +71,11 @@ class InlineExecutor:
 class ThreadedExecutor:
     """K trainings at once on one device, one thread (and one CUDA stream) each; see the module docstring."""
 
-    def __init__(self, trainer, parallel: int, device: torch.device | str = "cpu"):
+    def __init__(self, trainer, parallel: int, device: torch.device | str = "cpu", threads: int | None = None):
         if parallel < 1:
             raise ValueError(f"parallel must be at least 1, not {parallel}")
         self.trainer, self.slots, self.device = trainer, parallel, indexed(device)
+        self.threads = threads or torch.get_num_threads()  # each worker's intra-op threads (None: the caller's now)
         self.busy = 0
         self._jobs: queue.Queue = queue.Queue()
         self._events: queue.Queue = queue.Queue()
@@ -111,6 +118,11 @@ class ThreadedExecutor:
 
     def _work(self, slot: int) -> None:
         cancel.watch(self._stop)
+        with with_threads(self.threads):  # torch keeps the count per thread: this one's own, set here
+            self._serve(slot)
+
+    def _serve(self, slot: int) -> None:
+        """Train what the driver queues until it says stop."""
         on_gpu = self.device.type == "cuda"
         try:
             stream = self._set_up(slot) if on_gpu else None
@@ -158,6 +170,7 @@ def worker_stream(device: torch.device, slot: int) -> "torch.cuda.Stream":
 _STREAMS_LOCK = threading.Lock()
 
 
-def local_executor(trainer, parallel: int = 1, device: torch.device | str = "cpu"):
-    """The executor for `--parallel K` on this machine's device."""
-    return InlineExecutor(trainer) if parallel == 1 else ThreadedExecutor(trainer, parallel, device)
+def local_executor(trainer, parallel: int = 1, device: torch.device | str = "cpu", threads: int | None = None):
+    """The executor for `--parallel K` on this machine's device, its trainings with `threads` intra-op
+    threads (None: the caller's count now)."""
+    return InlineExecutor(trainer, threads) if parallel == 1 else ThreadedExecutor(trainer, parallel, device, threads)

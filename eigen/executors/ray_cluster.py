@@ -11,8 +11,11 @@ A worker that dies mid-training (its process killed, its machine gone) is restar
 same or another node, and the training is retried there (`max_restarts`, `max_task_retries`);
 since a training's result depends only on its seed and inputs, the retry gives the same result.
 A cluster with GPUs gets one worker per GPU, each running up to `--parallel` trainings at once
-(one thread and CUDA stream each, as `--parallel` does locally); a cluster without GPUs (a laptop,
-CI) gets one worker per CPU, each training with one thread. While the driver waits it asks every
+(one thread and CUDA stream each, as `--parallel` does locally). A cluster without GPUs (a laptop,
+CI) trains with the run's intra-op thread count (`threads`, which the driver's trainings would use:
+on the CPU the count changes a training's last digits, see threads.py), so it gets one worker per
+that many CPUs (`cpu_workers`): start a run with OMP_NUM_THREADS=1 for one single-threaded worker per
+CPU, as eigen had before it recorded the count. While the driver waits it asks every
 worker, twice a second, how far its trainings are (a spare thread of each actor answers), so the
 live view moves as it does with `--parallel`.
 """
@@ -31,6 +34,7 @@ from typing import Any, Callable
 from .. import faults
 from ..errors import EigenError, first_line
 from ..run_folder.folder import write_bytes
+from .threads import cpu_workers, with_threads
 from .work import Training
 
 INSTALL = 'pip install "eigen[ray]"'
@@ -56,15 +60,15 @@ class TrainingWorker:
     again from the one copy in the object store (constructor arguments there are what Ray warns a
     restart may lose)."""
 
-    def __init__(self, parallel: int):
+    def __init__(self, parallel: int, threads: int):
         import ray
         import torch
         if ray.get_gpu_ids() and torch.cuda.is_available():
             device = torch.device("cuda", 0)  # Ray hands each worker its own GPU as device 0
         else:
             device = torch.device("cpu")
-            torch.set_num_threads(1)  # one CPU per worker: its share, not the whole machine
         self.device = device
+        self.threads = threads  # a CPU training's intra-op threads, set in the thread that runs it
         self.trainer = None
         self._building = threading.Lock()  # one build, however many threads ask at once
         self.scratch = Path(tempfile.mkdtemp(prefix="eigen-worker-"))
@@ -99,6 +103,7 @@ class TrainingWorker:
         out = self.scratch / f"{name}-out.pt"
         here = replace(training, save_to=out, **{field: local.get(field) for field in INPUTS})
         stream = contextlib.nullcontext()
+        threads = with_threads(self.threads) if self.device.type == "cpu" else contextlib.nullcontext()
         if self.device.type == "cuda":
             thread = threading.get_ident()
             if thread not in self.streams:
@@ -107,7 +112,7 @@ class TrainingWorker:
                 self.streams[thread].wait_stream(torch.cuda.default_stream(self.device))
             stream = torch.cuda.stream(self.streams[thread])
         try:
-            with stream:
+            with stream, threads:  # set in each call: the actor's threads are Ray's, each keeps its own count
                 result = here.run(self.trainer, on_progress=lambda step, until, loss:
                                   self.reached.__setitem__(key, (step, until, loss)))
             return result, (out.read_bytes() if out.exists() else None)
@@ -115,6 +120,10 @@ class TrainingWorker:
             self.reached.pop(key, None)
             for path in (out, *local.values()):
                 path.unlink(missing_ok=True)
+
+
+def _counted(n: int, thing: str) -> str:
+    return f"{n} {thing}{'s' if n != 1 else ''}"
 
 
 def _check_reachable(address: str) -> None:
@@ -160,20 +169,27 @@ class RayExecutor:
     """Trainings on Ray actors; see the module docstring."""
 
     def __init__(self, spec, address: str = "local", parallel: int = 1, say: Callable[[str], None] = print,
-                 workers: int | None = None):
+                 workers: int | None = None, threads: int | None = None):
         require_ray()
         import ray
+        import torch
         connect(address, say)
-        resources = ray.cluster_resources()
-        gpus = int(resources.get("GPU", 0))
-        count = workers or gpus or max(1, int(resources.get("CPU", 1)))
-        per_worker = {"num_gpus": 1, "num_cpus": 1} if gpus else {"num_cpus": 1}
+        threads = threads or torch.get_num_threads()  # each training's intra-op threads (None: the driver's)
+        gpus = int(ray.cluster_resources().get("GPU", 0))
+        if gpus:
+            count, per_worker = workers or gpus, {"num_gpus": 1, "num_cpus": 1}
+            kind = _counted(gpus, "GPU")
+        else:
+            nodes = [int(node["Resources"].get("CPU", 0)) for node in ray.nodes() if node.get("Alive")]
+            count, each = cpu_workers(nodes, threads)
+            count, per_worker = workers or count, {"num_cpus": each}
+            kind = f"{_counted(sum(nodes), 'CPU')}, {_counted(threads, 'thread')} each"
         actor = ray.remote(max_restarts=-1, max_task_retries=-1)(TrainingWorker)
         # One copy of the data and the logits in the object store for every worker, kept alive here:
         # a restarted worker builds itself from it again.
         self._spec_box = [ray.put(spec)]
         # One thread more than trainings: the spare one answers `progress()` while all of them train.
-        self.workers = [actor.options(**per_worker, max_concurrency=parallel + 1).remote(parallel)
+        self.workers = [actor.options(**per_worker, max_concurrency=parallel + 1).remote(parallel, threads)
                         for _ in range(count)]
         ray.get([worker.load.remote(self._spec_box) for worker in self.workers])  # data on every device, once
         self.parallel = parallel
@@ -181,8 +197,7 @@ class RayExecutor:
         self._load = [0] * count  # trainings in flight per worker
         self._flying: dict[Any, tuple[Any, Training, int, int]] = {}  # object ref -> (tag, training, worker, key)
         self._keys = 0  # each submitted training's key in its worker's `progress()`
-        kind = f"{gpus} GPU" + ("s" if gpus != 1 else "") if gpus else f"{count} CPU"
-        say(f"Ray: {count} worker{'s' if count != 1 else ''} ({kind}), up to {self.slots} trainings at once")
+        say(f"Ray: {_counted(count, 'worker')} ({kind}), up to {_counted(self.slots, 'training')} at once")
 
     @property
     def busy(self) -> int:

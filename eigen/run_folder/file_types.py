@@ -58,6 +58,7 @@ class RunConfig(TypedDict, total=False):
     resolved: Resolved
     data: DataInfo | None
     device: str | None
+    cpu_threads: int  # intra-op threads of its CPU trainings (eigen/executors/threads.py); absent before: unknown
     versions: dict[str, str]
     git_commit: str | None
     created: str
@@ -167,6 +168,7 @@ class Plan(TypedDict, total=False):
     git_commit: str | None
     created: str
     device: str | None
+    cpu_threads: int  # intra-op threads of its CPU trainings (eigen/executors/threads.py); absent before: unknown
     latency: LatencySetting | None  # where the candidates were timed, when the fitness uses ms
 
 
@@ -263,5 +265,6 @@ class TeacherDescription(TypedDict, total=False):
     members: list[TeacherMember]
     ensemble: dict[str, float]
     data: dict[str, int | str]
+    cpu_threads: int  # intra-op threads of the last sitting's CPU trainings (absent before eigen recorded it)
     created: str
     logits_cache_seconds: float

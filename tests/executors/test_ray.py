@@ -1,5 +1,7 @@
-"""`--ray` on a local cluster of 2 CPU workers: the same results as one at a time, a worker killed
-mid-training loses nothing (and the trainings' progress reaches the driver), a killed driver resumes. Skipped where Ray is not installed
+"""`--ray` on a local cluster of 2 CPUs: the same results as one at a time, a CPU worker training with
+the driver's intra-op thread count (whatever it is: nothing here pins it but the teacher test, whose
+reference was trained with one thread), a worker killed mid-training loses nothing (and the
+trainings' progress reaches the driver), a killed driver resumes. Skipped where Ray is not installed
 (`pip install -e ".[ray]"`; CI installs it)."""
 from __future__ import annotations
 
@@ -23,6 +25,7 @@ from eigen.training.individual_training import TorchIndividuals
 from eigen.training.trainer import Schedule
 from tests.commands.test_final import small_genome
 from tests.executors.test_local import canonical_search, sequential_search  # noqa: F401 (a fixture)
+from tests.conftest import one_thread
 from tests.search.test_search_run import TINY
 from tests.test_kill_anywhere import TEACHER, assert_same_teacher
 
@@ -40,8 +43,34 @@ def cluster():
 
 def test_a_search_on_ray_records_what_a_sequential_one_does(cluster, sequential_search, tmp_path, capsys):
     assert main(["search", *TINY, "--ray", "--out", str(tmp_path / "run")]) == 0
-    assert "Ray: 2 workers (2 CPU), up to 2 trainings at once" in capsys.readouterr().out
+    threads = torch.get_num_threads()  # the driver's, not pinned: each worker claims that many of the 2 CPUs
+    expected = ("Ray: 2 workers (2 CPUs, 1 thread each), up to 2 trainings at once" if threads == 1 else
+                f"Ray: 1 worker (2 CPUs, {threads} threads each), up to 1 training at once")
+    assert expected in capsys.readouterr().out
     assert canonical_search(tmp_path / "run") == sequential_search
+
+
+def test_a_ray_cpu_worker_trains_with_the_drivers_thread_count(cluster, tmp_path):
+    """A Ray worker process starts with one thread (Ray sets OMP_NUM_THREADS=1); it trains with the
+    count the driver gives it, and ends where one-at-a-time training with that count ends: at the
+    driver's own count (not pinned), at 1 and at 2."""
+    splits = load_splits("synthetic", image_size=16)
+    schedule = Schedule(total=20, milestones=(15,))
+    genome = Genome.from_dict(small_genome(), 16)
+    local = TorchIndividuals(DeviceData(splits, "cpu"), schedule)
+    for threads in sorted({torch.get_num_threads(), 1, 2}):
+        weights = {}
+        for where in ("ray", "here"):
+            folder = tmp_path / f"{where}-{threads}"
+            folder.mkdir()
+            executor = (RayExecutor(WorkerSpec.individuals(splits, schedule), say=lambda text: None, threads=threads)
+                        if where == "ray" else InlineExecutor(local, threads=threads))
+            try:
+                assert run_all(executor, [(0, Training(genome, 0, 20, folder / "0.pt"))], on_done=lambda *a: None)
+            finally:
+                executor.close()
+            weights[where] = torch.load(folder / "0.pt", weights_only=True)["trainer"]["model"]
+        assert all(torch.equal(weights["ray"][k], weights["here"][k]) for k in weights["here"]), threads
 
 
 @pytest.mark.slow  # ~20 s: a worker SIGKILLed, Ray restarting it
@@ -52,7 +81,8 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
     trainings = lambda folder: [(n, Training(genome, n, 200, folder / f"{n}.pt")) for n in range(4)]
     (tmp_path / "ray").mkdir()
     (tmp_path / "here").mkdir()
-    executor = RayExecutor(WorkerSpec.individuals(splits, schedule), say=lambda text: None)
+    # Two single-threaded workers (one killed, one going on), and the same count here.
+    executor = RayExecutor(WorkerSpec.individuals(splits, schedule), say=lambda text: None, threads=1)
     pids = ray.get([worker.pid.remote() for worker in executor.workers])  # both workers up and loaded
     killed = threading.Event()
 
@@ -72,12 +102,7 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
         executor.close()
     here = {}
     local = TorchIndividuals(DeviceData(splits, "cpu"), schedule)
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # as a CPU worker trains: another thread count sums in another order
-    try:
-        assert run_all(InlineExecutor(local), trainings(tmp_path / "here"), on_done=here.__setitem__)
-    finally:
-        torch.set_num_threads(threads)
+    assert run_all(InlineExecutor(local, threads=1), trainings(tmp_path / "here"), on_done=here.__setitem__)
     assert {n: (r.status, r.fitness, r.step) for n, r in results.items()} == \
            {n: (r.status, r.fitness, r.step) for n, r in here.items()}
     # The live view heard the trainings move while they ran on the workers (a dead worker's poll skipped).
@@ -89,8 +114,9 @@ def test_a_ray_worker_killed_mid_training_loses_nothing(cluster, tmp_path):
 
 @pytest.mark.slow  # ~18 s: a teacher and its logits cache on Ray
 def test_teacher_members_trained_on_ray_match_one_after_another(cluster, sequential_teacher, tmp_path):
-    assert main([*TEACHER, "--ray", "--out", str(tmp_path / "ray")]) == 0
-    assert_same_teacher(tmp_path / "ray", sequential_teacher)  # each CPU worker trains with one thread, as it did
+    with one_thread():  # the reference's count, which the driver hands its CPU workers
+        assert main([*TEACHER, "--ray", "--out", str(tmp_path / "ray")]) == 0
+    assert_same_teacher(tmp_path / "ray", sequential_teacher)
 
 
 @pytest.mark.slow  # ~22 s: a driver process killed and resumed
