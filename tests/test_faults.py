@@ -10,7 +10,7 @@ from eigen.commands.search import search_command
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
 from eigen.run_folder.folder import RunFolder
-from eigen.training import individual
+from eigen.training import individual_training
 from eigen.training.individual_training import TorchIndividuals
 from eigen.training.job import FailureWatch
 from eigen.training.trainer import Schedule
@@ -25,7 +25,7 @@ class Faulty:
 
     def __init__(self, inner, plan, monkeypatch):
         self.inner, self.plan, self.calls, self.monkeypatch = inner, plan, 0, monkeypatch
-        self.real_build = individual.build_model
+        self.real_build = individual_training.build_model
 
     def train(self, training, on_progress=None):
         fault = self.plan.get(self.calls)
@@ -39,7 +39,7 @@ class Faulty:
 
                 def broken(*args, **kw):
                     raise error
-                mp.setattr(individual, "build_model", broken)
+                mp.setattr(individual_training, "build_model", broken)
             return self.inner.train(training, on_progress)
 
     def test_accuracy(self, checkpoint):
