@@ -117,8 +117,8 @@ def teacher_of(config: SearchConfig, splits) -> tuple[Path | None, str]:
 
 
 def ignored_settings(config: SearchConfig) -> str | None:
-    """A note naming the settings given that belong to other strategies ("--t1 is EIGEN's: ignored by
-    --strategy regularized"), so a flag that does nothing is not silently taken for one that works."""
+    """A note naming the settings given that belong to other strategies ("--t1 (eigen's) ignored:
+    --strategy regularized does not read it"), so a flag that does nothing is not taken for one that works."""
     strategy, defaults = strategy_named(config.strategy), SearchConfig()
     others = {name: owner for owner in names() if owner != config.strategy
               for name in strategy_named(owner).own_settings if name not in strategy.own_settings}

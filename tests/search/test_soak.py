@@ -311,6 +311,9 @@ def check_evolution(case: Case, folder: Path, engine: Evolution, trainer: Weight
     killed = set()
     alive = []  # in order of birth
     best, best_fitness = None, None
+    # A refill (S1's PopulationTooSmall) is born after the children before it, which the history's
+    # order does not show: the order of deaths is checked only in runs without one.
+    refilled = any(r["event"] == 0 and int(r["id"][1:]) >= s.population for r in records)
     for r in sorted(records, key=lambda r: (r["event"], int(r["id"][1:]) if r["event"] == 0 else 0)):
         if r["event"]:
             k = r["event"]
@@ -320,13 +323,12 @@ def check_evolution(case: Case, folder: Path, engine: Evolution, trainer: Weight
                 assert r["killed"] not in killed and r["killed"] in applied_at, r
                 if s.strategy == "large-scale":  # the tournament: the worse of the pair dies
                     assert fitness[r["killed"]] <= fitness[r["parent"]], r
-                if s.strategy == "regularized":  # aging: the dead die in order of birth, whoever is fitter
+                if s.strategy == "regularized" and not refilled:  # aging: the dead die in order of birth
                     assert r["killed"] == min(set(applied_at) - killed, key=birth), r
                 killed.add(r["killed"])
-            if s.strategy == "regularized":  # the parent is the fittest of its sample (the first on a tie)
-                sample = r["sampled"]
-                assert r["parent"] == max(sample, key=lambda i: fitness[i]), r
                 alive.remove(r["killed"])
+            if s.strategy == "regularized":  # the parent is the fittest of its sample (the first on a tie)
+                assert r["parent"] == max(r["sampled"], key=lambda i: fitness[i]), r
         if r["status"] == "ok":
             applied_at[r["id"]] = r["event"]
             alive.append(r["id"])
@@ -343,7 +345,7 @@ def check_evolution(case: Case, folder: Path, engine: Evolution, trainer: Weight
 
 
 def birth(individual: str) -> tuple[int, int]:
-    """Order of birth: the starting individuals by number, then each event's child."""
+    """Order of birth in a run without refills: the starting individuals by number, then each event's child."""
     return (0, int(individual[1:])) if individual.startswith("i") else (1, int(individual[1:]))
 
 
