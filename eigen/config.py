@@ -275,7 +275,7 @@ class EvalConfig(DeviceOptions):
     """`eigen eval`: test accuracy of a final folder, a genome + weights, or an export."""
 
     path: str = opt(None, "final/ folder, genome.json (weights beside it), a checkpoint .pt, an export "
-                          "(model.pt2, model.onnx) or an eigen 0.1 TorchScript .pt", positional=True)
+                          "(model.pt2, model.onnx)", positional=True)
     data_dir: str = opt("~/.cache/eigen", "where datasets are downloaded or found (.npz files accepted)",
                          metavar="PATH")
     dataset: str | None = opt(None, "dataset to evaluate on (default: the one the model was trained on)",
@@ -299,7 +299,7 @@ class EvalConfig(DeviceOptions):
 class PredictConfig:
     """`eigen predict`: the most probable classes of each image, from a final folder or an export."""
 
-    model: str = opt(None, "final/ folder (or its run folder), model.pt2, model.onnx or an eigen 0.1 TorchScript .pt",
+    model: str = opt(None, "final/ folder (or its run folder), model.pt2 or model.onnx",
                      positional=True)
     images: list = opt(None, "image files, or folders of them (png, jpg, ...)", positional=True, nargs="+")
     pick: str | None = opt(None, "on a run folder: the model `eigen duplicate RUN --pick ID` made of individual ID",

@@ -6,8 +6,8 @@ PATH may be
     genome.json                           with its weights beside it (model.safetensors or model.pt)
     an eigen checkpoint (.pt)             parent.pt of a search, final/candidates/<id>.pt, ...
     best.json                             a search's best, with the weights it names
-    an export                             model.pt2 or ensemble.pt2 (torch.export), model.onnx (with
-                                          onnxruntime), or an eigen 0.1 TorchScript *.torchscript.pt
+    an export                             model.pt2 or ensemble.pt2 (torch.export), or model.onnx (with
+                                          onnxruntime)
 
 The dataset and image size are the ones the model was trained on, read from the files beside it or
 inside it; `--dataset` evaluates on another dataset with the same classes. Besides top-1 it reports
@@ -148,7 +148,7 @@ def find_target(path: Path, top_k: int = 1) -> Target:
 
 
 def _find_target(path: Path, top_k: int) -> Target:
-    from .export import is_program, is_torchscript, load_onnx, load_program, load_torchscript
+    from .export import is_program, load_onnx, load_program
     if not path.exists():
         raise EigenError(f"{path} does not exist; pass a final folder, genome.json, a checkpoint or an export "
                          f"(model.pt2, model.onnx)")
@@ -173,8 +173,6 @@ def _find_target(path: Path, top_k: int) -> Target:
         return _export(path, load_program)
     if path.suffix == ".onnx":
         return _export(path, lambda p, device="cpu": load_onnx(p))
-    if is_torchscript(path):
-        return _export(path, load_torchscript)
     return _checkpoint(path)
 
 
@@ -248,8 +246,7 @@ def _checkpoint(path: Path) -> Target:
     try:
         saved = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:
-        raise EigenError(f"{path} is neither an eigen checkpoint nor a TorchScript file "
-                         f"({type(e).__name__}: {first_line(e)})") from None
+        raise EigenError(f"{path} is not an eigen checkpoint ({type(e).__name__}: {first_line(e)})") from None
     if not isinstance(saved, dict) or not {"genome", "num_classes", "image_size", "trainer"} <= set(saved):
         raise EigenError(f"{path} is not an eigen checkpoint (it holds no genome and weights)")
     dataset = None
@@ -268,7 +265,7 @@ def _checkpoint(path: Path) -> Target:
 
 
 def _export(path: Path, load) -> Target:
-    """A model.pt2, model.onnx or TorchScript file: it takes [0, 1] images; eigen.json inside says the rest."""
+    """A model.pt2 or model.onnx: it takes [0, 1] images; eigen.json inside says the rest."""
     _, meta = load(path)  # checks it loads before any data is read
     classes = meta.get("classes")
     return Target(str(path), lambda device, size: [load(path, device)[0]], raw_input=True,

@@ -14,9 +14,8 @@
                             onnxruntime; it refuses other dtypes, but not values outside [0, 1]
 
 Each export carries `eigen.json` (dataset, class names, image size, what the output is): an extra
-file of the .pt2 archive, a metadata property of the ONNX model. TorchScript (`*.torchscript.pt`,
-written by eigen 0.1) is no longer written, because `torch.jit.trace` and `torch.jit.load` are
-deprecated upstream and warn; such files are still read.
+file of the .pt2 archive, a metadata property of the ONNX model. TorchScript is not written:
+`torch.jit.trace` and `torch.jit.load` are deprecated upstream and warn.
 """
 from __future__ import annotations
 
@@ -252,24 +251,3 @@ def is_program(path: Path) -> bool:
     """Whether `path` is a `torch.export` archive (.pt2)."""
     return path.suffix == ".pt2"
 
-
-def is_torchscript(path: Path) -> bool:
-    """Whether `path` is a TorchScript archive (a zip with compiled code) rather than a pickled checkpoint."""
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        return any(name.split("/", 1)[-1].startswith("code/") for name in z.namelist())
-
-
-def load_torchscript(path: Path, device="cpu") -> tuple[torch.jit.ScriptModule, dict]:
-    """A TorchScript export of eigen 0.1 and its eigen metadata ({} for one eigen did not write)."""
-    extra = {METADATA: ""}
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=device, _extra_files=extra)
-    except Exception as e:
-        raise EigenError(f"{path} cannot be loaded as TorchScript ({type(e).__name__}: {first_line(e)})") from None
-    raw = extra[METADATA]
-    meta = json.loads(raw.decode() if isinstance(raw, bytes) else raw) if raw else {}
-    return module.eval(), meta

@@ -1,7 +1,7 @@
 """`eigen predict MODEL IMAGE...`: the most probable classes of each image, with their probabilities.
 
 MODEL is a final folder (or the run folder holding it), or an export: model.pt2 / ensemble.pt2
-(torch.export), model.onnx (needs onnxruntime) or an eigen 0.1 *.torchscript.pt. Exports carry the
+(torch.export) or model.onnx (needs onnxruntime). Exports carry the
 class names and image size (eigen.json), and take float images in [0, 1]; images are read as RGB and
 resized to the model's size as `imagefolder:` data is in training (bilinear, aspect not kept). A
 folder stands for the images directly in it, in name order. Runs on the CPU: a handful of images
@@ -62,22 +62,19 @@ def predict_command(config) -> int:
 
 def load_predictor(path: Path):
     """(model taking [0, 1] images, its eigen.json, the file it came from) for a folder or an export."""
-    from .export import is_program, is_torchscript, load_onnx, load_program, load_torchscript
+    from .export import is_program, load_onnx, load_program
     if not path.exists():
         raise EigenError(f"{path} does not exist; pass a final folder or an export (model.pt2, model.onnx)")
     if path.is_dir():
         final = path / "final" if (path / "final" / "metrics.json").exists() else path
-        for name in ("model.pt2", "model.torchscript.pt"):  # the latter: final folders of eigen 0.1
-            if (final / name).exists():
-                return load_predictor(final / name)
+        if (final / "model.pt2").exists():
+            return load_predictor(final / "model.pt2")
         raise EigenError(f"{path} holds no exported model (model.pt2); pass a final folder written by "
                          f"`eigen duplicate`, or run it first")
     if is_program(path):
         model, meta = load_program(path)
     elif path.suffix == ".onnx":
         model, meta = load_onnx(path)
-    elif is_torchscript(path):
-        model, meta = load_torchscript(path)
     else:
         raise EigenError(f"{path} is not an export eigen can predict with; pass a final folder, model.pt2 or model.onnx")
     return model, meta, path
