@@ -51,7 +51,6 @@ EIGEN = register(Strategy(
     summary="EIGEN (Ren et al.): generations of children of one parent, staged extinction, rapid succession, "
             "mimicry of a teacher",
     default_population=10,  # EIGEN §3
-    population_means="children per generation",
     last_stage="T3",
     eligible=EIGEN_ELIGIBLE,
     front_labels=("trained to T3", "extinguished before T3"),

@@ -21,7 +21,6 @@ class Strategy:
     name: str  # what --strategy says
     summary: str  # one line: what it is, with its source
     default_population: int  # --population unless given
-    population_means: str  # what --population counts for it ("children per generation", ...)
     last_stage: str  # the stage an individual's training ends at ("T3", or the steady state's "train")
     eligible: str  # who the front and the answer choose from, in pareto.json's words
     front_labels: tuple[str, str]  # the Pareto plot's legend: (eligible, not eligible)
@@ -75,8 +74,9 @@ def names() -> tuple[str, ...]:
 
 
 def of_settings(settings: dict) -> Strategy:
-    """The strategy of a run folder, from its config.json's settings (EIGEN for one that names none)."""
-    return named(settings.get("strategy") or "eigen")
+    """The strategy of a run folder, from its config.json's settings (the default, EIGEN, for one that
+    names none)."""
+    return named(settings.get("strategy") or names()[0])
 
 
 def last_stage_of(settings: dict) -> str:

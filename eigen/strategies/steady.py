@@ -59,7 +59,7 @@ def steady_strategy(name: str, summary: str, engine: Callable, reading_tau: str,
     """A steady-state strategy: Large-Scale Evolution's everything but `engine` (which gives the
     selection rule), the τ reading and what its dead died of."""
     return Strategy(
-        name=name, summary=summary, default_population=default_population, population_means="population size",
+        name=name, summary=summary, default_population=default_population,
         last_stage=STEADY_STAGE, eligible=STEADY_ELIGIBLE, front_labels=("alive at the end", dead),
         mimicry=False, keeps_optimizer=False, schedule=child_schedule, engine=engine,
         resolved=lambda config, schedule: {"stage_ends": None, "child_steps": schedule.total},
