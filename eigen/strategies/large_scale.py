@@ -5,16 +5,13 @@ import random
 
 from ..search.record import STEADY_STAGE
 from .registry import register
-from .steady import INHERITED_TAU, steady_engine, steady_strategy
+from .steady import INHERITED_TAU, pair_drawn, steady_engine, steady_strategy
 
 
 def tournament(population: list, rng: random.Random):
     """Two distinct individuals drawn at random; the fitter is the parent and the other dies (a tie
     keeps the first drawn)."""
-    from ..search.steady_state import Selection
-    a, b = rng.sample(population, 2)
-    parent, loser = (a, b) if a.fitness[STEADY_STAGE] >= b.fitness[STEADY_STAGE] else (b, a)
-    return Selection([a, b], parent, loser)
+    return pair_drawn(population, rng, lambda a, b: a.fitness[STEADY_STAGE] >= b.fitness[STEADY_STAGE])
 
 
 LARGE_SCALE = register(steady_strategy(

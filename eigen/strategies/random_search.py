@@ -4,16 +4,13 @@ from __future__ import annotations
 import random
 
 from .registry import register
-from .steady import INHERITED_TAU, steady_engine, steady_strategy
+from .steady import INHERITED_TAU, pair_drawn, steady_engine, steady_strategy
 
 
 def coin(population: list, rng: random.Random):
     """Two distinct individuals drawn at random; a coin decides which breeds and which dies, with no
     look at fitness ("reproducing and killing random individuals")."""
-    from ..search.steady_state import Selection
-    a, b = rng.sample(population, 2)
-    parent, loser = (a, b) if rng.random() < 0.5 else (b, a)
-    return Selection([a, b], parent, loser)
+    return pair_drawn(population, rng, lambda a, b: rng.random() < 0.5)
 
 
 RANDOM = register(steady_strategy(

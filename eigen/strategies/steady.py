@@ -26,6 +26,15 @@ def steady_engine(config, parts: EngineParts, select, sample_in_history: bool = 
                      parts.measure_latency, select=select, sample_in_history=sample_in_history)
 
 
+def pair_drawn(population: list, rng, first_breeds: Callable) -> "Selection":
+    """Two distinct individuals drawn at random (LS §3.1): the first breeds and the second dies when
+    `first_breeds(a, b)` says so, else the other way round. Large-scale's and random search's rule."""
+    from ..search.steady_state import Selection
+    a, b = rng.sample(population, 2)
+    parent, loser = (a, b) if first_breeds(a, b) else (b, a)
+    return Selection([a, b], parent, loser)
+
+
 def check_population(config) -> None:
     from ..errors import EigenError
     if config.resolved_population() < 2:
