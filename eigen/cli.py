@@ -28,13 +28,22 @@ def _lazy(module: str, function: str) -> Callable[[object], int]:
     return run
 
 
+def _python_api(function: str) -> Callable[[object], int]:
+    """The Python API's function (`eigen.search`, ...) given the parsed config: the CLI and a notebook
+    run the same code, and the CLI's exit code is 0 when it returns."""
+    def run(config) -> int:
+        getattr(importlib.import_module(".api.functions", __package__), function)(config=config)
+        return 0
+    return run
+
+
 # name -> (config class, function, one-line description)
 COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
-    "search": (SearchConfig, _lazy("commands.search", "search_command"),
+    "search": (SearchConfig, _python_api("search"),
                "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
-    "train-teacher": (TeacherConfig, _lazy("commands.train_teacher", "train_teacher_command"),
+    "train-teacher": (TeacherConfig, _python_api("train_teacher"),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
-    "duplicate": (DuplicateConfig, _lazy("commands.duplicate", "duplicate_command"),
+    "duplicate": (DuplicateConfig, _python_api("duplicate"),
                   "duplicate blocks of the best genome and train the final model -> runs/<name>/final/"),
     "report": (ReportConfig, _lazy("commands.report", "report_command"),
                "redraw the plots and the HTML page of a run folder"),

@@ -91,7 +91,6 @@ def settings_from_file(config_class: type, path: str | Path, command: str) -> di
     settings = {}
     for key, value in mapping.items():
         name = str(key).lstrip("-").replace("-", "_")
-        flag = "--" + name.replace("_", "-")
         if recorded and (name in NOT_REPRODUCED or name not in fields):
             continue  # that run's own folder, or a setting of another command
         if name not in fields:
@@ -102,30 +101,37 @@ def settings_from_file(config_class: type, path: str | Path, command: str) -> di
         if meta.get("positional"):
             raise ConfigFileError(f"the config file {path} sets '{key}', which is given on the command line "
                                   f"(`eigen {command} {name.upper()}`), not in a file")
-        if value is None:
-            settings[name] = None
-            continue
-        if fields[name].type in (bool, "bool"):
-            if not isinstance(value, bool):
-                raise ConfigFileError(f"the config file {path} sets {name.replace('_', '-')} to {value!r}; "
-                                      f"it is a switch, write true or false")
-            settings[name] = value
-            continue
-        if isinstance(value, (dict, list)) or (isinstance(value, float) and not math.isfinite(value)):
-            raise ConfigFileError(f"the config file {path} sets {name.replace('_', '-')} to {value!r}, "
-                                  f"not a single value")
-        if meta.get("type") is not None:
-            try:
-                value = meta["type"](str(value))
-            except (argparse.ArgumentTypeError, ValueError) as e:
-                raise ConfigFileError(f"the config file {path} sets {flag}: {e}") from None
-        else:
-            value = str(value)
-        if meta.get("choices") and value not in meta["choices"]:
-            raise ConfigFileError(f"the config file {path} sets {flag} to {value!r}, not one of "
-                                  f"{', '.join(meta['choices'])}")
-        settings[name] = value
+        settings[name] = parse_setting(fields[name], value, f"the config file {path} sets")
     return settings
+
+
+def parse_setting(f: dataclasses.Field, value: Any, where: str, python: bool = False) -> Any:
+    """`value` for the setting `f` as its flag's parser would make it (a duration's text becomes seconds,
+    a number is checked against its range and choices), or a ConfigFileError saying, after `where`
+    ("the config file F sets", "eigen.search() sets"), what is wrong, naming the setting as a file
+    (or, `python`, a keyword argument) does. None stays None (unset)."""
+    name = f.name if python else f.name.replace("_", "-")
+    flag = name if python else "--" + name
+    switch = "pass True or False" if python else "write true or false"
+    meta = f.metadata
+    if value is None:
+        return None
+    if f.type in (bool, "bool"):
+        if not isinstance(value, bool):
+            raise ConfigFileError(f"{where} {name} to {value!r}; it is a switch, {switch}")
+        return value
+    if isinstance(value, (dict, list, tuple, set)) or (isinstance(value, float) and not math.isfinite(value)):
+        raise ConfigFileError(f"{where} {name} to {value!r}, not a single value")
+    if meta.get("type") is not None:
+        try:
+            value = meta["type"](str(value))
+        except (argparse.ArgumentTypeError, ValueError) as e:
+            raise ConfigFileError(f"{where} {flag}: {e}") from None
+    else:
+        value = str(value)
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigFileError(f"{where} {flag} to {value!r}, not one of {', '.join(meta['choices'])}")
+    return value
 
 
 def to_toml(config, command: str) -> str:

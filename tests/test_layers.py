@@ -26,6 +26,8 @@ BELOW = {  # room -> the rooms it may import, besides BASE
     "config": {"search", "strategies"},
     "commands": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
                  "configfile", FILE_TYPES},
+    "api": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
+            "configfile", "commands", FILE_TYPES},  # the commands as Python functions: above them all
 }
 
 

@@ -26,12 +26,13 @@ command: its steps, in order.
 from __future__ import annotations
 
 import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DuplicateConfig
 from ..errors import EigenError
 from ..executors.threads import THREADS_FIELD
-from ..final.duplication import Duplication
+from ..final.duplication import Duplication, DuplicationEvents
 from ..final.pick import finalised_folder, picked_source
 from ..final.plan import PLAN_FIX, Source, check_plan_shape, check_same_plan, make_plan, read_source
 from ..run_folder.file_types import Plan
@@ -84,9 +85,28 @@ def begin_plan(folder: Path, plan: dict, device) -> None:
     write_json(folder / "plan.json", plan)
 
 
+@dataclass(frozen=True)
+class DuplicateOutcome:
+    """Where a duplication's sitting left its final folder: finished (metrics.json written), or stopped
+    by its time budget with the candidates checkpointed (the same call continues it)."""
+
+    folder: Path
+    finished: bool
+    stopped: str  # "done", or why the sitting ended before every candidate was trained
+
+
 @holds_locks
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
-    """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests, the Python API)."""
+    """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests)."""
+    run_duplicate(config, progress=progress, individuals=individuals)
+    return 0
+
+
+@holds_locks
+def run_duplicate(config: DuplicateConfig, *, given=None, progress=None, individuals=None,
+                  quiet: bool = False) -> DuplicateOutcome:
+    """The duplication `config` describes (new or continued), on the data `given` from Python (`Splits`)
+    when the search was made on such data; `quiet` shows nothing and prints no summary."""
     from ..data.device_data import DeviceData
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
@@ -106,7 +126,8 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     device = resolve_device(config.gpu)
     schedule = final_schedule(config.final_recipe, config.schedule_scale)
     splits = load_data(source.data["dataset"], config.data_dir, source.data["image_size"], schedule.batch_size,
-                       source.data["fingerprint"], source.path)
+                       source.data["fingerprint"], source.path, given,
+                       call=f"eigen.duplicate({str(config.best)!r}, data=...)")
     teacher, mimicry_note = find_teacher(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
     if plan is None:
@@ -127,7 +148,7 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
                                        metrics=MetricsLog(folder, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, deterministic=config.deterministic,
                                         preprocess=preprocess)
-    progress = progress or make_duplicate_progress()
+    progress = progress or (DuplicationEvents() if quiet else make_duplicate_progress())
     try:
         with executor_for(config, individuals, device, worker, say=progress.note, record=plan) as executor:
             duplication = Duplication(folder, plan, individuals, progress, config.time_budget, executor)
@@ -137,9 +158,10 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
     finally:
         progress.close()
     if reason != "done":
-        print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "
-              f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
-        return 0
+        if not quiet:
+            print(f"stopped ({reason}) with {sum(duplication.finished(c) for c in duplication.candidates)} of "
+                  f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
+        return DuplicateOutcome(folder, False, reason)
     from .duplicate_finish import finish
-    finish(duplication, data, config.top_k, source, onnx=config.onnx)
-    return 0
+    finish(duplication, data, config.top_k, source, onnx=config.onnx, quiet=quiet)
+    return DuplicateOutcome(folder, True, reason)

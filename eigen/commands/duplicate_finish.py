@@ -27,8 +27,9 @@ from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, sa
 FINAL_TTA = "flip"  # the final model's test_accuracy_tta: the image and its mirror (eigen/training/tta.py)
 
 
-def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
-    """Choose, measure, export and write metrics.json; print the comparison; return the metrics."""
+def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: bool = False) -> dict:
+    """Choose, measure, export and write metrics.json; print the comparison (unless `quiet`); return
+    the metrics."""
     folder, plan = duplication.folder, duplication.plan
     ranked = duplication.ranked()
     if not ranked:
@@ -105,7 +106,8 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False) -> dict:
     write_json(folder / "pareto.json", pareto)
     write_json(folder / "metrics.json", metrics)
     report_note = _draw(folder, source)
-    _print(metrics, folder, report_note, [p["id"] for p in pareto["front"]])
+    if not quiet:
+        _print(metrics, folder, report_note, [p["id"] for p in pareto["front"]])
     return metrics
 
 

@@ -9,6 +9,7 @@ import collections
 import dataclasses
 import datetime
 import shlex
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DEFAULT_CHILD_RECIPE, SearchConfig, check_saved_settings, default_preprocess
@@ -176,15 +177,32 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
     return best
 
 
+@dataclass(frozen=True)
+class SearchOutcome:
+    """Where a search's sitting left its run folder, and why it stopped (what best.json, pareto.json and
+    the report do not say); `eigen.search` reads the rest from the folder."""
+
+    folder: Path
+    stopped: str  # "converged", "max generations", "time budget", ...
+
+
 @holds_locks
 def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None,
                    measure_latency=None) -> int:
-    """Run `eigen search`; `progress`, `individuals` and `measure_latency` can be replaced (tests, the
-    Python API)."""
+    """Run `eigen search`; `progress`, `individuals` and `measure_latency` can be replaced (tests)."""
+    run_search(config, progress=progress, individuals=individuals, measure_latency=measure_latency)
+    return 0
+
+
+@holds_locks
+def run_search(config: SearchConfig, *, given=None, progress=None, individuals=None, measure_latency=None,
+               quiet: bool = False) -> SearchOutcome:
+    """The search `config` describes (new or resumed), on the data `given` from Python (`Splits`, see
+    eigen/data/in_memory.py) or on its dataset; `quiet` shows nothing and prints no summary."""
     notes: list[str] = []
     folder, config, saved = open_run(config, notes.append)
     try:
-        return _search_in(folder, config, saved, notes, progress, individuals, measure_latency)
+        return _search_in(folder, config, saved, notes, progress, individuals, measure_latency, given, quiet)
     except BrokenPipeError:  # the reader of stdout went away: the CLI stops quietly
         raise
     except OSError as e:  # a full disk: one sentence, with the command that continues this run
@@ -193,7 +211,7 @@ def search_command(config: SearchConfig, progress: SearchEvents | None = None, i
 
 
 def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, notes: list[str], progress,
-               individuals, measure_latency) -> int:
+               individuals, measure_latency, given, quiet: bool) -> SearchOutcome:
     from ..data.device_data import DeviceData
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
@@ -209,7 +227,8 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     config = with_latency_device(config, device)
     schedule = search_schedule(config)
     splits = load_data(config.dataset, config.data_dir, config.image_size, schedule.batch_size,
-                       saved["data"]["fingerprint"] if saved else None, folder.path)
+                       saved["data"]["fingerprint"] if saved else None, folder.path, given,
+                       call=f"eigen.search(resume={str(folder.path)!r}, data=...)")
     teacher, mimicry_note = teacher_of(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
     # gcn-zca: fitted once on the training split, then kept in the run folder (read back on resume)
@@ -221,14 +240,14 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
         keep_preprocess(preprocess, folder.path, splits)
 
     worker = None
+    if progress is None:
+        progress = strategy.events() if quiet else strategy.progress()
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                        say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
                                        metrics=MetricsLog(folder.path, config.tensorboard))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                         deterministic=config.deterministic, preprocess=preprocess)
-    if progress is None:
-        progress = strategy.progress()
     try:
         with executor_for(config, individuals, device, worker, say=progress.note, record=saved) as executor:
             for note in notes:
@@ -243,15 +262,21 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
                 raise Interrupted(f"continue with `{resume_command(folder, config)}`") from None
     finally:
         progress.close()
-    _print_summary(strategy, search, reason, best, report_note, folder, config)
-    return 0
+    if not quiet:
+        _print_summary(strategy, search, reason, best, report_note, folder, config)
+    return SearchOutcome(folder.path, reason)
 
 
 def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int | None = None) -> str:
     """The command that continues this run on the device it used (with a higher --max-generations
-    when that limit is what stopped it)."""
+    when that limit is what stopped it); for a run on data given from Python, the Python call."""
+    from ..data.in_memory import IN_MEMORY
     from ..device import device_flag
     from ..executors.choose import executor_flags
+    if config.dataset == IN_MEMORY:
+        more = (f", gpu={config.gpu}" if config.gpu != 0 else "") + (
+            f", max_generations={max_generations}" if max_generations else "")
+        return f"eigen.search(resume={str(folder.path)!r}, data=...{more})"
     more = f" --max-generations {max_generations}" if max_generations else ""
     return f"eigen search --resume {shlex.quote(str(folder.path))}{device_flag(config.gpu)}{executor_flags(config)}{more}"
 

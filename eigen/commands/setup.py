@@ -54,15 +54,26 @@ def open_folder(folder: Path, command: str, create: bool = False) -> None:
 
 
 def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fingerprint: str | None = None,
-              searched: Path | None = None):
+              searched: Path | None = None, given=None, call: str = "the same call with data=..."):
     """The splits of `dataset`, checked: at least one batch of training images, and (given the
-    `fingerprint` of the data `searched` was made on) the same data."""
+    `fingerprint` of the data `searched` was made on) the same data. Data given from Python
+    (`given`, eigen/data/in_memory.py) is not on disk: a command on it must be given it again, and
+    `call` says how in the sentence when it is not."""
     from ..data.datasets import load_splits
-    splits = load_splits(dataset, data_dir, image_size)
+    from ..data.in_memory import IN_MEMORY, needs_data
+    if dataset == IN_MEMORY and given is None and fingerprint is not None:  # a new run: load_splits says it
+        raise needs_data(str(searched) if searched else "this", fingerprint, call)
+    if given is not None and dataset != IN_MEMORY:
+        raise DataError(f"{searched} was made on {dataset}, not on data given from Python; leave data out and it "
+                        f"reads {dataset} again")
+    splits = given if given is not None else load_splits(dataset, data_dir, image_size)
     if len(splits.train) < batch_size:
         raise DataError(f"{dataset} has {len(splits.train)} training images, fewer than one batch ({batch_size}); "
                         f"add images")
     if fingerprint is not None and splits.fingerprint() != fingerprint:
+        if given is not None:
+            raise DataError(f"the data given is not the data {searched} was made on (fingerprint "
+                            f"{splits.fingerprint()} vs {fingerprint}); pass the same images and labels, in the same order")
         raise DataError(f"the {splits.name} data in {data_dir} is not the data {searched} was searched on "
                         f"(fingerprint {splits.fingerprint()} vs {fingerprint}); pass the search's --data-dir")
     return splits

@@ -18,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import default_preprocess
@@ -128,9 +129,27 @@ def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits
     say(f"logits of {data.num_train} images x {NUM_VIEWS} views cached in {cache_seconds:.1f} s")
 
 
+@dataclass(frozen=True)
+class TeacherOutcome:
+    """Where a teacher's sitting left its folder: finished (ensemble.json written, logits cached), or
+    stopped by its time budget with each member checkpointed (the same call continues it)."""
+
+    folder: Path
+    finished: bool
+
+
 @holds_locks
 def train_teacher_command(config, say=print) -> int:
     """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it, cache its logits."""
+    run_train_teacher(config, say=say)
+    return 0
+
+
+@holds_locks
+def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
+    """The teacher `config` describes, trained or finished, on its dataset or on the data `given` from
+    Python (`Splits`; its folder is then teachers/arrays-<fingerprint>/, where a search on the same data
+    looks)."""
     from tqdm import tqdm
 
     from ..device import resolve_device
@@ -143,7 +162,7 @@ def train_teacher_command(config, say=print) -> int:
     config = dataclasses.replace(config, preprocess=config.preprocess or default_preprocess(config.dataset),
                                  epochs=config.epochs or recipe.epochs)
     device = resolve_device(config.gpu)
-    splits = load_data(config.dataset, config.data_dir, config.image_size, recipe.batch_size)
+    splits = load_data(config.dataset, config.data_dir, config.image_size, recipe.batch_size, given=given)
     folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
     for line in (splits.describe(), *splits.notes):
         say(line)
@@ -193,6 +212,6 @@ def train_teacher_command(config, say=print) -> int:
     if not everything:
         done = ", ".join(f"member {i} after epoch {bars[i].n}" for i in sorted(bars) if i not in members)
         say(f"time budget spent: stopped {done}; run the same command to continue")
-        return 0
+        return TeacherOutcome(folder, False)
     write_ensemble(folder, arch, config, [members[i] for i in range(config.members)], splits, data, device, say)
-    return 0
+    return TeacherOutcome(folder, True)

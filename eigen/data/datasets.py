@@ -49,18 +49,23 @@ class Splits:
     test: ImageSet
     folder: str | None = None  # an image folder's path (None for cifar and synthetic)
     notes: tuple[str, ...] = ()  # what loading did that a user should know (resizing, val/ as test)
+    in_memory: bool = False  # given from Python (eigen/data/in_memory.py): nothing on disk names it
 
     @property
     def identity(self) -> str:
         """What names this data's teacher folder: the dataset, and for an image folder its folder's
-        name and fingerprint, so two image folders with the same class count never share a teacher."""
+        name and fingerprint, and for data given from Python its fingerprint, so two image folders or two
+        sets of arrays with the same class count never share a teacher."""
+        if self.in_memory:
+            return f"{self.name}-{self.fingerprint()[:8]}"
         if self.folder is None:
             return self.name
         return f"{self.name}-{Path(self.folder).name or 'root'}-{self.fingerprint()[:8]}"
 
     def describe(self) -> str:
         """One line for the start of a command: which data, and how it was split."""
-        return (f"data: {self.name if self.folder is None else self.folder}, {self.num_classes} classes, "
+        source = self.folder or ("arrays given from Python" if self.in_memory else self.name)
+        return (f"data: {source}, {self.num_classes} classes, "
                 f"{self.image_size}x{self.image_size}; {len(self.train):,} training, {len(self.val):,} validation "
                 f"(held out of training), {len(self.test):,} test images")
 
@@ -116,6 +121,10 @@ def load_dataset(dataset: str, data_dir, image_size: int) -> tuple[ImageSet, Ima
         return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size)
     if dataset == "synthetic":
         return (*make_synthetic(image_size=image_size), [])
+    if dataset == "arrays":  # eigen/data/in_memory.py's IN_MEMORY: data given from Python, never on disk
+        raise DataError("the dataset 'arrays' is data given from Python (eigen.search(data=...)), which eigen does "
+                        "not keep on disk; pass the same data again from Python, or use cifar10, cifar100, "
+                        "imagefolder:PATH or synthetic")
     raise DataError(f"unknown dataset '{dataset}': use cifar10, cifar100, imagefolder:PATH or synthetic")
 
 

@@ -2,6 +2,7 @@
 and 2), rapid succession, mimicry of a teacher. The rules are in `eigen.search.eigen_search`."""
 from __future__ import annotations
 
+from ..search.events import SearchEvents
 from ..search.pareto import EIGEN_ELIGIBLE
 from .registry import EngineParts, Strategy, register, settings_for
 
@@ -61,6 +62,7 @@ EIGEN = register(Strategy(
     resolved=lambda config, schedule: {"stage_ends": stage_ends(config), "child_steps": None},
     points=_points,
     progress=_progress,
+    events=SearchEvents,
     closing_table=_closing_table,
     plots=_plots,
     done=lambda state: f"{len(state.get('generations', []))} generation(s)",

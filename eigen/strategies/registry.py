@@ -31,6 +31,7 @@ class Strategy:
     resolved: Callable  # (config, schedule) -> config.json's strategy-specific "resolved" entries
     points: Callable  # (records, state dict) -> the eligible search.pareto.Points
     progress: Callable  # (stream | None) -> the live view on a terminal, plain lines otherwise
+    events: type  # its engine's event protocol, a null object: what a quiet search (the Python API's) shows
     closing_table: Callable  # (state dict) -> rich Table of the generations
     plots: Callable  # () -> ((draw, filename, panels), ...): the report's plots of its own
     done: Callable  # (state dict) -> "3 generation(s)": how far it got, in words

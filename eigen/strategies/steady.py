@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Callable
 
+from ..search.events import EvolutionEvents
 from ..search.pareto import STEADY_ELIGIBLE
 from ..search.record import STEADY_STAGE
 from .registry import EngineParts, Strategy, settings_for
@@ -72,7 +73,7 @@ def steady_strategy(name: str, summary: str, engine: Callable, reading_tau: str,
         last_stage=STEADY_STAGE, eligible=STEADY_ELIGIBLE, front_labels=("alive at the end", dead),
         mimicry=False, keeps_optimizer=False, schedule=child_schedule, engine=engine,
         resolved=lambda config, schedule: {"stage_ends": None, "child_steps": schedule.total},
-        points=_points, progress=_progress, closing_table=_closing_table, plots=_plots,
+        points=_points, progress=_progress, events=EvolutionEvents, closing_table=_closing_table, plots=_plots,
         done=lambda state: f"{state.get('born', 0)} starting individuals and {state.get('events', 0)} events",
         reading_tau=reading_tau, check=check, own_settings=("child_steps", "top_k", *own_settings))
 

@@ -31,7 +31,10 @@ DEFAULT_DATA_DIR = "~/.cache/eigen"
 
 def train_teacher_hint(splits, data_dir: str, gpu: int) -> str:
     """The `eigen train-teacher` command that trains the teacher `find_teacher` looks for, with every
-    flag it needs to run as printed: the image folder's path, the image size, data folder, device."""
+    flag it needs to run as printed: the image folder's path, the image size, data folder, device; for
+    data given from Python, the Python call."""
+    if splits.in_memory:
+        return f"eigen.train_teacher(data=...{f', gpu={gpu}' if gpu != 0 else ''})"
     dataset = f"imagefolder:{splits.folder}" if splits.folder is not None else splits.name
     words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
     if splits.image_size != 32:
