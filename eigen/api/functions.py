@@ -35,15 +35,16 @@ def search(data: Any = None, *, classes=None, config: SearchConfig | None = None
     from ..commands.search import run_search
     config = _config(SearchConfig, "eigen.search", config, settings)
     config, given = _with_data(config, data, classes, settings, resumed=bool(config.resume), quiet=quiet)
-    outcome = _as_eigen_error("search", lambda: run_search(config, given=given, quiet=quiet))
+    outcome = _as_eigen_error("search", lambda: run_search(config, given=given, classes=classes, quiet=quiet))
     return SearchResult.of(outcome.folder, outcome.stopped)
 
 
-def duplicate(best: Any = None, data: Any = None, *, config: DuplicateConfig | None = None, quiet: bool = False,
-              **settings) -> FinalResult:
+def duplicate(best: Any = None, data: Any = None, *, classes=None, config: DuplicateConfig | None = None,
+              quiet: bool = False, **settings) -> FinalResult:
     """Gene duplication and the final training (`eigen duplicate`) of a search's `best` (its best.json,
     a `SearchResult`, or with `pick=ID` its run folder); `data` again when the search was made on data
-    from Python. Calling it again continues a duplication its time budget stopped.
+    from Python (its classes named as the search named them, unless `classes` says). Calling it again
+    continues a duplication its time budget stopped.
 
     >>> final = eigen.duplicate(result, data=(x_train, y_train), schedule_scale=0.05, gpu=-1)
     >>> final.test_accuracy, final.load()
@@ -56,8 +57,7 @@ def duplicate(best: Any = None, data: Any = None, *, config: DuplicateConfig | N
             raise EigenError("eigen.duplicate() takes best or config=, not both (the config holds best)")
         settings["best"] = str(best)
     config = _config(DuplicateConfig, "eigen.duplicate", config, settings)
-    given = None if data is None else _splits(data, None, None, quiet)
-    outcome = _as_eigen_error("duplicate", lambda: run_duplicate(config, given=given, quiet=quiet))
+    outcome = _as_eigen_error("duplicate", lambda: run_duplicate(config, given=data, classes=classes, quiet=quiet))
     return FinalResult.of(outcome.folder, outcome.finished)
 
 
@@ -95,9 +95,9 @@ def _with_data(config, data, classes, settings: dict, resumed: bool, quiet: bool
         return config, None
     if "dataset" in settings and settings["dataset"] != IN_MEMORY:
         raise EigenError(f"pass data= or dataset={settings['dataset']!r}, not both")
-    given = _splits(data, classes, None if resumed else settings.get("image_size"), quiet)
-    if resumed:  # the run's own settings name its data; run_search checks the fingerprint
-        return config, given
+    if resumed:  # the run's own settings name its data and classes; run_search checks the fingerprint
+        return config, data
+    given = _splits(data, classes, settings.get("image_size"), quiet)
     return dataclasses.replace(config, dataset=IN_MEMORY, image_size=given.image_size), given
 
 

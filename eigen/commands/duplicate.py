@@ -103,10 +103,11 @@ def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) 
 
 
 @holds_locks
-def run_duplicate(config: DuplicateConfig, *, given=None, progress=None, individuals=None,
+def run_duplicate(config: DuplicateConfig, *, given=None, classes=None, progress=None, individuals=None,
                   quiet: bool = False) -> DuplicateOutcome:
-    """The duplication `config` describes (new or continued), on the data `given` from Python (`Splits`)
-    when the search was made on such data; `quiet` shows nothing and prints no summary."""
+    """The duplication `config` describes (new or continued), on the data `given` from Python when the
+    search was made on such data (named as the search named it unless `classes` says); `quiet` shows
+    nothing and prints no summary."""
     from ..data.device_data import DeviceData
     from ..data.preprocess import keep_preprocess, prepared
     from ..device import resolve_device
@@ -125,6 +126,9 @@ def run_duplicate(config: DuplicateConfig, *, given=None, progress=None, individ
     plan, config, notes = saved_plan(config, source, folder)
     device = resolve_device(config.gpu)
     schedule = final_schedule(config.final_recipe, config.schedule_scale)
+    if given is not None:
+        from ..data.in_memory import splits_from
+        given = splits_from(given, classes or source.data.get("class_names"), say=(lambda text: None) if quiet else print)
     splits = load_data(source.data["dataset"], config.data_dir, source.data["image_size"], schedule.batch_size,
                        source.data["fingerprint"], source.path, given,
                        call=f"eigen.duplicate({str(config.best)!r}, data=...)")

@@ -146,9 +146,15 @@ def begin_run(folder: RunFolder, config: SearchConfig, splits, schedule, teacher
                      "teacher": relative_to_file(teacher, folder.config)},
         "data": {"dataset": splits.name, "classes": splits.num_classes, "image_size": splits.image_size,
                  "train": len(splits.train), "val": len(splits.val), "test": len(splits.test),
-                 "fingerprint": splits.fingerprint()},
+                 "fingerprint": splits.fingerprint(), **class_names(splits)},
         **provenance(device),
     })
+
+
+def class_names(splits) -> dict:
+    """{"class_names": [...]} for data given from Python, whose names nothing on disk keeps (a named
+    dataset's come with it): what a resumed search and a duplication given the same arrays name them."""
+    return {"class_names": list(splits.classes)} if splits.in_memory else {}
 
 
 def with_latency_device(config: SearchConfig, device) -> SearchConfig:
@@ -168,7 +174,7 @@ def record_answer(search, folder: RunFolder, config: SearchConfig, splits) -> di
     search.measure_test()
     best = {**search.best(), "data": {"dataset": config.dataset, "classes": splits.num_classes,
                                       "image_size": splits.image_size, "fingerprint": splits.fingerprint(),
-                                      "preprocess": config.preprocess}}
+                                      "preprocess": config.preprocess, **class_names(splits)}}
     write_json(folder.best, with_relative_paths(best, ("run", "weights"), folder.best))  # the folder may move
     write_json(folder.pareto, search.pareto())
     if is_latest_copy_wanted(folder):
@@ -195,12 +201,17 @@ def search_command(config: SearchConfig, progress: SearchEvents | None = None, i
 
 
 @holds_locks
-def run_search(config: SearchConfig, *, given=None, progress=None, individuals=None, measure_latency=None,
-               quiet: bool = False) -> SearchOutcome:
-    """The search `config` describes (new or resumed), on the data `given` from Python (`Splits`, see
-    eigen/data/in_memory.py) or on its dataset; `quiet` shows nothing and prints no summary."""
+def run_search(config: SearchConfig, *, given=None, classes=None, progress=None, individuals=None,
+               measure_latency=None, quiet: bool = False) -> SearchOutcome:
+    """The search `config` describes (new or resumed), on the data `given` from Python (see
+    eigen/data/in_memory.py; a resumed run's class names are the ones it recorded unless `classes`
+    says) or on its dataset; `quiet` shows nothing and prints no summary."""
     notes: list[str] = []
     folder, config, saved = open_run(config, notes.append)
+    if given is not None:
+        from ..data.in_memory import splits_from
+        given = splits_from(given, classes or (saved["data"].get("class_names") if saved else None),
+                            say=(lambda text: None) if quiet else print)
     try:
         return _search_in(folder, config, saved, notes, progress, individuals, measure_latency, given, quiet)
     except BrokenPipeError:  # the reader of stdout went away: the CLI stops quietly

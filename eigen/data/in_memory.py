@@ -46,6 +46,9 @@ def splits_from(data: Any, classes: Sequence[str] | None = None, image_size: int
     Raises DataError, one sentence, for anything the search could not use."""
     if isinstance(data, Splits):
         return data
+    if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
+        raise DataError(f"data should be arrays or a torch Dataset, got the path {str(data)!r}; a dataset on disk "
+                        f"is dataset='cifar10', 'cifar100' or 'imagefolder:PATH' instead of data=")
     if isinstance(data, (tuple, list)):
         if len(data) not in (2, 4):
             raise DataError(f"data should be (x_train, y_train) or (x_train, y_train, x_test, y_test), got a "
