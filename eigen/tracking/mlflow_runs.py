@@ -105,7 +105,7 @@ class MlflowRuns(Tracker, MetricsEvents):
         self._earlier: set[str] = set()  # nested runs a previous sitting made, not yet touched in this one
         self._running: dict[str, bool] = {}  # individual -> its last result was ok, for runs this sitting ends
         self._described: set[str] = set()  # individuals whose params are logged this sitting
-        self._failure: str | None = None  # the first MLflow error, until it is said
+        self._failure: str | None = None  # the first MLflow error: no call is made after it
         self._said = False
 
     # -- the search's events (its thread) -----------------------------------------------------------
