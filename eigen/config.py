@@ -191,6 +191,10 @@ class SearchConfig(ExecutorOptions, TrainingOptions, DeviceOptions, DataOptions)
                                          "moving average of the weights that is what fitness measures; "
                                          f"docs/BENCHMARKS.md, \"Child recipe\") (default: {DEFAULT_CHILD_RECIPE}; a resumed run keeps "
                                          "its own)", choices=CHILD_RECIPE_NAMES, metavar="NAME")
+    mlflow: str | None = opt(None, "also log the search to MLflow at this tracking URI (a server's http://HOST:PORT, "
+                                   "sqlite:///mlflow.db, ...): one run for the search, a nested run per individual "
+                                   "with its curves, fitness and genome (needs pip install \"eigen[mlflow]\")",
+                             metavar="URI")
 
     def resolved_population(self) -> int:
         return self.population or strategies.named(self.strategy).default_population

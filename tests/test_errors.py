@@ -199,6 +199,18 @@ CASES = [
     Case("--tensorboard without the package", lambda tmp, run: [*SEARCH, "--tensorboard", "--out", str(tmp / "run")],
          "--tensorboard needs the tensorboard package, which is not installed; install it with "
          "pip install \"eigen\\[tensorboard\\]\" or leave out --tensorboard", without("tensorboard")),
+    Case("--mlflow without the package", lambda tmp, run: [*SEARCH, "--mlflow", "http://localhost:5000", "--out",
+                                                            str(tmp / "run")],
+         "--mlflow needs the mlflow package, which is not installed; install it with "
+         "pip install \"eigen\\[mlflow\\]\" or leave out --mlflow", without("mlflow")),
+    Case("--mlflow with a URI MLflow cannot use", lambda tmp, run: [*SEARCH, "--mlflow", "nosuch://x", "--out",
+                                                                     str(tmp / "run")],
+         "--mlflow nosuch://x: MLflow cannot keep runs there \\(.*\\); pass a tracking server's http:// address, "
+         "sqlite:///PATH.db or file:///PATH", lambda tmp, monkeypatch: pytest.importorskip("mlflow")),
+    Case("--mlflow at an address where nothing answers", lambda tmp, run: [*SEARCH, "--mlflow", "http://127.0.0.1:1",
+                                                                            "--out", str(tmp / "run")],
+         "--mlflow http://127.0.0.1:1: nothing answers at 127.0.0.1:1 \\(Connection refused\\); start the tracking "
+         "server there \\(mlflow server\\) or pass another --mlflow", lambda tmp, monkeypatch: pytest.importorskip("mlflow")),
     Case("--onnx without the packages", lambda tmp, run: ["duplicate", str(run / "best.json"), "--onnx", "--gpu", "-1"],
          "--onnx needs the onnx package, not installed; install them with pip install \"eigen\\[onnx\\]\"",
          without("onnx")),

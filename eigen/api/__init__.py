@@ -7,7 +7,7 @@
 (`eigen.load` turns any model eigen wrote into a module; `eigen/__init__.py` exports all of these.)
 """
 from .functions import duplicate, search, train_teacher
-from .results import Cost, FinalResult, Individual, SearchResult, TeacherResult
+from .results import Compute, FinalResult, Individual, SearchResult, TeacherResult
 
-__all__ = ["Cost", "FinalResult", "Individual", "SearchResult", "TeacherResult", "duplicate", "search",
+__all__ = ["Compute", "FinalResult", "Individual", "SearchResult", "TeacherResult", "duplicate", "search",
            "train_teacher"]

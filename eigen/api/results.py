@@ -18,7 +18,7 @@ from ..run_folder.portable import resolve_from_file
 
 
 @dataclass(frozen=True)
-class Cost:
+class Compute:
     """What the work took: training and validation FLOPs, and seconds on its device (LS §3.5)."""
 
     flops: float
@@ -47,7 +47,7 @@ class SearchResult:
     run: Path  # the run folder
     best: Individual
     front: list[dict[str, Any]]
-    cost: Cost
+    cost: Compute
     stopped: str | None  # why the sitting ended ("converged", "max generations", ...); None when read back
 
     @classmethod
@@ -62,7 +62,7 @@ class SearchResult:
                           test_accuracy=answer["test_accuracy"], params=answer["params"], flops=answer["flops"],
                           weights=resolve_from_file(answer.get("weights"), run / "best.json"))
         spent = answer["search_cost"]
-        return cls(run, best, list(pareto.get("front", [])), Cost(spent["flops"], spent["seconds"]), stopped)
+        return cls(run, best, list(pareto.get("front", [])), Compute(spent["flops"], spent["seconds"]), stopped)
 
     @property
     def best_json(self) -> Path:
@@ -87,7 +87,7 @@ class FinalResult:
     test_accuracy: float | None
     params: int | None
     flops: int | None
-    cost: Cost | None  # the whole pipeline's: search, teacher and these trainings
+    cost: Compute | None  # the whole pipeline's: search, teacher and these trainings
     metrics: dict[str, Any] | None  # final/metrics.json, all of it
 
     @classmethod
@@ -98,7 +98,7 @@ class FinalResult:
         metrics = read_json(folder / "metrics.json", "the final metrics", FinalMetrics)
         model = metrics["model"]
         spent = metrics.get("cost") or {}
-        cost = Cost(spent["flops"]["total"], spent["seconds"]["total"]) if spent else None
+        cost = Compute(spent["flops"]["total"], spent["seconds"]["total"]) if spent else None
         return cls(folder, True, model["candidate"], model["val_accuracy"], model["test_accuracy"], model["params"],
                    model["flops"], cost, metrics)
 

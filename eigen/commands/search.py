@@ -22,11 +22,12 @@ from ..search.record import HistoryRecord
 from ..strategies import EngineParts, Strategy, names
 from ..strategies import named as strategy_named
 from ..training.metrics import MetricsLog
+from ..tracking.observers import Tracked, metrics_listeners, trackers_for
 from .setup import check_extras, executor_for, load_data, open_folder, provenance, teacher_logits_on
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
-                    "ray")
+                    "ray", "mlflow")
 DEFAULT_RUNS = Path("runs")  # only a run here also refreshes runs/best.json (nothing else outside --out is written)
 
 
@@ -56,8 +57,8 @@ def resumed_config(saved: dict, given: SearchConfig, say) -> SearchConfig:
             ignored.append("--" + f.name.replace("_", "-"))
     if ignored:
         say(f"resuming: {', '.join(ignored)} ignored (the run keeps its own settings; only "
-            f"--gpu, --data-dir, --time-budget, --max-generations, --tensorboard, --parallel and --ray apply to a "
-            f"resumed run)")
+            f"--gpu, --data-dir, --time-budget, --max-generations, --tensorboard, --mlflow, --parallel and --ray "
+            f"apply to a resumed run)")
     return dataclasses.replace(config, resume=given.resume)
 
 
@@ -251,14 +252,17 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
         keep_preprocess(preprocess, folder.path, splits)
 
     worker = None
-    if progress is None:
-        progress = strategy.events() if quiet else strategy.progress()
+    trackers = trackers_for(config, folder.path, say=lambda text: progress.note(text))  # --tensorboard, --mlflow
     if individuals is None:
         individuals = TorchIndividuals(data, schedule, teacher_logits=teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                        say=lambda text: progress.note(text),  # once, if CUDA graphs are turned off
-                                       metrics=MetricsLog(folder.path, config.tensorboard))
+                                       metrics=MetricsLog(folder.path, config.tensorboard, metrics_listeners(trackers)))
         worker = WorkerSpec.individuals(splits, schedule, teacher_logits, keep_optimizer=strategy.keeps_optimizer,
                                         deterministic=config.deterministic, preprocess=preprocess)
+    if progress is None:
+        progress = strategy.events() if quiet else strategy.progress()
+    if trackers:  # they hear the search's events beside the view
+        progress = Tracked(progress, trackers)
     try:
         with executor_for(config, individuals, device, worker, say=progress.note, record=saved) as executor:
             for note in notes:

@@ -23,9 +23,14 @@ from ..training.metrics import tensorboard_missing
 
 
 def check_extras(config, say: Callable[[str], None] = print) -> None:
-    """The optional packages and the Ray cluster the command's flags ask for (one sentence if not)."""
+    """The optional packages, the MLflow store and the Ray cluster the command's flags ask for (one
+    sentence if not)."""
     if getattr(config, "tensorboard", False) and tensorboard_missing():
         raise EigenError(tensorboard_missing())
+    if getattr(config, "mlflow", None):
+        from ..tracking.mlflow_runs import mlflow_problem
+        if problem := mlflow_problem(config.mlflow):
+            raise EigenError(problem)
     if getattr(config, "onnx", False):
         from .export import onnx_missing
         if onnx_missing():

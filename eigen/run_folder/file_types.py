@@ -268,3 +268,10 @@ class TeacherDescription(TypedDict, total=False):
     cpu_threads: int  # intra-op threads of the last sitting's CPU trainings (absent before eigen recorded it)
     created: str
     logits_cache_seconds: float
+
+
+class MlflowRunIds(TypedDict, total=False):
+    """A run folder's mlflow.json (`--mlflow`): the search's MLflow run at each tracking URI it
+    logged to, so a resumed search goes on in the same run (`tracking/mlflow_runs.py`)."""
+
+    runs: dict[str, str]  # tracking URI -> run id

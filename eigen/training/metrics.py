@@ -19,6 +19,10 @@ writer cuts off before it appends, so a resumed run goes on appending to a file 
 accepts. A training that a kill interrupted is trained again from its last checkpoint on resume, and
 its rows after that checkpoint appear twice (the killed attempt's, then the retraining's);
 `read_metrics(..., latest=True)` keeps the last row per (individual, stage, iteration).
+
+Whoever else wants the points as they are logged (an MLflow run per individual: `eigen/tracking/`)
+implements `MetricsEvents` and is handed to `MetricsLog`: this layer owns the event, so nothing
+here imports a tracker.
 """
 from __future__ import annotations
 
@@ -49,6 +53,14 @@ class LogPoint:
     seconds: float  # since this call to `Trainer.train` began
 
 
+class MetricsEvents:
+    """Hears each point as it is written to metrics.csv, with the same values. A null object as well
+    as the protocol. Called on the thread that trains (several at once with `--parallel`), so an
+    implementation guards its own state."""
+
+    def logged(self, individual: str, stage: str, point: LogPoint, val_accuracy: float | None) -> None: ...
+
+
 def tensorboard_missing() -> str | None:
     """Why `--tensorboard` cannot work here (one sentence), or None when it can."""
     if importlib.util.find_spec("tensorboard") is None:
@@ -68,11 +80,12 @@ def training_name(checkpoint: Path, stage: str) -> tuple[str, str]:
 class MetricsLog:
     """Appends rows to `folder/metrics.csv` (and with `tensorboard`, events under `folder/tensorboard/`)."""
 
-    def __init__(self, folder: Path | str, tensorboard: bool = False):
+    def __init__(self, folder: Path | str, tensorboard: bool = False, listeners: tuple[MetricsEvents, ...] = ()):
         self._lock = threading.Lock()
         self.folder = Path(folder)
         self.path = self.folder / "metrics.csv"
         self.tensorboard = tensorboard
+        self.listeners = tuple(listeners)  # told each point after its row is written
         self._repaired = False
 
     def training(self, individual: str, stage: str) -> "TrainingLog":
@@ -131,6 +144,8 @@ class TrainingLog:
                          "loss": point.loss, "lr": point.lr, "val_accuracy": val_accuracy,
                          "images_per_s": point.images_per_s, "device_seconds": point.seconds,
                          "time": datetime.datetime.now().isoformat(timespec="seconds")})
+        for listener in self.log.listeners:
+            listener.logged(self.individual, self.stage, point, val_accuracy)
         if self._writer is not None:
             scalars = {"train/loss": point.loss, "train/lr": point.lr, "train/images_per_s": point.images_per_s}
             if val_accuracy is not None:
