@@ -1,14 +1,18 @@
 """What `pip install eigen` gets: the typed marker, one version everywhere, every imported package
 declared, the platform said. The wheel is built from a copy of the tree, as pip would build it."""
+import re
 import shutil
 import subprocess
 import sys
 import tomllib
 import zipfile
+from importlib import metadata
 from pathlib import Path
 
 import pytest
 
+import eigen
+from eigen.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
@@ -39,3 +43,36 @@ def test_the_typed_marker_is_in_the_package_and_ships(wheel):
     assert (ROOT / "eigen" / "py.typed").is_file()
     assert "py.typed" in PYPROJECT["tool"]["setuptools"]["package-data"]["eigen"]
     assert "eigen/py.typed" in wheel.namelist()
+
+
+def test_the_version_is_written_once_and_everything_agrees(wheel, capsys):
+    """`eigen --version`, `eigen.__version__`, the wheel's metadata and (when eigen is installed) the
+    installed metadata say the same version; pyproject.toml reads it from eigen/__init__.py."""
+    assert "version" not in PYPROJECT["project"] and "version" in PYPROJECT["project"]["dynamic"]
+    assert PYPROJECT["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "eigen.__version__"}
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out == f"eigen {eigen.__version__}\n"
+    assert re.search(r"^Version: (.+)$", wheel_metadata(wheel), re.M).group(1) == eigen.__version__
+    try:
+        installed = metadata.version("eigen")
+    except metadata.PackageNotFoundError:
+        installed = None
+    assert installed in (None, eigen.__version__), "the installed metadata is stale: pip install -e . again"
+
+
+def test_the_version_is_read_without_importing_eigen_or_torch():
+    """setuptools reads `__version__` from the file's text: building eigen must not need torch."""
+    pytest.importorskip("setuptools")
+    code = ("import sys; from setuptools.config.pyprojecttoml import read_configuration; "
+            "v = read_configuration('pyproject.toml', expand=True)['project']['version']; "
+            "print(v, sorted(m for m in sys.modules if m.split('.')[0] in ('eigen', 'torch')))")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == [eigen.__version__, "[]"]
+
+
+def test_no_other_file_writes_the_version():
+    """pyproject.toml holds no version string; the README's status line names the version, and may
+    not drift from the package's."""
+    assert not re.search(r'^version\s*=\s*"', (ROOT / "pyproject.toml").read_text(), re.M)
+    assert set(re.findall(r"\(v(\d+\.\d+\.\d+)\)", (ROOT / "README.md").read_text())) <= {eigen.__version__}
