@@ -1,5 +1,6 @@
 """What `pip install eigen` gets: the typed marker, one version everywhere, every imported package
 declared, the platform said. The wheel is built from a copy of the tree, as pip would build it."""
+import ast
 import re
 import shutil
 import subprocess
@@ -76,3 +77,60 @@ def test_no_other_file_writes_the_version():
     not drift from the package's."""
     assert not re.search(r'^version\s*=\s*"', (ROOT / "pyproject.toml").read_text(), re.M)
     assert set(re.findall(r"\(v(\d+\.\d+\.\d+)\)", (ROOT / "README.md").read_text())) <= {eigen.__version__}
+
+
+IMPORT_NAMES = {"PIL": "pillow", "yaml": "pyyaml"}  # import name -> distribution, where they differ
+
+
+def normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def requirement_name(requirement: str) -> str:
+    return normalized(re.match(r"[A-Za-z0-9._-]+", requirement).group(0))
+
+
+def third_party_imports() -> dict[str, list[tuple[str, bool]]]:
+    """Each top-level package eigen/ imports that is neither the standard library nor eigen ->
+    [(module path, imported at import time: outside every function)]."""
+    found: dict[str, list[tuple[str, bool]]] = {}
+
+    def visit(node, path, in_function):
+        for child in ast.iter_child_nodes(node):
+            inside = in_function or isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
+            if isinstance(child, ast.Import):
+                names = [a.name for a in child.names]
+            elif isinstance(child, ast.ImportFrom) and not child.level:
+                names = [child.module]
+            else:
+                names = []
+            for name in names:
+                top = name.split(".")[0]
+                if top not in sys.stdlib_module_names and top != "eigen":
+                    found.setdefault(top, []).append((path, not inside))
+            visit(child, path, inside)
+
+    for path in sorted((ROOT / "eigen").rglob("*.py")):
+        visit(ast.parse(path.read_text()), str(path.relative_to(ROOT)), False)
+    return found
+
+
+def test_every_imported_package_is_declared_and_extras_are_imported_only_when_needed():
+    """A package eigen imports must be one pip installs with it: a dependency, or an optional extra
+    imported inside the function that needs it (so the rest of eigen works without the extra). A
+    dependency with an environment marker (tomli, Python 3.10 only) counts as optional."""
+    project = PYPROJECT["project"]
+    required = {requirement_name(r) for r in project["dependencies"] if ";" not in r}
+    optional = {requirement_name(r) for r in project["dependencies"] if ";" in r}
+    optional |= {requirement_name(r) for extra in project["optional-dependencies"].values() for r in extra
+                 if not r.startswith("eigen[")}
+    imports = third_party_imports()
+    assert {"PIL", "torch", "numpy", "yaml"} <= set(imports)  # the walk sees imports at the top and in functions
+    for module, places in sorted(imports.items()):
+        distribution = normalized(IMPORT_NAMES.get(module, module))
+        assert distribution in required | optional, (
+            f"eigen imports {module} ({places[0][0]}) but pyproject.toml does not declare {distribution}; "
+            f"add it to dependencies or an extra (or map its import name in IMPORT_NAMES)")
+        if distribution not in required:
+            at_import = [path for path, top in places if top]
+            assert not at_import, f"{module} is optional but imported when {at_import[0]} is imported"
