@@ -15,10 +15,15 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .config import (DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, ShowConfig,
-                     TeacherConfig)
-from .errors import EigenError, InternalError, Interrupted, describe_os_error
-from .stop_signals import how_stopped, stop_signals_as_interrupts
+from .errors import EigenError, InternalError, Interrupted, NotPosix, describe_os_error
+
+try:  # the commands need fcntl's folder locks and SIGHUP: where they are missing (Windows), one sentence
+    from .config import (DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, ShowConfig,
+                         TeacherConfig)
+    from .stop_signals import how_stopped, stop_signals_as_interrupts
+except NotPosix as e:
+    print(e, file=sys.stderr)  # "eigen needs a POSIX system ...": the sentence names eigen itself
+    raise SystemExit(2) from None
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:

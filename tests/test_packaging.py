@@ -134,3 +134,16 @@ def test_every_imported_package_is_declared_and_extras_are_imported_only_when_ne
         if distribution not in required:
             at_import = [path for path, top in places if top]
             assert not at_import, f"{module} is optional but imported when {at_import[0]} is imported"
+
+
+def test_the_metadata_says_posix_only_and_which_pythons():
+    """fcntl's folder locks and SIGHUP make eigen POSIX-only; the Python classifiers start at
+    requires-python's version; the typed marker is announced."""
+    project = PYPROJECT["project"]
+    classifiers = project["classifiers"]
+    assert {"Operating System :: POSIX", "Operating System :: POSIX :: Linux", "Operating System :: MacOS"} <= set(classifiers)
+    assert not [c for c in classifiers if "Windows" in c or c == "Operating System :: OS Independent"]
+    pythons = sorted(tuple(map(int, c.rsplit(" ", 1)[1].split("."))) for c in classifiers
+                     if re.fullmatch(r"Programming Language :: Python :: 3\.\d+", c))
+    assert pythons and pythons[0] == tuple(map(int, project["requires-python"].removeprefix(">=").split(".")))
+    assert "Typing :: Typed" in classifiers
