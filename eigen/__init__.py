@@ -2,7 +2,7 @@
 
 The public API: the genome and its JSON form, the two mutation sets, the builder and the cost model.
 """
-__version__ = "0.1.0"
+__version__ = "0.1.0"  # the one place it is written: pyproject.toml reads it from here
 
 from .genome.cost import Cost, cost
 from .genome.dna import Genome, GenomeError, Node, initial_genome

@@ -15,10 +15,15 @@ import sys
 from typing import Callable
 
 from . import __version__
-from .config import (DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, ShowConfig,
-                     TeacherConfig)
-from .errors import EigenError, InternalError, Interrupted, describe_os_error
-from .stop_signals import how_stopped, stop_signals_as_interrupts
+from .errors import EigenError, InternalError, Interrupted, NotPosix, describe_os_error
+
+try:  # the commands need fcntl's folder locks and SIGHUP: where they are missing (Windows), one sentence
+    from .config import (DuplicateConfig, EvalConfig, PredictConfig, ReportConfig, SearchConfig, ShowConfig,
+                         TeacherConfig, switch_flags)
+    from .stop_signals import how_stopped, stop_signals_as_interrupts
+except NotPosix as e:
+    print(e, file=sys.stderr)  # "eigen needs a POSIX system ...": the sentence names eigen itself
+    raise SystemExit(2) from None
 
 
 def _lazy(module: str, function: str) -> Callable[[object], int]:
@@ -72,6 +77,21 @@ class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         return super()._get_help_string(action)
 
 
+class _Switch(argparse.Action):
+    """A switch and its off form (`--elitist`, `--no-elitist`; `--no-mimicry`, `--mimicry`), so that a
+    config file's true can be turned off on the command line; the last one given wins."""
+
+    def __init__(self, option_strings, dest, off: str, default=False, help=None):
+        super().__init__([*option_strings, off], dest, nargs=0, default=default, help=help)
+        self.off = off
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, option_string != self.off)
+
+    def format_usage(self) -> str:
+        return " | ".join(self.option_strings)
+
+
 def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -> None:
     for f in dataclasses.fields(config_class):
         meta = f.metadata
@@ -81,7 +101,8 @@ def _add_config_arguments(parser: argparse.ArgumentParser, config_class: type) -
             continue
         flag = "--" + f.name.replace("_", "-")
         if f.type in (bool, "bool"):
-            parser.add_argument(flag, action="store_true", help=meta["help"])
+            on, off = switch_flags(f.name)
+            parser.add_argument(on, action=_Switch, off=off, dest=f.name, default=f.default, help=meta["help"])
             continue
         kwargs = {"default": f.default, "help": meta["help"], "metavar": meta["metavar"] or "VALUE"}
         if meta.get("const") is not None:

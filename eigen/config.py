@@ -86,6 +86,14 @@ def opt(default: Any, help: str, type: Callable | None = None, choices=None, pos
     return field(default=default, metadata=meta)
 
 
+def switch_flags(name: str) -> tuple[str, str]:
+    """A switch's flag and its off form: `--elitist` / `--no-elitist`. A field named for the off state
+    (`no_mimicry`) is turned back on by its plain name, `--no-mimicry` / `--mimicry`, not `--no-no-mimicry`;
+    either way the field, the file key and the saved setting keep the field's name."""
+    flag = name.replace("_", "-")
+    return "--" + flag, "--" + (flag[len("no-"):] if flag.startswith("no-") else "no-" + flag)
+
+
 @dataclass(kw_only=True)
 class DataOptions:
     dataset: str = opt("cifar10", "cifar10, cifar100, imagefolder:PATH or synthetic", metavar="NAME")
@@ -351,8 +359,8 @@ def command_line(command: str, config_class: type, settings: dict, leave_out: tu
         if value == default or value is None:
             continue
         flag = "--" + f.name.replace("_", "-")
-        if value is True:
-            words.append(flag)
+        if isinstance(value, bool):
+            words.append(switch_flags(f.name)[0 if value else 1])
         elif f.metadata.get("positional"):
             words.append(shlex.quote(str(value)))
         else:

@@ -4,6 +4,7 @@ The CLI prints the message and exits with code 2; it never shows a traceback for
 """
 
 import errno
+import platform
 from pathlib import Path
 
 
@@ -40,6 +41,16 @@ class Interrupted(KeyboardInterrupt):
     def __init__(self, how: str):
         super().__init__(how)
         self.how = how
+
+
+class NotPosix(ImportError):
+    """eigen imported where there is no POSIX (Windows): raised on import by the module that needs what
+    is missing (`fcntl`'s folder locks, SIGHUP), so the user reads why and what to do instead of a bare
+    "No module named 'fcntl'" from deep inside; the CLI prints it and exits 2."""
+
+    def __init__(self, missing: str):
+        super().__init__(f"eigen needs a POSIX system (Linux or macOS) for its folder locks and stop signals, "
+                         f"and {platform.system() or 'this system'} has no {missing}; on Windows, run eigen in WSL")
 
 
 def first_line(error: BaseException) -> str:

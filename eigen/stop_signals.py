@@ -14,6 +14,11 @@ import contextlib
 import signal
 import threading
 
+from .errors import NotPosix
+
+if not hasattr(signal, "SIGHUP"):  # Windows: one sentence saying so, not an AttributeError below
+    raise NotPosix("SIGHUP")
+
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
 _received: int | None = None  # the signal that stopped the command in progress (None: Ctrl-C, or none yet)

@@ -1,12 +1,14 @@
 """--config FILE and --print-config: flags in a file, the command line over it, a run's config.json
 reproducing the run, and one sentence for every wrong key or value."""
+import dataclasses
 import json
 import tomllib
 
 import pytest
 
-from eigen.cli import main
-from eigen.config import DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig
+from eigen.cli import COMMANDS, main
+from eigen.config import (DuplicateConfig, EvalConfig, ReportConfig, SearchConfig, TeacherConfig, command_line, opt,
+                          switch_flags)
 from eigen.configfile import settings_from_file
 
 
@@ -90,3 +92,47 @@ def test_a_missing_or_unknown_kind_of_file_is_one_sentence(tmp_path, capsys):
     (tmp_path / "c.ini").write_text("[x]\n")
     assert main(["search", "--config", str(tmp_path / "c.ini")]) == 2
     assert "neither .toml, .yaml nor .json" in capsys.readouterr().err
+
+
+POSITIONALS = {"eval": ["final"], "report": ["run"], "show": ["genome.json"], "predict": ["final", "a.png"]}
+SWITCHES = [(command, f.name) for command, (config_class, _, _) in sorted(COMMANDS.items())
+            for f in dataclasses.fields(config_class) if f.type in (bool, "bool")]
+
+
+def test_every_command_with_a_switch_is_checked():
+    assert {command for command, _ in SWITCHES} == {"search", "train-teacher", "duplicate", "eval", "show", "predict"}
+    assert ("search", "no_mimicry") in SWITCHES and ("duplicate", "onnx") in SWITCHES
+
+
+@pytest.mark.parametrize("command, name", SWITCHES)
+@pytest.mark.parametrize("in_file", [True, False])
+def test_the_command_line_turns_a_files_switch_either_way(tmp_path, capsys, command, name, in_file):
+    """A switch the file sets is turned off (or on) by the other flag of its pair; the setting keeps
+    its name in the printed config (and so in a run's config.json)."""
+    on, off = switch_flags(name)
+    path = tmp_path / "c.toml"
+    path.write_text(f"{name.replace('_', '-')} = {'true' if in_file else 'false'}\n")
+    argv = [command, *POSITIONALS.get(command, []), "--config", str(path), "--print-config"]
+    assert printed(capsys, argv)[name.replace("_", "-")] is in_file  # the file alone
+    assert printed(capsys, [*argv, off if in_file else on])[name.replace("_", "-")] is not in_file
+    assert printed(capsys, [*argv, on, off])[name.replace("_", "-")] is False  # the last one given wins
+
+
+def test_a_switch_named_for_its_off_state_has_a_plain_on_form(capsys):
+    assert switch_flags("elitist") == ("--elitist", "--no-elitist")
+    assert switch_flags("no_mimicry") == ("--no-mimicry", "--mimicry")  # not --no-no-mimicry
+    with pytest.raises(SystemExit):
+        main(["search", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "[--no-mimicry | --mimicry]" in text and "--elitist, --no-elitist" in text
+    assert "--no-no-" not in text
+
+
+def test_the_reproduce_line_writes_the_off_form_where_the_default_is_on():
+    @dataclasses.dataclass(kw_only=True)
+    class Config:
+        fast: bool = opt(True, "go fast")
+        no_cache: bool = opt(False, "skip the cache")
+
+    assert command_line("x", Config, {"fast": False, "no_cache": True}) == "eigen x --no-fast --no-cache"
+    assert command_line("x", Config, {"fast": True, "no_cache": False}) == "eigen x"

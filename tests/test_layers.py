@@ -10,7 +10,7 @@ EIGEN = Path(__file__).resolve().parents[1] / "eigen"
 # all in BASE but `file_types`, which stands on the genome.
 RUN_FOLDER = "run_folder"
 FILE_TYPES = "run_folder.file_types"
-BASE = {"__version__", "errors", "faults", "device", "stop_signals",
+BASE = {"__version__", "errors", "faults", "device", "stop_signals", "progress",
         RUN_FOLDER, "run_folder.folder", "run_folder.json_types", "run_folder.portable"}
 BELOW = {  # room -> the rooms it may import, besides BASE
     "genome": set(),

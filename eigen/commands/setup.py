@@ -18,6 +18,7 @@ from typing import Callable, Iterator
 from ..errors import DataError, EigenError, not_writable
 from ..executors.choose import check_executor, make_executor
 from ..executors.threads import THREADS_FIELD, run_threads, with_threads
+from ..progress import counting
 from ..run_folder.folder import git_commit, lock_folder, sweep_temporaries, versions
 from ..training.metrics import tensorboard_missing
 
@@ -71,7 +72,11 @@ def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fin
     if given is not None and dataset != IN_MEMORY:
         raise DataError(f"{searched} was made on {dataset}, not on data given from Python; leave data out and it "
                         f"reads {dataset} again")
-    splits = given if given is not None else load_splits(dataset, data_dir, image_size)
+    if given is not None:
+        splits = given
+    else:
+        with counting("decoding the image folder", "files") as tick:  # the only source that decodes (and ticks)
+            splits = load_splits(dataset, data_dir, image_size, progress=tick)
     if len(splits.train) < batch_size:
         raise DataError(f"{dataset} has {len(splits.train)} training images, fewer than one batch ({batch_size}); "
                         f"add images")
@@ -89,7 +94,8 @@ def teacher_logits_on(teacher: Path | None, data):
     if teacher is None:
         return None
     from ..training.teacher import teacher_logits
-    return teacher_logits(teacher, data, say=lambda text: print(text, flush=True))
+    with counting("teacher's logits cache", "views") as tick:  # built once per teacher and data, then read
+        return teacher_logits(teacher, data, say=lambda text: print(text, flush=True), progress=tick)
 
 
 def provenance(device) -> dict:

@@ -26,6 +26,7 @@ from ..data.device_data import NUM_VIEWS, DeviceData
 from ..data.preprocess import prepared
 from ..errors import EigenError
 from ..executors.threads import THREADS_FIELD
+from ..progress import Bar, counting
 from ..run_folder.folder import holds_locks, interpreting, load_checkpoint, write_json, write_torch
 from ..training.recipes import BEFORE_RECIPES, TEACHER_RECIPES
 from ..training.teacher import build_member, load_member, member_ensemble_accuracy, teacher_logits
@@ -123,7 +124,8 @@ def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits
     say(f"ensemble of {len(models)}: {summary['ensemble']['val_accuracy']:.2f}% validation, "
         f"{summary['ensemble']['test_accuracy']:.2f}% test -> {folder}/ensemble.json")
     started = time.monotonic()
-    teacher_logits(folder, data)
+    with counting("teacher's logits cache", "views") as tick:
+        teacher_logits(folder, data, progress=tick)
     cache_seconds = time.monotonic() - started
     write_json(folder / "ensemble.json", {**summary, "logits_cache_seconds": round(cache_seconds, 1)})  # the cost
     say(f"logits of {data.num_train} images x {NUM_VIEWS} views cached in {cache_seconds:.1f} s")
@@ -150,8 +152,6 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
     """The teacher `config` describes, trained or finished, on its dataset or on the data `given` from
     Python (`Splits`; its folder is then teachers/arrays-<fingerprint>/, where a search on the same data
     looks)."""
-    from tqdm import tqdm
-
     from ..device import resolve_device
     from ..executors.work import run_all
     from ..executors.worker import WorkerSpec
@@ -178,14 +178,14 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
     schedule = recipe.schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()
     members, queue, first_epoch = members_to_train(folder, arch, config, steps_per_epoch, say)
-    bars = {i: tqdm(total=config.epochs, initial=first_epoch[i], desc=f"member {i}", unit="epoch", position=n)
-            for n, (i, _) in enumerate(queue)}
+    bars = {i: Bar(f"member {i}", config.epochs, "epochs", initial=first_epoch[i], position=n, quiet_for=0)
+            for n, (i, _) in enumerate(queue)}  # a bar each on a terminal, a line a minute each in a log
 
     def finished(i: int, result) -> list:
         if not result.ok:
             raise EigenError(f"teacher member {i} stopped before epoch {result.step // steps_per_epoch + 1}: "
                              f"{result.status}")
-        bars[i].update(result.step // steps_per_epoch - bars[i].n)
+        bars[i].update(result.step // steps_per_epoch)
         if result.step < config.epochs * steps_per_epoch:
             return [(i, _chunk(arch, config, i, result.step, steps_per_epoch, folder / f"member-{i}.partial.pt"))]
         members[i] = saved = finished_member(folder, i, arch, config, data, device, steps_per_epoch)
@@ -197,8 +197,7 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
         return []
 
     def on_progress(i, step, until, loss):
-        bars[i].set_postfix(loss=f"{loss:.3f}")
-        bars[i].update(step // steps_per_epoch - bars[i].n)
+        bars[i].update(step // steps_per_epoch, note=f"loss {loss:.3f}")
 
     worker = WorkerSpec.members(splits, schedule, deterministic=config.deterministic, preprocess=preprocess)
     try:

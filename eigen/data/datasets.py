@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import DataError
+from ..progress import Tick, library_bars_quiet_off_terminal, ticking
 
 CIFAR = {"cifar10": 10, "cifar100": 100}
 SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images
@@ -85,9 +86,11 @@ class Splits:
         return h.hexdigest()[:16]
 
 
-def load_splits(dataset: str, data_dir: str | os.PathLike = "~/.cache/eigen", image_size: int = 32) -> Splits:
-    """Load `dataset` and split it; raises DataError with a sentence saying what to do."""
-    train, test, classes, notes = load_dataset(dataset, data_dir, image_size)
+def load_splits(dataset: str, data_dir: str | os.PathLike = "~/.cache/eigen", image_size: int = 32,
+                progress: Tick | None = None) -> Splits:
+    """Load `dataset` and split it; raises DataError with a sentence saying what to do. `progress`
+    hears (files decoded, files found) while an image folder is decoded."""
+    train, test, classes, notes = load_dataset(dataset, data_dir, image_size, progress)
     fit, val = stratified_split(train.y, validation_size(len(train), len(classes)), SPLIT_SEED)
     name = dataset.split(":", 1)[0] if dataset.startswith("imagefolder:") else dataset
     folder = str(Path(dataset.split(":", 1)[1]).expanduser()) if dataset.startswith("imagefolder:") else None
@@ -113,12 +116,13 @@ def stratified_split(labels: np.ndarray, n_val: int, seed: int) -> tuple[np.ndar
     return train, val
 
 
-def load_dataset(dataset: str, data_dir, image_size: int) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
+def load_dataset(dataset: str, data_dir, image_size: int,
+                 progress: Tick | None = None) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
     """(train, test, class names, notes for the user)."""
     if dataset in CIFAR:
         return (*_load_cifar(dataset, Path(data_dir).expanduser()), [])
     if dataset.startswith("imagefolder:"):
-        return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size)
+        return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size, progress)
     if dataset == "synthetic":
         return (*make_synthetic(image_size=image_size), [])
     if dataset == "arrays":  # eigen/data/in_memory.py's IN_MEMORY: data given from Python, never on disk
@@ -152,10 +156,12 @@ def _load_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[str]]
 
 def _download_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[str]]:
     import torchvision
+    import torchvision.datasets.utils
     cls = torchvision.datasets.CIFAR10 if name == "cifar10" else torchvision.datasets.CIFAR100
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        parts = [cls(root=str(folder), train=train, download=True) for train in (True, False)]
+        with library_bars_quiet_off_terminal(torchvision.datasets.utils):  # its download bar, in a log
+            parts = [cls(root=str(folder), train=train, download=True) for train in (True, False)]
     except Exception as e:
         raise DataError(f"could not get {name} into {folder} ({type(e).__name__}: {e}); on an offline machine put "
                         f"{name}_train.npz and {name}_test.npz there (arrays x, y) or pass --data-dir") from None
@@ -163,7 +169,8 @@ def _download_cifar(name: str, folder: Path) -> tuple[ImageSet, ImageSet, list[s
     return sets[0], sets[1], list(parts[0].classes)
 
 
-def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
+def _load_image_folder(root: Path, image_size: int,
+                       progress: Tick | None = None) -> tuple[ImageSet, ImageSet, list[str], list[str]]:
     from torchvision.datasets import ImageFolder
 
     from .images import UnreadableImage, read_rgb
@@ -191,7 +198,7 @@ def _load_image_folder(root: Path, image_size: int) -> tuple[ImageSet, ImageSet,
         classes = found.classes
         total += len(found.samples)
         pixels, labels, bad = [], [], []
-        for path, label in found.samples:
+        for path, label in ticking(found.samples, progress, total - len(found.samples), total):  # test/'s join later
             try:
                 image, was_resized, not_square = read_rgb(path, image_size)
             except UnreadableImage as e:  # one bad download must not cost the whole folder

@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import datetime
-import fcntl
 import functools
 import json
 import os
@@ -42,7 +41,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from .. import faults
-from ..errors import EigenError, first_line, own_file_missing
+from ..errors import EigenError, NotPosix, first_line, own_file_missing
+
+try:
+    import fcntl  # flock, the folder lock below
+except ModuleNotFoundError:  # Windows: one sentence saying so, not a bare "No module named 'fcntl'"
+    raise NotPosix("fcntl") from None
 
 
 class RunFolderError(EigenError):

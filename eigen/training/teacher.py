@@ -21,6 +21,7 @@ import torch
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
 from ..device import device_flag
 from ..errors import EigenError
+from ..progress import Tick
 from ..run_folder.file_types import TeacherDescription
 from ..run_folder.folder import SHAPE_ERRORS, interpreting, load_checkpoint, read_json, write_torch
 from .densenet import DenseNetBC
@@ -119,8 +120,11 @@ def teacher_preprocess(folder: Path, ensemble: dict, data: DeviceData) -> torch.
     return load(folder / FILE, data.fingerprint).to(data.device)
 
 
-def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_size: int = 1024) -> torch.Tensor:
-    """The ensemble's mean logits (N_train, NUM_VIEWS, K) fp16 on `data.device`; built once, then cached."""
+def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_size: int = 1024,
+                   progress: Tick | None = None) -> torch.Tensor:
+    """The ensemble's mean logits (N_train, NUM_VIEWS, K) fp16 on `data.device`; built once, then cached.
+    `progress` hears (views done, views in all) while the cache is built: N_train x NUM_VIEWS forward
+    passes of every member, minutes on a GPU for CIFAR."""
     folder = Path(folder)
     ensemble = read_json(folder / "ensemble.json", "the teacher's description", TeacherDescription)
     with interpreting(folder / "ensemble.json", "the teacher's description",
@@ -151,8 +155,11 @@ def teacher_logits(folder: Path, data: DeviceData, say=lambda text: None, batch_
     logits = torch.empty(data.num_train, NUM_VIEWS, classes, dtype=torch.float16, device=data.device)
     for view in range(NUM_VIEWS):
         for start in range(0, data.num_train, batch_size):
-            idx = torch.arange(start, min(start + batch_size, data.num_train), device=data.device)
+            end = min(start + batch_size, data.num_train)
+            idx = torch.arange(start, end, device=data.device)
             x = preprocess(data.views_of(idx, torch.full_like(idx, view)).float() / 255)  # as the members saw it
             logits[idx, view] = ensemble_logits(models, x).half()
+            if progress is not None:
+                progress(view * data.num_train + end, NUM_VIEWS * data.num_train)
     write_torch(path, {"key": key, "logits": logits.cpu()})
     return logits

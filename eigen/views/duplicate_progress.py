@@ -16,6 +16,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..final.duplication import DuplicationEvents
+from ..progress import on_terminal
 from .live import LiveView, Pace, PlainLines, budget_left, clock, human, pct
 
 
@@ -101,6 +102,6 @@ class LiveDuplicateProgress(LiveView, PlainDuplicateProgress):
 def make_duplicate_progress(stream: IO[str] | None = None) -> DuplicationEvents:
     """A live table when writing to a terminal, plain lines otherwise."""
     stream = stream or sys.stdout
-    if stream.isatty():
+    if on_terminal(stream):
         return LiveDuplicateProgress(Console(file=stream))
     return PlainDuplicateProgress(stream)

@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..progress import on_terminal
 from ..search.events import EvolutionEvents, EvolutionView, IndividualView
 from ..search.record import STEADY_STAGE
 from .live import LiveView, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
@@ -116,6 +117,6 @@ class LiveEvolutionProgress(LiveView, PlainEvolutionProgress):
 
 def make_evolution_progress(stream: IO[str] | None = None) -> EvolutionEvents:
     stream = stream or sys.stdout
-    if stream.isatty():
+    if on_terminal(stream):
         return LiveEvolutionProgress(Console(file=stream))
     return PlainEvolutionProgress(stream)

@@ -1,5 +1,6 @@
 """What every progress view shares: short forms of numbers and mutations, an ETA pace, and the two
-ways of showing events (plain time-stamped lines for logs, a rich Live redraw on a terminal).
+ways of showing events (plain time-stamped lines for logs, a rich Live redraw on a terminal), chosen
+by the one rule every progress display in eigen follows, `progress.on_terminal`.
 
 The search, the steady-state strategies and duplication each have their own view module beside this
 one; they are built from these parts so that they look and behave alike.
@@ -14,6 +15,7 @@ from typing import IO
 from rich.console import Console
 from rich.live import Live
 
+from ..progress import clock
 from ..search.sitting import Sitting
 
 SHORT_OPS = {
@@ -37,14 +39,6 @@ def human(n: float) -> str:
         if abs(n) >= size:
             return f"{n / size:.2f}{unit}"
     return f"{n:.0f}"
-
-
-def clock(seconds: float | None) -> str:
-    if seconds is None:
-        return "?"
-    seconds = int(seconds)
-    h, rest = divmod(seconds, 3600)
-    return f"{h}:{rest // 60:02d}:{rest % 60:02d}" if h else f"{rest // 60}:{rest % 60:02d}"
 
 
 class Pace:

@@ -16,6 +16,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from ..progress import on_terminal
 from ..search.events import GenerationView, IndividualView, SearchEvents, SearchView
 from ..search.extinction import STAGES
 from .live import LiveView, Pace, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
@@ -201,6 +202,6 @@ class LiveProgress(LiveView, PlainProgress):
 def make_progress(stream: IO[str] | None = None) -> SearchEvents:
     """A live table when writing to a terminal, plain lines otherwise."""
     stream = stream or sys.stdout
-    if stream.isatty():
+    if on_terminal(stream):
         return LiveProgress(Console(file=stream))
     return PlainProgress(stream)

@@ -10,6 +10,7 @@ from rich import box
 from rich.console import Console
 from rich.table import Table
 
+from ..progress import on_terminal
 from ..search.extinction import STAGES
 from .live import agreement, human
 
@@ -29,7 +30,7 @@ def device_unit(device: str | None, unit: str) -> str:
 def output_console() -> Console:
     """The console for final output: tables a terminal wide (120 columns in logs and pipes); sentences
     never wrapped, so a path in them can be copied and grepped whole."""
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 120, soft_wrap=True)
+    return Console(file=sys.stdout, width=None if on_terminal(sys.stdout) else 120, soft_wrap=True)
 
 
 def closing_table(title: str) -> Table:
