@@ -67,7 +67,7 @@ def find_target(path: Path, top_k: int = 1) -> Target:
     """What PATH holds; a clear error when it is nothing eigen can evaluate."""
     path = Path(path)
     with interpreting(path, "the model", "pass a final folder, genome.json or checkpoint written by eigen"):
-        target = _find_target(Path(path), top_k)
+        target = _find_target(path, top_k)
     if target.folder is None:
         target.folder = path if path.is_dir() else path.parent
     return target
@@ -122,9 +122,10 @@ def _final_folder(folder: Path, top_k: int) -> Target:
                 else "pass runs/<name>/final/, written by `eigen duplicate`")
         raise EigenError(f"{folder} holds no metrics.json, so it is not a finished final folder; {hint}")
     metrics = read_json(folder / "metrics.json", "the final metrics", FinalMetrics)
+    plan = _quietly(lambda: read_json(folder / "plan.json", "the duplication's plan", Plan)) or {}
     common = {"dataset": metrics["dataset"], "image_size": metrics["image_size"], "num_classes": len(metrics["classes"]),
-              "class_names": tuple(metrics["classes"]), "fingerprint": _plan_data(folder).get("fingerprint"),
-              "individual": _plan_source(folder).get("id")}
+              "class_names": tuple(metrics["classes"]), "fingerprint": (plan.get("data") or {}).get("fingerprint"),
+              "individual": (plan.get("source") or {}).get("id")}
     if top_k == 1:
         target = _genome_json(folder / "genome.json", read_json(folder / "genome.json", "the final genome"))
         model = metrics["model"]
@@ -147,6 +148,15 @@ def _final_folder(folder: Path, top_k: int) -> Target:
                   lambda device, size: [load_model(p, device) for p in paths], notes=notes, folder=folder,
                   preprocess=_preprocess_of(metrics), preprocess_from=(folder,), statistics=_statistics(metrics),
                   output="probabilities (mean softmax)", **common)
+
+
+def _quietly(read: Callable[[], dict]) -> dict | None:
+    """What `read` reads, or None when the file is damaged: for what only describes a model (its
+    record), which must not stop eval from measuring a model whose own files are whole."""
+    try:
+        return read()
+    except EigenError:
+        return None
 
 
 def _preprocess_of(metrics: dict) -> str:
@@ -307,10 +317,8 @@ def _export(path: Path, load) -> Target:
 def _kind_beside(path: Path) -> str | None:
     """The preprocessing an export without the word has inside, as the final folder it sits in says
     (None when it cannot tell: the export works all the same, it takes [0, 1] images)."""
-    try:
-        return _preprocess_of(read_json(path.parent / "metrics.json", "the final metrics", FinalMetrics))
-    except EigenError:
-        return None
+    metrics = _quietly(lambda: read_json(path.parent / "metrics.json", "the final metrics", FinalMetrics))
+    return _preprocess_of(metrics) if metrics is not None else None
 
 
 def _genome(data, path: Path, image_size: int) -> Genome:
