@@ -26,8 +26,11 @@ BELOW = {  # room -> the rooms it may import, besides BASE
     "config": {"search", "strategies"},
     "commands": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
                  "configfile", FILE_TYPES},
+    # `eigen.load`, the library's door beside the CLI's: it stands on the commands that know the files a
+    # model comes in (commands/model_files.py, shared with `eigen eval`) and on nothing above them.
+    "loading": {"genome", "data", "training", "final", "commands", FILE_TYPES},
     "api": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
-            "configfile", "commands", FILE_TYPES},  # the commands as Python functions: above them all
+            "configfile", "commands", "loading", FILE_TYPES},  # the commands as Python functions: above them all
 }
 
 

@@ -71,7 +71,7 @@ class SearchResult:
 
     def load(self, device: str = "cpu"):
         """The best individual's network as the search trained it (see `eigen.load`)."""
-        from .. import load  # eigen.load, wherever it lives
+        from ..loading import load
         return load(self.best_json, device=device)
 
 
@@ -104,7 +104,7 @@ class FinalResult:
 
     def load(self, device: str = "cpu"):
         """The final model, preprocessing inside (see `eigen.load`)."""
-        from .. import load  # eigen.load, wherever it lives
+        from ..loading import load
         return load(self.folder, device=device)
 
 

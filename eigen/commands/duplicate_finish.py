@@ -49,7 +49,9 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: boo
     write_json(folder / "genome.json", chosen["genome"])
     _draw_chosen(plan, chosen, folder / "genome.svg")
     weights = save_weights(model, folder, metadata={"genome_key": chosen["key"], "dataset": about["dataset"]})
-    described = {**about, "output": "logits", "candidate": chosen["id"], "test_accuracy": test}
+    # the exports' eigen.json also names the preprocessing inside them (metrics.json says it as `normalization`)
+    described = {**about, "preprocess": data.preprocess.kind, "output": "logits", "candidate": chosen["id"],
+                 "test_accuracy": test}
     export_program(Normalized(model, data.preprocess), folder / "model.pt2", size, described)
     if onnx:
         export_onnx(Normalized(model, data.preprocess), folder / "model.onnx", size, described)
@@ -66,8 +68,8 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: boo
                     "params": sum(c["params"] for c in members), "file": ensemble_path.name}
         # the members saw the same preprocessing: applied once (gcn-zca's matrix is 3,072^2 floats at 32x32)
         export_program(Normalized(SoftmaxEnsemble(models), data.preprocess), ensemble_path, size,
-                       {**about, "output": "probabilities (mean softmax)", "members": ids,
-                        "test_accuracy": ensemble["test_accuracy"]})
+                       {**about, "preprocess": data.preprocess.kind, "output": "probabilities (mean softmax)",
+                        "members": ids, "test_accuracy": ensemble["test_accuracy"]})
     else:
         ensemble_path.unlink(missing_ok=True)  # from an earlier --top-k
 

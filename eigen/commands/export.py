@@ -45,7 +45,11 @@ MAX_BATCH = 1 << 16  # the largest batch an exported program accepts
 
 class Normalized(nn.Module):
     """`net` behind the preprocessing it was trained with (eigen/data/preprocess.py: standardisation,
-    or GCN + ZCA whitening), so the export takes images in [0, 1]."""
+    or GCN + ZCA whitening), so the export, or the module `eigen.load` returns, takes images in [0, 1].
+
+    A GenomeNet's backbone interface (timm's names) passes through: `forward_features` takes [0, 1]
+    images too, the rest (`forward_head`, `get_classifier`, `reset_classifier`, `num_features`,
+    `num_classes`) are the network's own, so fine-tuning code written for timm models runs on it."""
 
     def __init__(self, net: nn.Module, preprocess: nn.Module):
         super().__init__()
@@ -54,6 +58,27 @@ class Normalized(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         return self.net(self.preprocess(images))
+
+    def forward_features(self, images: torch.Tensor) -> torch.Tensor:
+        """[0, 1] images (B, 3, H, W) -> the feature map (B, num_features, h, w) the classifier pools."""
+        return self.net.forward_features(self.preprocess(images))
+
+    def forward_head(self, features: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        return self.net.forward_head(features, pre_logits=pre_logits)
+
+    def get_classifier(self) -> nn.Module:
+        return self.net.get_classifier()
+
+    def reset_classifier(self, num_classes: int) -> None:
+        self.net.reset_classifier(num_classes)
+
+    @property
+    def num_features(self) -> int:
+        return self.net.num_features
+
+    @property
+    def num_classes(self) -> int:
+        return self.net.num_classes
 
 
 class CheckedImages(nn.Module):

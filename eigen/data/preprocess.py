@@ -158,18 +158,34 @@ def prepared(kind: str, splits, folder: Path | None, sources: tuple[Path, ...] =
                          f"{dimensions:,} x {dimensions:,} matrix ({4 * dimensions ** 2 / 1e9:.1f} GB); use "
                          f"--preprocess standard, or --image-size 48 or less")
     fingerprint = splits.fingerprint()
-    for place in ([folder] if folder is not None else []) + list(sources):
+    found = kept(kind, ([folder] if folder is not None else []) + list(sources), fingerprint)
+    if found is not None:
+        module, place = found
+        if folder is not None and place != Path(folder):
+            save(module, folder, fingerprint)
+        return module
+    module = fitted_on(kind, splits)
+    if folder is not None:
+        save(module, folder, fingerprint)
+    return module
+
+
+def fitted_on(kind: str, splits) -> nn.Module:
+    """`kind`'s preprocessing fitted on the training split of `splits`, on the CPU."""
+    return fit(kind, torch.from_numpy(splits.train.x).permute(0, 3, 1, 2).contiguous())
+
+
+def kept(kind: str, places, fingerprint: str | None = None) -> tuple[nn.Module, Path] | None:
+    """`kind`'s preprocessing as the first of `places` that keeps one (preprocess.pt) holds it, and
+    that place; None when none does. With `fingerprint`, a kept one fitted on other data is refused
+    (`load`); without it (a model loaded with no data at hand, whose files do not say), any is taken."""
+    for place in places:
         path = Path(place) / FILE
         if path.exists():
             module = load(path, fingerprint)
             if module.kind == kind:
-                if folder is not None and Path(place) != Path(folder):
-                    save(module, folder, fingerprint)
-                return module
-    module = fit(kind, torch.from_numpy(splits.train.x).permute(0, 3, 1, 2).contiguous())
-    if folder is not None:
-        save(module, folder, fingerprint)
-    return module
+                return module, Path(place)
+    return None
 
 
 def keep_preprocess(preprocess: nn.Module | str, folder: Path, splits) -> None:

@@ -8,6 +8,11 @@ activation after its last reader. In the add-then-activate vertex order (Large-S
 see `Genome`) a conv or identity splits into its `edge` and its `activate`: the edge's output goes
 into the sum and the last add of the chain calls the conv's own `activate`, so the BatchNorm stays
 named by the conv's id in both orders.
+
+The output node is always the last in that order (every node leads to it; nothing reads it), so the
+network splits, with timm's names, into a backbone and a head: `forward_features` runs every node but
+the output and returns the feature map the classifier reads; `forward_head` pools it and applies the
+linear layer; `reset_classifier` swaps that layer for a fresh one to fine-tune on other classes.
 """
 from __future__ import annotations
 
@@ -100,8 +105,9 @@ class Classifier(nn.Module):
         super().__init__()
         self.fc = nn.Linear(in_channels, num_classes)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(x.mean(dim=(2, 3)))  # (B, C, H, W) -> (B, C) -> (B, num_classes)
+    def forward(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        pooled = x.mean(dim=(2, 3))  # (B, C, H, W) -> (B, C)
+        return pooled if pre_logits else self.fc(pooled)  # -> (B, num_classes)
 
 
 # kind -> factory(node, input shapes, own output shape, num_classes)
@@ -117,7 +123,10 @@ LAYER_FACTORIES: dict[str, LayerFactory] = {
 
 
 class GenomeNet(nn.Module):
-    """The network a genome describes. Input (B, C, H, W) images, output (B, num_classes) logits."""
+    """The network a genome describes. Input (B, C, H, W) images, output (B, num_classes) logits.
+
+    timm's backbone interface: `forward(x) == forward_head(forward_features(x))`, `num_features`,
+    `num_classes`, `get_classifier()` and `reset_classifier(num_classes)`."""
 
     def __init__(self, genome: Genome, num_classes: int, image_size: int = 32, in_channels: int = 3):
         super().__init__()
@@ -138,19 +147,47 @@ class GenomeNet(nn.Module):
         # After running order[step], these activations are read by nobody else and can be freed.
         last_reader = {j: i for i in self.order for j in self.inputs[i]}
         self.free_after = {i: [j for j, r in last_reader.items() if r == i] for i in self.order}
+        # The backbone is every node but the output, which every node leads to and none reads: it is
+        # last in the order, and its one input is the feature map the classifier pools.
+        assert self.order[-1] == self.output_id
+        self.body = self.order[:-1]
+        self.features_id = self.inputs[self.output_id][0]
+        self.num_features = shapes[self.features_id].channels  # C of forward_features' (B, C, h, w)
+        self.num_classes = num_classes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_head(self.forward_features(x))  # (B, 3, H, W) -> (B, num_classes)
+
+    def forward_features(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, 3, H, W) images -> (B, num_features, h, w): the feature map the classifier pools."""
         acts = {self.input_id: x}
-        for node_id in self.order:
+        for node_id in self.body:
             layer = self.layers[node_id]
             ins = [acts[j] for j in self.inputs[node_id]]
             y = layer.edge(*ins) if node_id in self.edge_only else layer(*ins)
             if node_id in self.activation_after:
                 y = self.layers[self.activation_after[node_id]].activate(y)  # the vertex: sum, then BN+ReLU
             acts[node_id] = y
-            for j in self.free_after[node_id]:
+            for j in self.free_after[node_id]:  # the features are read last by the output: never freed here
                 del acts[j]
-        return acts[self.output_id]
+        return acts[self.features_id]
+
+    def forward_head(self, x: torch.Tensor, pre_logits: bool = False) -> torch.Tensor:
+        """Features (B, C, h, w) -> logits (B, num_classes), or the pooled (B, C) with `pre_logits`."""
+        return self.layers[self.output_id](x, pre_logits=pre_logits)
+
+    def get_classifier(self) -> nn.Module:
+        """The final linear layer (nn.Identity after `reset_classifier(0)`)."""
+        return self.layers[self.output_id].fc
+
+    def reset_classifier(self, num_classes: int) -> None:
+        """A fresh linear layer for `num_classes` classes (timm's semantics: 0 leaves none, and the
+        network then returns the pooled features), on the device and dtype of the network's weights;
+        the backbone is kept as it is, to fine-tune on another task."""
+        like = next(self.parameters(), None)  # read before the old layer goes (a conv's, or the old fc's)
+        fc = nn.Linear(self.num_features, num_classes) if num_classes > 0 else nn.Identity()
+        self.layers[self.output_id].fc = fc if like is None else fc.to(device=like.device, dtype=like.dtype)
+        self.num_classes = num_classes
 
 
 def build_model(genome: Genome, num_classes: int, image_size: int = 32, in_channels: int = 3) -> GenomeNet:

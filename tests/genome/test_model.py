@@ -148,3 +148,58 @@ def test_builder_refuses_an_invalid_genome():
     g = Genome.from_dict(chain(*[{"kind": "pool"}] * 5))
     with pytest.raises(ValueError, match="below 1x1"):
         build_model(g, 10, image_size=16)
+
+
+@pytest.mark.parametrize("order", ["activate-then-add", "add-then-activate"])
+def test_the_network_is_a_backbone_then_a_head_with_the_same_logits(order):
+    """timm's split, in both vertex orders: `forward_features` returns exactly what the classifier
+    reads (B, num_features, h, w), `forward_head` pools and classifies it, and the two in a row give
+    forward's logits to the bit; `pre_logits` is the pooled (B, C)."""
+    rng = random.Random(3)
+    torch.manual_seed(0)
+    x = torch.randn(2, 3, 32, 32)
+    for _ in range(30):
+        genome, _ = mutate(initial_genome(vertex_order=order), rng, rng.choice(SETS), steps=rng.randint(1, 40))
+        model = build_model(genome, 10).eval()
+        seen = []
+        head = model.layers[genome.output_id]
+        hook = head.register_forward_pre_hook(lambda module, args, kwargs: seen.append(args[0]), with_kwargs=True)
+        logits = model(x)
+        hook.remove()
+        features = model.forward_features(x)
+        shape = genome.shapes()[genome.by_id[genome.output_id].inputs[0]]
+        assert features.shape == (2, model.num_features, shape.height, shape.width)
+        assert model.num_features == shape.channels and model.num_classes == 10
+        assert torch.equal(features, seen[0])  # what the classifier reads, not some other map
+        assert torch.equal(model.forward_head(features), logits)
+        assert torch.equal(model.forward_head(features, pre_logits=True), features.mean(dim=(2, 3)))
+        assert model.get_classifier() is head.fc
+
+
+def test_reset_classifier_keeps_the_backbone_and_costs_what_it_says():
+    """A fresh linear layer for 3 classes: the backbone's weights and features are untouched, the
+    analytic cost for 3 classes still equals the real parameter count, and every parameter learns;
+    0 classes leaves no layer (timm's semantics): the network returns the pooled features."""
+    torch.manual_seed(0)
+    genome, _ = mutate(initial_genome(), random.Random(5), "eigen", steps=20)
+    model = build_model(genome, 10).eval()
+    x = torch.randn(4, 3, 32, 32)
+    before = {k: v.clone() for k, v in model.state_dict().items() if not k.startswith(f"layers.{genome.output_id}.")}
+    features = model.forward_features(x)
+    old = model.get_classifier()
+    model.reset_classifier(3)
+    assert model.num_classes == 3 and model.get_classifier() is not old
+    assert model.get_classifier().weight.shape == (3, model.num_features)
+    assert all(torch.equal(model.state_dict()[k], v) for k, v in before.items())
+    assert torch.equal(model.forward_features(x), features)
+    assert model(x).shape == (4, 3)
+    assert cost(genome, 32, 3).params == sum(p.numel() for p in model.parameters())
+    model.train()
+    model(x).square().mean().backward()
+    assert all(p.grad is not None for p in model.parameters())
+    model.reset_classifier(0)
+    assert model.num_classes == 0 and isinstance(model.get_classifier(), torch.nn.Identity)
+    model.eval()  # (the training step moved BatchNorm's running statistics: features anew)
+    assert torch.equal(model(x), model.forward_features(x).mean(dim=(2, 3)))
+    model.reset_classifier(5)  # back from none: the layer follows the backbone's dtype
+    assert model(x).shape == (4, 5) and model.get_classifier().weight.dtype == torch.float32
