@@ -48,7 +48,7 @@ from eigen.data.preprocess import prepared  # noqa: E402
 from eigen.device import resolve_device  # noqa: E402
 from eigen.genome.dna import Genome, initial_genome  # noqa: E402
 from eigen.genome.mutations import mutate, step_count  # noqa: E402
-from eigen.search.rank_agreement import kendall_tau, retention  # noqa: E402
+from eigen.engine.rank_agreement import kendall_tau, retention  # noqa: E402
 from eigen.training.individual_training import training_seed  # noqa: E402
 from eigen.training.recipes import CHILD_RECIPES, child_schedule  # noqa: E402
 from eigen.training.trainer import Schedule, Trainer, seeded  # noqa: E402

@@ -26,7 +26,7 @@ from bench_record import bench_record, save_record  # noqa: E402
 from eigen import Genome, cost  # noqa: E402
 from eigen.genome.dna import initial_genome  # noqa: E402
 from eigen.genome.mutations import mutate, step_count  # noqa: E402
-from eigen.search.rank_agreement import kendall_tau  # noqa: E402
+from eigen.engine.rank_agreement import kendall_tau  # noqa: E402
 from eigen.training.latency import latency_device, measure_latency  # noqa: E402
 
 GENOMES = Path(__file__).parent / "genomes"

@@ -1,16 +1,25 @@
 """eigen: search image-classifier architectures from scratch on one GPU (EIGEN, Large-Scale Evolution).
 
-The public API: the genome and its JSON form, the two mutation sets, the builder and the cost model;
-`load` for a trained model, as a torch module that takes [0, 1] images (`eigen/loading.py`).
+The public API (docs/api.md):
+    search, duplicate, train_teacher   the commands as functions, settings named as the flags (`eigen/api/`),
+                                       returning SearchResult, FinalResult, TeacherResult
+    load                               a trained model as a torch module taking [0, 1] images, with its
+                                       record `EigenCfg` (`eigen/loading.py`)
+    EigenError                         what every problem a user can fix raises, with the CLI's sentence
+    Genome, mutate, build_model, cost  the genome and its JSON form, the two mutation sets, the builder
+                                       and the cost model
 """
 __version__ = "0.1.0"  # the one place it is written: pyproject.toml reads it from here
 
+from .errors import EigenError
 from .genome.cost import Cost, cost
 from .genome.dna import Genome, GenomeError, Node, initial_genome
 from .genome.mutations import MUTATION_SETS, mutate, step_count
 
-__all__ = ["Cost", "EigenCfg", "Genome", "GenomeError", "MUTATION_SETS", "Node", "build_model", "cost",
-           "initial_genome", "load", "mutate", "step_count"]
+_API = ("search", "duplicate", "train_teacher", "SearchResult", "FinalResult", "TeacherResult")
+__all__ = ["Cost", "EigenCfg", "EigenError", "FinalResult", "Genome", "GenomeError", "MUTATION_SETS", "Node",
+           "SearchResult", "TeacherResult", "build_model", "cost", "duplicate", "initial_genome", "load", "mutate",
+           "search", "step_count", "train_teacher"]
 
 
 def __getattr__(name):
@@ -22,4 +31,7 @@ def __getattr__(name):
     if name in ("load", "EigenCfg"):
         from . import loading
         return getattr(loading, name)
+    if name in _API:
+        from . import api
+        return getattr(api, name)
     raise AttributeError(f"module 'eigen' has no attribute {name!r}")

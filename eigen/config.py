@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from . import strategies
-from .search.fitness import DEFAULT as DEFAULT_FITNESS
-from .search.fitness import parse_fitness
+from .engine.fitness import DEFAULT as DEFAULT_FITNESS
+from .engine.fitness import parse_fitness
 from .strategies.regularized import DEFAULT_SAMPLE_SIZE
 
 PREPROCESSING = ("standard", "gcn-zca")  # what eigen/data/preprocess.py builds

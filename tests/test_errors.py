@@ -421,7 +421,7 @@ def test_a_run_stopped_by_a_full_disk_resumes_when_there_is_room(tmp_path, monke
 
 def test_a_file_eigen_wrote_and_cannot_find_is_an_internal_error_not_disk_advice(tmp_path, monkeypatch, capsys):
     """Issue #25: a reused result whose checkpoint was gone sent the user to check the disk."""
-    from eigen.search.eigen_search import EigenSearch
+    from eigen.engine.eigen_search import EigenSearch
     monkeypatch.setattr(EigenSearch, "_weights_of_child", lambda self, child: "individuals/gone.pt")
     assert main(["search", *TINY, "--out", str(tmp_path / "run")]) == 70
     message = capsys.readouterr().err.strip().splitlines()[-1]
@@ -472,7 +472,7 @@ def test_a_signal_stops_a_command_with_one_sentence_saying_how_to_continue(monke
 
 def test_a_search_stopped_by_a_signal_prints_its_resume_command(finished_run, tmp_path, monkeypatch, capsys):
     import signal
-    from eigen.search.eigen_search import EigenSearch
+    from eigen.engine.eigen_search import EigenSearch
     monkeypatch.setattr(EigenSearch, "run", lambda self: os.kill(os.getpid(), signal.SIGTERM))
     assert main(["search", *TINY, "--out", str(tmp_path / "run")]) == 143
     OTHER[OTHER_CASES[1]] = capsys.readouterr().err.strip().replace(str(tmp_path), "<tmp>")

@@ -19,18 +19,19 @@ BELOW = {  # room -> the rooms it may import, besides BASE
     FILE_TYPES: {"genome"},  # the types of the files eigen reads back (a genome inside some)
     "training": {"genome", "data", FILE_TYPES},
     "executors": {"genome", "data", "training"},
-    "search": {"genome", "data", "training", "executors", FILE_TYPES},
-    "views": {"genome", "data", "training", "executors", "search", "final", FILE_TYPES},
-    "final": {"genome", "data", "training", "executors", "search", FILE_TYPES},
-    "strategies": {"genome", "data", "training", "executors", "search", "views", "final", FILE_TYPES},
-    "config": {"search", "strategies"},
-    "commands": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
-                 "configfile", FILE_TYPES},
+    "engine": {"genome", "data", "training", "executors", FILE_TYPES},
+    "views": {"genome", "data", "training", "executors", "engine", "final", FILE_TYPES},
+    "final": {"genome", "data", "training", "executors", "engine", FILE_TYPES},
+    "strategies": {"genome", "data", "training", "executors", "engine", "views", "final", FILE_TYPES},
+    "tracking": {"engine", "training", FILE_TYPES},  # --tensorboard's HPARAMS and --mlflow: observers of the events
+    "config": {"engine", "strategies"},
+    "commands": {"genome", "data", "training", "executors", "engine", "views", "final", "strategies", "config",
+                 "configfile", "tracking", FILE_TYPES},
     # `eigen.load`, the library's door beside the CLI's: it stands on the commands that know the files a
     # model comes in (commands/model_files.py, shared with `eigen eval`) and on nothing above them.
     "loading": {"genome", "data", "training", "final", "commands", FILE_TYPES},
-    "api": {"genome", "data", "training", "executors", "search", "views", "final", "strategies", "config",
-            "configfile", "commands", "loading", FILE_TYPES},  # the commands as Python functions: above them all
+    "api": {"genome", "data", "training", "executors", "engine", "views", "final", "strategies", "config",
+            "configfile", "commands", "loading", "tracking", FILE_TYPES},  # the commands as Python functions: above them all
 }
 
 
@@ -81,7 +82,7 @@ def test_the_run_folders_rooms_are_what_the_check_sees():
     others on the base alone."""
     assert imports_of(EIGEN / "run_folder" / "file_types.py") >= {"genome"}
     assert room_of(EIGEN / "run_folder" / "file_types.py") == FILE_TYPES
-    assert {"run_folder.folder", "run_folder.json_types"} <= imports_of(EIGEN / "search" / "eigen_search.py")
+    assert {"run_folder.folder", "run_folder.json_types"} <= imports_of(EIGEN / "engine" / "eigen_search.py")
     modules = {f"{RUN_FOLDER}.{p.stem}" for p in (EIGEN / RUN_FOLDER).glob("*.py") if p.stem != "__init__"}
     assert modules == (BASE | {FILE_TYPES}) & modules  # every module of the package has its floor
 

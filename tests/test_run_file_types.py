@@ -121,7 +121,7 @@ def test_the_large_scale_config_is_type_checked_too(runs, tmp_path):
 @pytest.mark.parametrize("strategy", ["eigen", "large-scale"])
 def test_every_field_of_a_history_line_is_type_checked(runs, strategy, tmp_path):
     from eigen.run_folder.folder import interpreting
-    from eigen.search.record import HistoryRecord
+    from eigen.engine.record import HistoryRecord
     history = (runs[0] if strategy == "eigen" else runs[1]) / "history.jsonl"
     line = tmp_path / "history.jsonl"
     line.write_text(history.read_text().splitlines()[-1])

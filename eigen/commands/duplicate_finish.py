@@ -17,8 +17,8 @@ from ..genome.cost import training_flops
 from ..run_folder.file_types import TeacherDescription
 from ..run_folder.folder import SHAPE_ERRORS, RunFolder, read_json, write_json
 from ..run_folder.portable import resolve_from_file
-from ..search.pareto import CANDIDATES_ELIGIBLE, Point, pareto_file
-from ..search.record import HistoryRecord
+from ..engine.pareto import CANDIDATES_ELIGIBLE, Point, pareto_file
+from ..engine.record import HistoryRecord
 from ..training.individual_training import load_model
 from ..training.trainer import ensemble_accuracy, evaluate
 from ..training.tta import tta_accuracy

@@ -17,8 +17,8 @@ from ..errors import EigenError, Interrupted, describe_os_error
 from ..run_folder.file_types import RunConfig
 from ..run_folder.folder import RunFolder, holds_locks, interpreting, read_json, write_json
 from ..run_folder.portable import relative_to_file, resolve_from_file, with_relative_paths
-from ..search.events import SearchEvents
-from ..search.record import HistoryRecord
+from ..engine.events import SearchEvents
+from ..engine.record import HistoryRecord
 from ..strategies import EngineParts, Strategy, names
 from ..strategies import named as strategy_named
 from ..training.metrics import MetricsLog
@@ -161,7 +161,7 @@ def class_names(splits) -> dict:
 def with_latency_device(config: SearchConfig, device) -> SearchConfig:
     """--latency-device resolved (the search's own device by default) and checked, before the run
     folder is created; a run that times nothing keeps None."""
-    from ..search.latency_cache import times_latency
+    from ..engine.latency_cache import times_latency
     from ..training.latency import latency_device
     if not times_latency(config.fitness, config.max_ms):
         return config
@@ -312,7 +312,7 @@ def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | N
 def front_ends(pareto: dict, best: str | None) -> list[dict]:
     """The two ends of the front (smallest, most accurate) that are not the best itself, each with
     which end it is: the examples of `--pick` the summary prints."""
-    from ..search.pareto import ends
+    from ..engine.pareto import ends
     found = ends(pareto)
     named = zip(found, ("smallest", "most accurate") if len(found) == 2 else ("only",))
     return [{**p, "which": which} for p, which in named if p["id"] != best and best not in p["twins"]]

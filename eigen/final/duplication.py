@@ -20,8 +20,8 @@ from ..executors.work import run_all
 from ..genome.dna import Genome
 from ..run_folder.file_types import DuplicationProgress
 from ..run_folder.folder import interpreting, read_json, write_json
-from ..search.fitness import Fitness
-from ..search.sitting import Sitting
+from ..engine.fitness import Fitness
+from ..engine.sitting import Sitting
 from ..training.individual_training import training_seed
 from ..training.job import FailureWatch, Training
 from .plan import PLAN_VERSION

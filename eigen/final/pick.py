@@ -17,8 +17,8 @@ from ..genome.dna import Genome, GenomeError
 from ..run_folder.file_types import RunConfig
 from ..run_folder.folder import RunFolder, interpreting, read_json
 from ..run_folder.portable import resolve_from_file
-from ..search.latency_cache import saved_latency_setting
-from ..search.record import HISTORY_FIX, HistoryRecord
+from ..engine.latency_cache import saved_latency_setting
+from ..engine.record import HISTORY_FIX, HistoryRecord
 from .plan import Source
 
 CHOOSE = "pick an id from its pareto.json or history.jsonl"

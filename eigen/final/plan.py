@@ -19,7 +19,7 @@ from ..genome.dna import Genome, GenomeError
 from ..run_folder.file_types import Answer, Plan, RunConfig
 from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions
 from ..run_folder.portable import relative_to_file, resolve_from_file
-from ..search.fitness import Fitness
+from ..engine.fitness import Fitness
 
 PLAN_VERSION = 2  # 2: final trainings seeded apart from the search's; candidates chosen by the search's fitness
 CHUNKS = 5  # checkpoints per candidate: a kill costs at most a fifth of one training

@@ -1,9 +1,9 @@
 """EIGEN (the paper's Algorithm 1): generations of children of one parent, staged extinction (Eq. 1
-and 2), rapid succession, mimicry of a teacher. The rules are in `eigen.search.eigen_search`."""
+and 2), rapid succession, mimicry of a teacher. The rules are in `eigen.engine.eigen_search`."""
 from __future__ import annotations
 
-from ..search.events import SearchEvents
-from ..search.pareto import EIGEN_ELIGIBLE
+from ..engine.events import SearchEvents
+from ..engine.pareto import EIGEN_ELIGIBLE
 from .registry import EngineParts, Strategy, register, settings_for
 
 
@@ -21,14 +21,14 @@ def _schedule(config):
 
 
 def _engine(config, parts: EngineParts):
-    from ..search.eigen_search import EigenSearch, EigenSettings
+    from ..engine.eigen_search import EigenSearch, EigenSettings
     settings = settings_for(EigenSettings, config, parts, stage_ends=stage_ends(config))
     return EigenSearch(settings, parts.trainer, parts.folder, parts.progress, parts.executor,
                        parts.measure_latency)
 
 
 def _points(records, state: dict):
-    from ..search.pareto import eigen_points
+    from ..engine.pareto import eigen_points
     return eigen_points(records)
 
 

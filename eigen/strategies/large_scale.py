@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import random
 
-from ..search.record import STEADY_STAGE
+from ..engine.record import STEADY_STAGE
 from .registry import register
 from .steady import INHERITED_TAU, pair_drawn, steady_engine, steady_strategy
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import random
 
 from ..errors import EigenError
-from ..search.record import STEADY_STAGE
+from ..engine.record import STEADY_STAGE
 from .registry import register
 from .steady import INHERITED_TAU, check_population, steady_engine, steady_strategy
 
@@ -29,7 +29,7 @@ DEFAULT_SAMPLE_SIZE = 25  # S (arXiv 1802.01548, Methods Details); SearchConfig'
 def aging(sample_size: int):
     """The selection rule with S = `sample_size`: the parent is the fittest of S individuals drawn at
     random with replacement (the first drawn of the fittest on a tie), and the oldest dies."""
-    from ..search.steady_state import Selection
+    from ..engine.steady_state import Selection
 
     def select(population: list, rng: random.Random):
         sampled = [rng.choice(population) for _ in range(sample_size)]

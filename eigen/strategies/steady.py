@@ -1,26 +1,26 @@
 """What the steady-state strategies share (large-scale, random, regularized): Large-Scale Evolution's
 population, individuals and training (§3.1-§3.6), its views, table and plots. Each strategy's own
-module gives its selection rule (`eigen.search.steady_state.SelectionRule`) and calls `steady_strategy`."""
+module gives its selection rule (`eigen.engine.steady_state.SelectionRule`) and calls `steady_strategy`."""
 from __future__ import annotations
 
 from typing import Callable
 
-from ..search.events import EvolutionEvents
-from ..search.pareto import STEADY_ELIGIBLE
-from ..search.record import STEADY_STAGE
+from ..engine.events import EvolutionEvents
+from ..engine.pareto import STEADY_ELIGIBLE
+from ..engine.record import STEADY_STAGE
 from .registry import EngineParts, Strategy, settings_for
 
 
 def child_schedule(config):
     """LS §3.4: SGD momentum 0.9, batch 50, weight decay 1e-4, --child-steps iterations at the
     genome's own learning rate, held constant (the learning rate evolves in the DNA instead)."""
-    from ..search.steady_state import child_schedule as schedule
+    from ..engine.steady_state import child_schedule as schedule
     return schedule(config.child_steps, config.schedule_scale)
 
 
 def steady_engine(config, parts: EngineParts, select, sample_in_history: bool = False):
-    """The steady-state engine (`eigen.search.steady_state.Evolution`) with `select` as its rule."""
-    from ..search.steady_state import Evolution, EvolutionSettings
+    """The steady-state engine (`eigen.engine.steady_state.Evolution`) with `select` as its rule."""
+    from ..engine.steady_state import Evolution, EvolutionSettings
     settings = settings_for(EvolutionSettings, config, parts, strategy=config.strategy,
                             child_steps=parts.schedule.total)
     return Evolution(settings, parts.trainer, parts.folder, parts.progress, parts.executor,
@@ -30,7 +30,7 @@ def steady_engine(config, parts: EngineParts, select, sample_in_history: bool = 
 def pair_drawn(population: list, rng, first_breeds: Callable) -> "Selection":
     """Two distinct individuals drawn at random (LS §3.1): the first breeds and the second dies when
     `first_breeds(a, b)` says so, else the other way round. Large-scale's and random search's rule."""
-    from ..search.steady_state import Selection
+    from ..engine.steady_state import Selection
     a, b = rng.sample(population, 2)
     parent, loser = (a, b) if first_breeds(a, b) else (b, a)
     return Selection([a, b], parent, loser)
@@ -44,7 +44,7 @@ def check_population(config) -> None:
 
 
 def _points(records, state: dict):
-    from ..search.pareto import steady_points
+    from ..engine.pareto import steady_points
     return steady_points(records, [i["id"] for i in state.get("population", [])])
 
 

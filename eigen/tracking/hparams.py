@@ -37,7 +37,7 @@ import time
 from pathlib import Path
 
 from ..run_folder.folder import named
-from ..search.record import HistoryRecord
+from ..engine.record import HistoryRecord
 from .observers import Tracker
 
 MARK = ".hparams-"  # in the name of every event file this writes

@@ -34,7 +34,7 @@ from typing import Callable
 from ..errors import first_line
 from ..run_folder.file_types import MlflowRunIds, RunConfig
 from ..run_folder.folder import read_json, write_json
-from ..search.record import HistoryRecord
+from ..engine.record import HistoryRecord
 from ..training.metrics import LogPoint, MetricsEvents
 from .observers import Tracker
 

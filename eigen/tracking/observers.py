@@ -16,8 +16,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from ..search.events import EvolutionEvents, SearchEvents
-from ..search.record import HistoryRecord
+from ..engine.events import EvolutionEvents, SearchEvents
+from ..engine.record import HistoryRecord
 from ..training.metrics import MetricsEvents
 
 

@@ -11,7 +11,7 @@ median, and the interquartile range is kept as its spread. On a GPU every pass i
 synchronisation, so a pass is the whole of its kernels. The garbage collector is off while timing.
 
 The same genome measured again gives a slightly different median (see the README's figures), so
-a search measures each genome key once and keeps the answer (`eigen/search/latency_cache.py`).
+a search measures each genome key once and keeps the answer (`eigen/engine/latency_cache.py`).
 """
 from __future__ import annotations
 

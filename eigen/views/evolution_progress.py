@@ -1,6 +1,6 @@
 """What a person watching a large-scale or random search sees: recent events live, or plain lines.
 
-`Evolution` emits the events of `eigen.search.events.EvolutionEvents`, each with frozen snapshots;
+`Evolution` emits the events of `eigen.engine.events.EvolutionEvents`, each with frozen snapshots;
 these views implement them. `PlainEvolutionProgress` writes one
 line per individual trained and one per generation; `LiveEvolutionProgress` redraws a rich table of
 the latest events (who met whom, who died, the child's mutation, parameters, fitness) under a header
@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..progress import on_terminal
-from ..search.events import EvolutionEvents, EvolutionView, IndividualView
-from ..search.record import STEADY_STAGE
+from ..engine.events import EvolutionEvents, EvolutionView, IndividualView
+from ..engine.record import STEADY_STAGE
 from .live import LiveView, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
 
 RECENT = 12  # events shown in the live table

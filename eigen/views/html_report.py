@@ -22,8 +22,8 @@ from rich.console import Console
 from ..genome.dna import Genome
 from ..run_folder.file_types import FinalMetrics, Plan, RunConfig
 from ..run_folder.folder import RunFolder, read_json, write_bytes
-from ..search.pareto import saved_front
-from ..search.record import HistoryRecord
+from ..engine.pareto import saved_front
+from ..engine.record import HistoryRecord
 from .live import human, pct, summarize_mutations
 from .pareto_view import front_rows
 

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.live import Live
 
 from ..progress import clock
-from ..search.sitting import Sitting
+from ..engine.sitting import Sitting
 
 SHORT_OPS = {
     "insert-convolution": "+conv", "insert-concatenation": "+concat", "insert-pooling": "+pool",

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from rich.table import Table
 
-from ..search.pareto import Point
-from ..search.record import HistoryRecord
+from ..engine.pareto import Point
+from ..engine.record import HistoryRecord
 from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
 from .live import human
 from .tables import closing_table

@@ -35,8 +35,8 @@ from matplotlib.ticker import MaxNLocator
 from .. import faults
 from ..run_folder.file_types import DuplicationProgress, FinalMetrics, Plan, RunConfig
 from ..run_folder.folder import RunFolder, interpreting, read_json
-from ..search.pareto import saved_front
-from ..search.record import HISTORY_FIX, HistoryRecord
+from ..engine.pareto import saved_front
+from ..engine.record import HISTORY_FIX, HistoryRecord
 from .figures import FIGSIZE, SLIDE, pyplot_for_files, save_figure
 from .html_report import write_html_report
 from .pareto_view import others, write_pareto_plot
@@ -46,8 +46,8 @@ from .search_plots import cost, cost_flops
 def check_state(state: dict) -> None:
     """The types of every field of a state.json the report and the tables read as it is."""
     from ..run_folder import json_types
-    from ..search.eigen_search import SearchState
-    from ..search.steady_state import EvolutionState
+    from ..engine.eigen_search import SearchState
+    from ..engine.steady_state import EvolutionState
     json_types.check(state, EvolutionState if isinstance(state, dict) and "population" in state else SearchState)
     json_types.check(state.get("version"), int | None, "version")
 

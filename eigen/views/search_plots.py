@@ -14,8 +14,8 @@ from __future__ import annotations
 
 from matplotlib.ticker import MaxNLocator
 
-from ..search.extinction import STAGES
-from ..search.record import STEADY_STAGE, HistoryRecord
+from ..engine.extinction import STAGES
+from ..engine.record import STEADY_STAGE, HistoryRecord
 from .figures import STAGE_COLOURS
 from .tables import device_unit
 

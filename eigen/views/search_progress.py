@@ -1,6 +1,6 @@
 """What a person watching a search sees: a live table on a terminal, plain lines otherwise.
 
-The search emits the events of `eigen.search.events.SearchEvents`, each with frozen snapshots of
+The search emits the events of `eigen.engine.events.SearchEvents`, each with frozen snapshots of
 the search and the generation; these views implement them (the search never imports a view).
 `PlainProgress` writes one line per event, for logs and pipes.
 `LiveProgress` redraws a rich table of the generation in flight (child, mutations, parameters,
@@ -17,8 +17,8 @@ from rich.table import Table
 from rich.text import Text
 
 from ..progress import on_terminal
-from ..search.events import GenerationView, IndividualView, SearchEvents, SearchView
-from ..search.extinction import STAGES
+from ..engine.events import GenerationView, IndividualView, SearchEvents, SearchView
+from ..engine.extinction import STAGES
 from .live import LiveView, Pace, PlainLines, agreement, budget_left, clock, fitness_text, human, summarize_mutations
 
 

@@ -11,7 +11,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..progress import on_terminal
-from ..search.extinction import STAGES
+from ..engine.extinction import STAGES
 from .live import agreement, human
 
 

@@ -57,7 +57,7 @@ def test_a_cpu_search_stopped_by_max_generations_prints_commands_that_run(tmp_pa
 
 
 def test_ctrl_c_in_a_search_says_how_to_continue(tmp_path, capsys, monkeypatch):
-    from eigen.search.eigen_search import EigenSearch
+    from eigen.engine.eigen_search import EigenSearch
     run = tmp_path / "run"
     real_run = EigenSearch.run
 

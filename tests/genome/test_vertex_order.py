@@ -15,7 +15,7 @@ from eigen.genome.dna import ACTIVATE_THEN_ADD, ADD_THEN_ACTIVATE
 from eigen.genome.model import Classifier, MaxPool, ResolvedAdd
 from eigen.genome.mutations import MUTATION_SETS, NotApplicable
 from eigen.run_folder.folder import RunFolder
-from eigen.search.steady_state import EvolutionSettings
+from eigen.engine.steady_state import EvolutionSettings
 from eigen.training.job import StageResult
 from tests.search.steady_engine import evolution
 

@@ -2,7 +2,7 @@
 (`eigen search` builds it through the strategy registry: eigen/strategies/)."""
 from __future__ import annotations
 
-from eigen.search.steady_state import Evolution
+from eigen.engine.steady_state import Evolution
 from eigen.strategies.large_scale import tournament
 from eigen.strategies.random_search import coin
 from eigen.strategies.regularized import DEFAULT_SAMPLE_SIZE, aging

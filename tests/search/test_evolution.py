@@ -14,8 +14,8 @@ from eigen.commands.search import search_command
 from eigen.genome.inheritance import inherit
 from eigen.genome.mutations import MUTATION_SETS
 from eigen.run_folder.folder import RunFolder
-from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.steady_state import STAGE, Evolution, EvolutionSettings
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.steady_state import STAGE, Evolution, EvolutionSettings
 from eigen.training.individual_training import TorchIndividuals
 from eigen.training.job import StageResult, Training
 from eigen.views.search_progress import PlainProgress
@@ -157,7 +157,7 @@ def test_inheritance_copies_exactly_the_tensors_whose_name_and_shape_match():
 def test_an_identity_child_starts_from_its_parents_trained_weights(tmp_path):
     from eigen.data.datasets import load_splits
     from eigen.data.device_data import DeviceData
-    from eigen.search.steady_state import child_schedule
+    from eigen.engine.steady_state import child_schedule
     data = DeviceData(load_splits("synthetic", image_size=16), "cpu")
     trainer = TorchIndividuals(data, child_schedule(30), keep_optimizer=False)
     genome = Genome.from_dict(chain(conv(8)), 16)

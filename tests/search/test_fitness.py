@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from eigen.cli import main
-from eigen.search.fitness import Fitness, FitnessError
+from eigen.engine.fitness import Fitness, FitnessError
 
 
 @pytest.mark.parametrize("expression, weights", [

@@ -7,9 +7,9 @@ import pytest
 from eigen.genome.cost import cost
 from eigen.genome.dna import initial_genome
 from eigen.run_folder.folder import RunFolder
-from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.steady_state import EvolutionSettings
-from eigen.search.fitness import Fitness
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.steady_state import EvolutionSettings
+from eigen.engine.fitness import Fitness
 from eigen.training.latency import LatencyDeviceError, latency_device, measure_latency
 from tests.search.steady_engine import evolution
 from tests.search.test_search import SMALL, Killed, Scripted, comparable, records_of

@@ -5,9 +5,9 @@ import random
 import numpy as np
 import pytest
 
-from eigen.search.pareto import (EIGEN_ELIGIBLE, STEADY_ELIGIBLE, Point, eigen_points, ends, front, pareto_file,
+from eigen.engine.pareto import (EIGEN_ELIGIBLE, STEADY_ELIGIBLE, Point, eigen_points, ends, front, pareto_file,
                                  steady_points)
-from eigen.search.record import HistoryRecord
+from eigen.engine.record import HistoryRecord
 
 
 def brute_front(points, with_ms):

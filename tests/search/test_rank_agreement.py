@@ -9,7 +9,7 @@ import random
 import numpy as np
 import pytest
 
-from eigen.search.rank_agreement import best_kept, kendall_tau, retention, survivors
+from eigen.engine.rank_agreement import best_kept, kendall_tau, retention, survivors
 
 
 def brute_tau_b(x, y) -> float | None:

@@ -6,9 +6,9 @@ import re
 import pytest
 
 from eigen.run_folder.folder import RunFolder
-from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.extinction import rank_value, threshold
-from eigen.search.succession import Succession
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.extinction import rank_value, threshold
+from eigen.engine.succession import Succession
 from eigen.training.job import StageResult, Training
 
 SMALL = dict(population=6, primary_step=100, secondary_step=10, stage_ends=(10, 30, 40), p=3, q=2,

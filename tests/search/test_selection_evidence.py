@@ -7,8 +7,8 @@ import json
 import pytest
 
 from eigen.run_folder.folder import RunFolder
-from eigen.search.steady_state import STAGE
-from eigen.search.rank_agreement import kendall_tau
+from eigen.engine.steady_state import STAGE
+from eigen.engine.rank_agreement import kendall_tau
 from eigen.training.job import StageResult
 from tests.search.test_evolution import Tournament, evolve
 from tests.search.test_search import Scripted, records_of, search

@@ -31,10 +31,10 @@ import pytest
 from eigen import faults
 from eigen.executors.local import InlineExecutor
 from eigen.run_folder.folder import RunFolder, read_json, write_json
-from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.steady_state import STAGE, Evolution, EvolutionSettings
-from eigen.search.extinction import STAGES
-from eigen.search.individual import Individual
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.steady_state import STAGE, Evolution, EvolutionSettings
+from eigen.engine.extinction import STAGES
+from eigen.engine.individual import Individual
 from eigen.training.individual_training import training_seed
 from eigen.training.job import StageResult
 from tests.search.steady_engine import evolution

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from eigen.cli import main
 from eigen.genome.cost import cost
 from eigen.run_folder.folder import RunFolder
-from eigen.search.steady_state import STAGE, EvolutionSettings
+from eigen.engine.steady_state import STAGE, EvolutionSettings
 from eigen.strategies.regularized import aging
 from eigen.training.job import StageResult
 from tests.search.steady_engine import evolution

@@ -14,7 +14,7 @@ import pytest
 from eigen.cli import main
 from eigen.commands.search import search_command
 from eigen.run_folder.folder import RunFolder
-from eigen.search.record import HistoryRecord
+from eigen.engine.record import HistoryRecord
 from eigen.training.metrics import read_metrics
 from eigen.views.evolution_progress import PlainEvolutionProgress
 from eigen.views.search_progress import PlainProgress

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from eigen.search.record import HistoryRecord
+from eigen.engine.record import HistoryRecord
 from eigen.training.metrics import LogPoint
 from tests.tracking.tables import hparams_table, history, mlflow_runs, session_starts
 

@@ -13,7 +13,7 @@ from eigen import Genome, build_model
 from eigen.cli import main
 from eigen.data.datasets import load_splits
 from eigen.data.device_data import DeviceData
-from eigen.search.steady_state import child_schedule as evolution_schedule
+from eigen.engine.steady_state import child_schedule as evolution_schedule
 from eigen.training.individual_training import load_model
 from eigen.training.recipes import CHILD_RECIPES, EMA_SHARE, child_schedule, final_schedule
 from eigen.training.trainer import Schedule, Trainer, evaluate

@@ -45,7 +45,7 @@ def test_a_failed_capture_is_said_once_and_every_training_records_it(fresh_graph
 
 def line(**fields):
     """A history record with `fields` over an ordinary trained one."""
-    from eigen.search.record import HistoryRecord
+    from eigen.engine.record import HistoryRecord
     base = dict(id="g1c1", parent="g0", generation=1, succession="primary", step_size=1, stage="T1", until=4,
                 key="k", mutations=[], params=1, flops=1, fitness={"T1": 1.0}, accuracy={"T1": 1.0}, status="ok",
                 iterations=4, seconds=1.0, flops_spent=1, reused_from=None, checkpoint=None)

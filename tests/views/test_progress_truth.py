@@ -8,7 +8,7 @@ import pytest
 from rich.console import Console
 
 from eigen.run_folder.folder import RunFolder
-from eigen.search.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
 from eigen.views.live import Pace
 from eigen.views.search_progress import LiveProgress, PlainProgress, generation_work_left
 from tests.search.test_search import SMALL, Scripted
@@ -143,7 +143,7 @@ def test_the_closing_tables_fit_100_columns_late_in_a_long_search():
 @pytest.mark.parametrize("strategy", ["eigen", "large-scale"])
 def test_a_fitness_that_is_not_accuracy_is_never_printed_as_a_percentage(tmp_path, strategy):
     """`acc - 2*mparams` of 97.3 is not 97.3% of anything: the log prints the value, accuracy keeps its %."""
-    from eigen.search.steady_state import EvolutionSettings
+    from eigen.engine.steady_state import EvolutionSettings
     from eigen.views.evolution_progress import PlainEvolutionProgress
     from tests.search.steady_engine import evolution
     from tests.search.test_evolution import SETTINGS, Tournament

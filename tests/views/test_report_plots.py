@@ -6,7 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from eigen.search.record import HistoryRecord  # noqa: E402
+from eigen.engine.record import HistoryRecord  # noqa: E402
 from eigen.training.metrics import MetricsLog, LogPoint  # noqa: E402
 from eigen.views import report, search_plots, tables  # noqa: E402
 

@@ -13,8 +13,8 @@ from rich.console import Console
 from eigen.cli import main
 from eigen.commands.search import search_command
 from eigen.run_folder.folder import RunFolder
-from eigen.search.eigen_search import EigenSearch, EigenSettings
-from eigen.search.steady_state import EvolutionSettings
+from eigen.engine.eigen_search import EigenSearch, EigenSettings
+from eigen.engine.steady_state import EvolutionSettings
 from eigen.views.evolution_progress import PlainEvolutionProgress
 from eigen.strategies import named
 from eigen.views.tables import evolution_table, summary_table

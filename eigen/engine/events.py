@@ -1,7 +1,7 @@
 """What a search tells whoever watches it: the events it emits and small frozen snapshots with them.
 
 The search owns this protocol; the views (`eigen/views/`: a live table, plain log lines) implement
-it, so nothing under `eigen/search/` imports a view, and a view never holds the engine: each event
+it, so nothing under `eigen/engine/` imports a view, and a view never holds the engine: each event
 carries a snapshot of what it may show, taken when the event happens. `SearchEvents` and
 `EvolutionEvents` are null objects as well as the protocols: the Python API and the tests use them
 as they are (nothing is shown), a view overrides what it shows.
