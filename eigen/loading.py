@@ -186,12 +186,15 @@ def _fitted_again(target, path: Path, data_dir) -> nn.Module:
     from .data.preprocess import fitted_on
     dataset, kind = target.dataset, target.preprocess
     what = "the per-channel statistics" if kind == "standard" else "the GCN + ZCA whitening"
-    if data_dir is None or dataset is None:
-        fix = (f"pass data_dir= (where {dataset} is, as eval's --data-dir) to compute it again from the data"
-               if dataset is not None else "load it from its run or final folder")
+    if dataset is None:
+        raise EigenError(f"{path} does not keep the {kind} preprocessing its network was trained with, nor say "
+                         f"which dataset it was trained on; load it from the final folder it came from, which keeps "
+                         f"both")
+    if data_dir is None:
         raise EigenError(f"{path} does not keep the {kind} preprocessing its network was trained with ({what} of "
-                         f"{dataset or 'its dataset'}'s training split); load the final folder `eigen duplicate` "
-                         f"made of it, which keeps it, or {fix}")
+                         f"{dataset}'s training split); load the final folder `eigen duplicate` made of it, which "
+                         f"keeps it, or pass data_dir= (where {dataset} is, as eval's --data-dir) to compute it "
+                         f"again from the data")
     splits = load_splits(dataset, data_dir, target.image_size or 32)
     if target.fingerprint is not None and splits.fingerprint() != target.fingerprint:
         raise EigenError(f"the {dataset} in {data_dir} is not the data {path} was trained on (its training split "

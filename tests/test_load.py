@@ -284,12 +284,18 @@ def test_bad_paths_are_one_sentence_and_write_nothing(standard_run, tmp_path):
     unfinished = tmp_path / "final"
     shutil.copytree(standard_run / "final", unfinished, ignore=shutil.ignore_patterns("metrics.json"))
     (tmp_path / "model.onnx").write_bytes(b"onnx")
+    lone = tmp_path / "lone"  # a genome and its weights, without the final folder that says the rest
+    lone.mkdir()
+    for name in ("genome.json", "model.safetensors"):
+        shutil.copy(standard_run / "final" / name, lone / name)
     cases = {
         tmp_path / "nowhere": "does not exist; pass a final folder, genome.json, a checkpoint or an export",
         foreign: "holds no metrics.json, so it is not a finished final folder; pass runs/<name>/final/",
         unfinished: "holds no metrics.json, so it is not a finished final folder; run `eigen duplicate` again",
         foreign / "cat.txt": "is not an eigen checkpoint",
         tmp_path / "model.onnx": "is an ONNX model and eigen.load returns a torch module; load the model.pt2",
+        lone / "genome.json": "does not keep the standard preprocessing its network was trained with, nor say which "
+                              "dataset it was trained on; load it from the final folder it came from",
     }
     before = tree(tmp_path), tree(standard_run)
     for path, words in cases.items():
