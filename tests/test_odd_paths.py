@@ -57,6 +57,6 @@ def test_a_run_in_an_odd_long_place_goes_through_every_command_as_printed(tmp_pa
 
 
 def test_the_teacher_hint_quotes_an_odd_data_folder():
-    splits = SimpleNamespace(folder=None, name="cifar10", image_size=32)
+    splits = SimpleNamespace(folder=None, name="cifar10", image_size=32, in_memory=False)
     hint = train_teacher_hint(splits, f"/data/{ODD}", 0)
     assert shlex.split(hint) == ["eigen", "train-teacher", "--dataset", "cifar10", "--data-dir", f"/data/{ODD}"]

@@ -79,7 +79,7 @@ def test_no_other_file_writes_the_version():
     assert set(re.findall(r"\(v(\d+\.\d+\.\d+)\)", (ROOT / "README.md").read_text())) <= {eigen.__version__}
 
 
-IMPORT_NAMES = {"PIL": "pillow", "yaml": "pyyaml"}  # import name -> distribution, where they differ
+IMPORT_NAMES = {"PIL": "pillow", "yaml": "pyyaml", "mlflow": "mlflow-skinny"}  # import name -> distribution, where they differ
 
 
 def normalized(name: str) -> str:
