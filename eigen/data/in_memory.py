@@ -61,10 +61,10 @@ def splits_from(data: Any, classes: Sequence[str] | None = None, image_size: int
     else:
         raise DataError(f"data should be (x_train, y_train) arrays or a torch Dataset of (image, label), "
                         f"got {type(data).__name__}")
-    return _split(train, test, classes, image_size, say)
+    return _split(train, test, classes, image_size)
 
 
-def _split(train: ImageSet, test: ImageSet | None, classes, image_size: int | None, say) -> Splits:
+def _split(train: ImageSet, test: ImageSet | None, classes, image_size: int | None) -> Splits:
     if train.x.shape[1] != train.x.shape[2]:
         raise DataError(f"the images are {train.x.shape[1]}x{train.x.shape[2]}; eigen searches square images: "
                         f"resize or crop them to a square first")
