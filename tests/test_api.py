@@ -189,3 +189,18 @@ def test_the_library_raises_the_cli_sentence(tmp_path, capsys):
         api.duplicate(missing, gpu=-1, quiet=True)
     assert main(["duplicate", str(missing), "--gpu", "-1"]) == 2
     assert capsys.readouterr().err.strip() == f"eigen duplicate: {caught.value}"
+
+
+def test_a_run_on_python_data_prints_the_python_calls_that_continue_it(tmp_path):
+    """The summary's "continue with" and "next:" lines cannot be CLI commands for data eigen does not
+    keep: they are the calls, with the settings the CLI's would carry."""
+    from eigen.commands.search import duplicate_command_for, resume_command
+    folder = RunFolder(tmp_path / "run")
+    config = SearchConfig(dataset=IN_MEMORY, gpu=-1, schedule_scale=0.5, child_recipe="fast")
+    assert resume_command(folder, config, 3) == (f"eigen.search(resume={str(folder.path)!r}, data=..., gpu=-1, "
+                                                 f"max_generations=3)")
+    assert duplicate_command_for(folder, config) == (f"eigen.duplicate({str(folder.best)!r}, data=..., gpu=-1, "
+                                                     f"schedule_scale=0.5, final_recipe='fast')")
+    assert duplicate_command_for(folder, config, "c4").startswith(f"eigen.duplicate({str(folder.path)!r}, pick='c4'")
+    cli = dataclasses.replace(config, dataset="cifar10")
+    assert duplicate_command_for(folder, cli).startswith("eigen duplicate ")

@@ -300,9 +300,17 @@ def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | N
     """`eigen duplicate` of this run's best (or, with `pick`, of that individual), on its device and at
     its --schedule-scale (a scaled-down smoke search is followed by a scaled-down final training, not
     25,000 iterations per candidate), and, after a `--child-recipe fast` search, with the same recipe
-    (so the genome as found, candidate c0, trains as the search measured it)."""
+    (so the genome as found, candidate c0, trains as the search measured it); for a run on data
+    given from Python, the Python call."""
+    from ..data.in_memory import IN_MEMORY
     from ..device import device_flag
     from ..executors.choose import executor_flags
+    if config.dataset == IN_MEMORY:
+        given = (f", gpu={config.gpu}" if config.gpu != 0 else "") + (
+            f", schedule_scale={config.schedule_scale:g}" if config.schedule_scale != 1.0 else "") + (
+            ", final_recipe='fast'" if config.child_recipe == "fast" else "")
+        which = f"{str(folder.path)!r}, pick={pick!r}" if pick else repr(str(folder.best))
+        return f"eigen.duplicate({which}, data=...{given})"
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
     recipe = " --final-recipe fast" if config.child_recipe == "fast" else ""
     which = f"{shlex.quote(str(folder.path))} --pick {pick}" if pick else shlex.quote(str(folder.best))
