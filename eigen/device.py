@@ -58,11 +58,17 @@ def resolve_device(gpu: int) -> torch.device:
         return torch.device("cpu")
     if gpu < -1:
         raise DeviceError(f"--gpu {gpu} is not a device: use a CUDA index (0, 1, ...) or -1 for the CPU")
+    return cuda_device(gpu, f"--gpu {gpu}", "use --gpu -1 to run on the CPU")
+
+
+def cuda_device(index: int, said: str, on_cpu: str) -> torch.device:
+    """CUDA device `index`, if this machine has it; else a DeviceError that names the request as the
+    user made it (`said`: "--gpu 3", "device='cuda:3'") and says how to run on the CPU (`on_cpu`)."""
     if not torch.cuda.is_available():
-        raise DeviceError(f"--gpu {gpu} asks for CUDA, but this machine has no usable CUDA GPU "
-                          f"(torch {torch.__version__}); use --gpu -1 to run on the CPU")
+        raise DeviceError(f"{said} asks for CUDA, but this machine has no usable CUDA GPU "
+                          f"(torch {torch.__version__}); {on_cpu}")
     count = torch.cuda.device_count()
-    if gpu >= count:
-        raise DeviceError(f"--gpu {gpu} does not exist: this machine has {count} CUDA device(s), "
+    if index >= count:
+        raise DeviceError(f"{said} does not exist: this machine has {count} CUDA device(s), "
                           f"numbered 0..{count - 1}")
-    return torch.device("cuda", gpu)
+    return torch.device("cuda", index)

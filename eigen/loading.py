@@ -214,16 +214,12 @@ def _cost(genome: dict | None, image_size: int, num_classes: int) -> tuple[int |
 
 def _device(device: str | torch.device) -> torch.device:
     """`device` as a torch.device that exists here; one sentence otherwise."""
+    from .device import cuda_device
     try:
         device = torch.device(device)
     except (RuntimeError, TypeError):
         raise DeviceError(f"device={device!r} is not a torch device; pass \"cpu\", \"cuda\", \"cuda:N\" or a "
                           f"torch.device") from None
-    if device.type == "cuda":
-        if not torch.cuda.is_available():
-            raise DeviceError(f"device={str(device)!r} asks for CUDA, but this machine has no usable CUDA GPU "
-                              f"(torch {torch.__version__}); pass device=\"cpu\"")
-        if device.index is not None and device.index >= torch.cuda.device_count():
-            raise DeviceError(f"device={str(device)!r} does not exist: this machine has "
-                              f"{torch.cuda.device_count()} CUDA device(s), numbered 0..{torch.cuda.device_count() - 1}")
+    if device.type == "cuda":  # "cuda" alone is the first, as torch has it
+        return cuda_device(device.index or 0, f"device={str(device)!r}", 'pass device="cpu"')
     return device

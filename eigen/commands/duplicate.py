@@ -97,7 +97,8 @@ class DuplicateOutcome:
 
 @holds_locks
 def duplicate_command(config: DuplicateConfig, progress=None, individuals=None) -> int:
-    """Run `eigen duplicate`; `progress` and `individuals` can be replaced (tests)."""
+    """`run_duplicate` as a command that returns its exit code, with `progress` and `individuals`
+    replaced (the tests drive a duplication this way; the CLI goes through `eigen.duplicate`)."""
     run_duplicate(config, progress=progress, individuals=individuals)
     return 0
 

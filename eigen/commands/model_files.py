@@ -172,18 +172,12 @@ def _statistics(metrics: dict) -> dict | None:
     return {"mean": list(normalization["mean"]), "std": list(normalization["std"])}
 
 
-def _plan_data(folder: Path) -> dict:
-    """A final folder's plan.json `data` ({} without a plan)."""
+def _plan_part(folder: Path, part: str) -> dict:
+    """A final folder's plan.json `part`: its "data", or its "source" (the search individual it
+    duplicated); {} without a plan."""
     if not (folder / "plan.json").exists():
         return {}
-    return read_json(folder / "plan.json", "the duplication's plan", Plan).get("data") or {}
-
-
-def _plan_source(folder: Path) -> dict:
-    """The search individual a final folder duplicated, as its plan.json says ({} without a plan)."""
-    if not (folder / "plan.json").exists():
-        return {}
-    return read_json(folder / "plan.json", "the duplication's plan", Plan).get("source") or {}
+    return read_json(folder / "plan.json", "the duplication's plan", Plan).get(part) or {}
 
 
 def _final_near(folders: tuple[Path, ...], fingerprint: str | None) -> Path | None:
@@ -196,7 +190,7 @@ def _final_near(folders: tuple[Path, ...], fingerprint: str | None) -> Path | No
     for place in folders:
         for final in [place, *sorted(place.glob("final*"))]:
             try:
-                if (final / "metrics.json").exists() and _plan_data(final).get("fingerprint") == fingerprint:
+                if (final / "metrics.json").exists() and _plan_part(final, "data").get("fingerprint") == fingerprint:
                     return final
             except EigenError:  # a damaged neighbour is not this model's problem: look on
                 continue
@@ -211,7 +205,7 @@ def _kept_near(folders: tuple[Path, ...], fingerprint: str | None, num_classes: 
         return {}
     try:
         statistics = _statistics(read_json(final / "metrics.json", "the final metrics", FinalMetrics))
-        names = _plan_data(final).get("class_names")
+        names = _plan_part(final, "data").get("class_names")
     except EigenError:
         return {}
     return {"statistics": statistics, "class_names": tuple(names) if names and len(names) == num_classes else None}
@@ -271,7 +265,7 @@ def _checkpoint(path: Path) -> Target:
             data = {**(config.get("data") or {}), "dataset": (config.get("settings") or {}).get("dataset")}
             break
         if (folder / "plan.json").exists():  # a final folder
-            data = _plan_data(folder)
+            data = _plan_part(folder, "data")
             break
     final = path.parent.parent
     candidate = path.stem if path.parent.name == "candidates" and (final / "plan.json").exists() else None
@@ -279,7 +273,7 @@ def _checkpoint(path: Path) -> Target:
     individual = path.stem.split("-")[0] if path.parent.name == "individuals" else None
     val = test = None
     if candidate is not None:
-        individual = _plan_source(final).get("id")
+        individual = _plan_part(final, "source").get("id")
         val, test = _candidate_accuracies(final, candidate)
     near = (path.parent, path.parent.parent)
     kept = _kept_near(near, data.get("fingerprint"), saved["num_classes"])

@@ -196,7 +196,9 @@ class SearchOutcome:
 @holds_locks
 def search_command(config: SearchConfig, progress: SearchEvents | None = None, individuals=None,
                    measure_latency=None) -> int:
-    """Run `eigen search`; `progress`, `individuals` and `measure_latency` can be replaced (tests)."""
+    """`run_search` as a command that returns its exit code, with `progress`, `individuals` and
+    `measure_latency` replaced (the tests and bench/ drive a search this way; the CLI goes through
+    `eigen.search`)."""
     run_search(config, progress=progress, individuals=individuals, measure_latency=measure_latency)
     return 0
 

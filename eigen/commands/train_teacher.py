@@ -142,16 +142,17 @@ class TeacherOutcome:
 
 @holds_locks
 def train_teacher_command(config, say=print) -> int:
-    """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it, cache its logits."""
+    """`run_train_teacher` as a command that returns its exit code (the tests drive it this way; the
+    CLI goes through `eigen.train_teacher`)."""
     run_train_teacher(config, say=say)
     return 0
 
 
 @holds_locks
 def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
-    """The teacher `config` describes, trained or finished, on its dataset or on the data `given` from
-    Python (`Splits`; its folder is then teachers/arrays-<fingerprint>/, where a search on the same data
-    looks)."""
+    """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it and cache its logits,
+    on its dataset or on the data `given` from Python (`Splits`; its folder is then
+    teachers/arrays-<fingerprint>/, where a search on the same data looks)."""
     from ..device import resolve_device
     from ..executors.work import run_all
     from ..executors.worker import WorkerSpec
