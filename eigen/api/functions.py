@@ -88,6 +88,7 @@ def _config(config_class: type, call: str, config, settings: dict):
 def _with_data(config, data, classes, settings: dict, resumed: bool, quiet: bool):
     """The config and the `Splits` of `data` given from Python (None without): the config then names
     the in-memory dataset and the arrays' image size, and a `dataset=` beside it is refused."""
+    from ..commands.setup import splits_given
     from ..data.in_memory import IN_MEMORY
     if data is None:
         if classes is not None:
@@ -97,13 +98,8 @@ def _with_data(config, data, classes, settings: dict, resumed: bool, quiet: bool
         raise EigenError(f"pass data= or dataset={settings['dataset']!r}, not both")
     if resumed:  # the run's own settings name its data and classes; run_search checks the fingerprint
         return config, data
-    given = _splits(data, classes, settings.get("image_size"), quiet)
+    given = splits_given(data, classes, settings.get("image_size"), quiet=quiet)
     return dataclasses.replace(config, dataset=IN_MEMORY, image_size=given.image_size), given
-
-
-def _splits(data, classes, image_size: int | None, quiet: bool):
-    from ..data.in_memory import splits_from
-    return splits_from(data, classes, image_size, say=(lambda text: None) if quiet else print)
 
 
 def _as_eigen_error(command: str, run: Callable):

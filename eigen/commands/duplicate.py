@@ -40,7 +40,7 @@ from ..run_folder.folder import holds_locks, interpreting, read_json, write_json
 from ..run_folder.portable import resolve_from_file
 from ..strategies import last_stage_of
 from ..training.metrics import MetricsLog
-from .setup import check_extras, executor_for, load_data, open_folder, teacher_logits_on
+from .setup import check_extras, executor_for, load_data, open_folder, splits_given, teacher_logits_on
 
 
 def final_folder(config: DuplicateConfig, source: Source) -> Path:
@@ -128,8 +128,7 @@ def run_duplicate(config: DuplicateConfig, *, given=None, classes=None, progress
     device = resolve_device(config.gpu)
     schedule = final_schedule(config.final_recipe, config.schedule_scale)
     if given is not None:
-        from ..data.in_memory import splits_from
-        given = splits_from(given, classes or source.data.get("class_names"), say=(lambda text: None) if quiet else print)
+        given = splits_given(given, classes or source.data.get("class_names"), quiet=quiet)
     splits = load_data(source.data["dataset"], config.data_dir, source.data["image_size"], schedule.batch_size,
                        source.data["fingerprint"], source.path, given,
                        call=f"eigen.duplicate({str(config.best)!r}, data=...)")

@@ -23,7 +23,8 @@ from ..strategies import EngineParts, Strategy, names
 from ..strategies import named as strategy_named
 from ..training.metrics import MetricsLog
 from ..tracking.observers import Tracked, metrics_listeners, trackers_for
-from .setup import check_extras, executor_for, load_data, open_folder, provenance, teacher_logits_on
+from .setup import (check_extras, executor_for, load_data, open_folder, provenance, splits_given,
+                    teacher_logits_on)
 
 # Settings of a resumed run come from its config.json, except these, which belong to the sitting.
 SITTING_SETTINGS = ("gpu", "data_dir", "time_budget", "max_generations", "deterministic", "tensorboard", "parallel",
@@ -212,9 +213,7 @@ def run_search(config: SearchConfig, *, given=None, classes=None, progress=None,
     notes: list[str] = []
     folder, config, saved = open_run(config, notes.append)
     if given is not None:
-        from ..data.in_memory import splits_from
-        given = splits_from(given, classes or (saved["data"].get("class_names") if saved else None),
-                            say=(lambda text: None) if quiet else print)
+        given = splits_given(given, classes or (saved["data"].get("class_names") if saved else None), quiet=quiet)
     try:
         return _search_in(folder, config, saved, notes, progress, individuals, measure_latency, given, quiet)
     except BrokenPipeError:  # the reader of stdout went away: the CLI stops quietly

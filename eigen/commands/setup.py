@@ -89,6 +89,16 @@ def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fin
     return splits
 
 
+def splits_given(data, classes=None, image_size: int | None = None, quiet: bool = False):
+    """Data given from Python as checked `Splits` (eigen/data/in_memory.py), with a bar while a
+    Dataset's items are read (none when `quiet`, nor for arrays, which are not read one by one)."""
+    from ..data.in_memory import splits_from
+    if quiet:
+        return splits_from(data, classes, image_size)
+    with counting("reading the Dataset", "images") as tick:
+        return splits_from(data, classes, image_size, progress=tick)
+
+
 def teacher_logits_on(teacher: Path | None, data):
     """The teacher's cached logits on `data`'s device (built the first time), or None without a teacher."""
     if teacher is None:

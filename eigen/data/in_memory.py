@@ -23,11 +23,12 @@ data, and a command that is not given it says in one sentence how to pass it (`n
 """
 from __future__ import annotations
 
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 
 from ..errors import DataError
+from ..progress import Tick, ticking
 from .datasets import SPLIT_SEED, ImageSet, Splits, stratified_split, validation_size
 
 IN_MEMORY = "arrays"  # the dataset name a run on data given from Python records (never a file on disk)
@@ -41,9 +42,10 @@ def needs_data(what: str, fingerprint: str | None, call: str) -> DataError:
 
 
 def splits_from(data: Any, classes: Sequence[str] | None = None, image_size: int | None = None,
-                say=lambda text: None) -> Splits:
+                progress: Tick | None = None) -> Splits:
     """`data` (see the module's docstring) as checked `Splits`; a `Splits` is returned as it is.
-    Raises DataError, one sentence, for anything the search could not use."""
+    A Dataset's items are read one by one, with `progress(done, total)` after each (its transforms may
+    be slow). Raises DataError, one sentence, for anything the search could not use."""
     if isinstance(data, Splits):
         return data
     if isinstance(data, (str, bytes)) or hasattr(data, "__fspath__"):
@@ -56,7 +58,7 @@ def splits_from(data: Any, classes: Sequence[str] | None = None, image_size: int
         train = _image_set(data[0], data[1], "x_train", "y_train")
         test = _image_set(data[2], data[3], "x_test", "y_test") if len(data) == 4 else None
     elif hasattr(data, "__getitem__") and hasattr(data, "__len__"):
-        train, test = _from_dataset(data, say), None
+        train, test = _from_dataset(data, progress), None
         classes = classes if classes is not None else getattr(data, "classes", None)
     else:
         raise DataError(f"data should be (x_train, y_train) arrays or a torch Dataset of (image, label), "
@@ -153,13 +155,14 @@ def _as_uint8_hwc(x: np.ndarray, name: str) -> np.ndarray:
     raise DataError(f"{name} should hold {expected}; got {x.dtype}")
 
 
-def _from_dataset(dataset, say) -> ImageSet:
-    """Every (image, label) of a map-style Dataset, read once in index order (with a progress line)."""
+def _from_dataset(dataset, progress: Tick | None) -> ImageSet:
+    """Every (image, label) of a map-style Dataset, read once in index order."""
     n = len(dataset)
     if n == 0:
         raise DataError("the Dataset given is empty")
     images, labels = [], []
-    for i, item in _read(dataset, n, say):
+    for i in ticking(range(n), progress):
+        item = dataset[i]
         if not isinstance(item, (tuple, list)) or len(item) < 2:
             raise DataError(f"the Dataset's item {i} is a {type(item).__name__}; each item should be (image, label)")
         image, label = _item_image(item[0], i), _item_label(item[1], i)
@@ -169,15 +172,6 @@ def _from_dataset(dataset, say) -> ImageSet:
         images.append(image)
         labels.append(label)
     return ImageSet(np.stack(images), np.asarray(labels, dtype=np.int64))
-
-
-def _read(dataset, n: int, say) -> Iterator[tuple[int, Any]]:
-    """(i, dataset[i]) pairs, with a line every quarter for a large Dataset (its transforms may be slow)."""
-    marks = {n * k // 4 for k in (1, 2, 3)} if n >= 10_000 else set()
-    for i in range(n):
-        if i in marks:
-            say(f"reading the Dataset: {i:,} of {n:,} images")
-        yield i, dataset[i]
 
 
 def _item_image(image, i: int) -> np.ndarray:
