@@ -123,12 +123,17 @@ def ignored_settings(config: SearchConfig) -> str | None:
     """A note naming the settings given that belong to other strategies ("--t1 (eigen's) ignored:
     --strategy regularized does not read it"), so a flag that does nothing is not taken for one that works."""
     strategy, defaults = strategy_named(config.strategy), SearchConfig()
-    others = {name: owner for owner in names() if owner != config.strategy
-              for name in strategy_named(owner).own_settings if name not in strategy.own_settings}
-    given = [(name, owner) for name, owner in others.items() if getattr(config, name) != getattr(defaults, name)]
+    owners: dict[str, list[str]] = {}  # a setting -> every other strategy that reads it (child_steps: three)
+    for owner in names():
+        if owner != config.strategy:
+            for name in strategy_named(owner).own_settings:
+                if name not in strategy.own_settings:
+                    owners.setdefault(name, []).append(owner)
+    given = [(name, who) for name, who in owners.items() if getattr(config, name) != getattr(defaults, name)]
     if not given:
         return None
-    flags = ", ".join(f"--{name.replace('_', '-')} ({owner}'s)" for name, owner in given)
+    said = lambda who: f"{who[0]}'s" if len(who) == 1 else f"{', '.join(who[:-1])} and {who[-1]}'s"
+    flags = ", ".join(f"--{name.replace('_', '-')} ({said(who)})" for name, who in given)
     return f"{flags} ignored: --strategy {config.strategy} does not read {'it' if len(given) == 1 else 'them'}"
 
 

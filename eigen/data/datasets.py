@@ -27,6 +27,7 @@ from ..progress import Tick, library_bars_quiet_off_terminal, ticking
 
 CIFAR = {"cifar10": 10, "cifar100": 100}
 SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images
+IN_MEMORY = "arrays"  # what a run on data given from Python (eigen/data/in_memory.py) records: never on disk
 MAX_VALIDATION = 5000  # SPEC §2 (5,000 of CIFAR's 50,000); smaller sets hold out a tenth
 
 
@@ -125,7 +126,7 @@ def load_dataset(dataset: str, data_dir, image_size: int,
         return _load_image_folder(Path(dataset.split(":", 1)[1]).expanduser(), image_size, progress)
     if dataset == "synthetic":
         return (*make_synthetic(image_size=image_size), [])
-    if dataset == "arrays":  # eigen/data/in_memory.py's IN_MEMORY: data given from Python, never on disk
+    if dataset == IN_MEMORY:
         raise DataError("the dataset 'arrays' is data given from Python (eigen.search(data=...)), which eigen does "
                         "not keep on disk; pass the same data again from Python, or use cifar10, cifar100, "
                         "imagefolder:PATH or synthetic")

@@ -29,9 +29,8 @@ import numpy as np
 
 from ..errors import DataError
 from ..progress import Tick, ticking
-from .datasets import SPLIT_SEED, ImageSet, Splits, stratified_split, validation_size
+from .datasets import IN_MEMORY, SPLIT_SEED, ImageSet, Splits, stratified_split, validation_size
 
-IN_MEMORY = "arrays"  # the dataset name a run on data given from Python records (never a file on disk)
 
 
 def needs_data(what: str, fingerprint: str | None, call: str) -> DataError:

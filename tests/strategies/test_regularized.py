@@ -186,3 +186,14 @@ def test_a_sample_larger_than_the_population_is_refused_in_one_sentence(tmp_path
 def test_another_strategys_setting_is_named_as_ignored(tmp_path, capsys):
     assert main(["search", *regularized(1), "--t1", "300", "--out", str(tmp_path / "run")]) == 0
     assert "--t1 (eigen's) ignored: --strategy regularized does not read it" in capsys.readouterr().out
+
+
+def test_a_setting_several_strategies_read_names_them_all():
+    """--child-steps is large-scale's, random's and regularized's: an EIGEN search names all three."""
+    from eigen.commands.search import ignored_settings
+    from eigen.config import SearchConfig
+    note = ignored_settings(SearchConfig(strategy="eigen", child_steps=100, t1=300))
+    assert note == ("--child-steps (large-scale, random and regularized's) ignored: --strategy eigen does not "
+                    "read it")
+    assert ignored_settings(SearchConfig(strategy="random", t1=300, sample_size=3)) == (
+        "--t1 (eigen's), --sample-size (regularized's) ignored: --strategy random does not read them")
