@@ -52,7 +52,10 @@ def mlflow_problem(uri: str) -> str | None:
     parsed = urllib.parse.urlparse(uri)
     if parsed.scheme in ("http", "https"):
         # MLflow retries an address where nothing answers for about four minutes: try it first.
-        port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        try:
+            port = parsed.port or (443 if parsed.scheme == "https" else 80)
+        except ValueError as e:  # http://host:50OO
+            return _bad_uri(uri, e)
         try:
             socket.create_connection((parsed.hostname or "localhost", port), timeout=5).close()
         except OSError as e:
@@ -190,8 +193,8 @@ class MlflowRuns(Tracker, MetricsEvents):
             for run in page:
                 self.children[run.info.run_name] = run.info.run_id
                 self._earlier.add(run.info.run_name)
-                if run.info.status == "RUNNING":  # a killed sitting could not end it: this one will
-                    self._running[run.info.run_name] = True
+                if run.info.status == "RUNNING":  # a killed sitting could not end it: this one will, as it went
+                    self._running[run.info.run_name] = run.data.tags.get("status", "ok") == "ok"
             token = page.token
             if not token:
                 return
@@ -211,10 +214,11 @@ class MlflowRuns(Tracker, MetricsEvents):
         return self.children[individual]
 
     def _result(self, record: HistoryRecord) -> None:
-        from mlflow.entities import Metric, Param
+        from mlflow.entities import Metric, Param, RunTag
         resumed = record.id in self._earlier
         run = self._child(record.id)
         if resumed and any(m.step == record.until for m in self.client.get_metric_history(run, "fitness")):
+            self._running[record.id] = record.ok  # ends as it went, FAILED for a failed training
             return  # a steady state announces again a result recorded before a kill: logged already
         params = []
         if record.id not in self._described:
@@ -227,12 +231,11 @@ class MlflowRuns(Tracker, MetricsEvents):
         if record.reused_from is not None:  # nothing trained: metrics.csv has no point of it
             metrics.append(Metric("val_accuracy", float(record.accuracy[record.stage]), int(time.time() * 1000),
                                   record.until))
-        self.client.log_batch(run, metrics=metrics, params=params)
-        self._running[record.id] = record.ok
-        self.client.set_tag(run, "status", record.status)
-        self.client.set_tag(run, "stage", record.stage)
+        tags = [RunTag("status", record.status), RunTag("stage", record.stage)]
         if record.reused_from is not None:
-            self.client.set_tag(run, "reused_from", record.reused_from)
+            tags.append(RunTag("reused_from", record.reused_from))
+        self.client.log_batch(run, metrics=metrics, params=params, tags=tags)  # one call: the lock is shared
+        self._running[record.id] = record.ok
         if record.genome is not None:
             self.client.log_dict(run, record.genome, "genome.json")
 

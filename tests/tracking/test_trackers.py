@@ -183,3 +183,27 @@ def test_a_sqlite_store_works_out_of_the_extra(tmp_path, monkeypatch):
     runs.close()
     (parent,), (child,) = mlflow_runs(uri)
     assert history(uri, child.info.run_id, "fitness") == [(20, 50.0)]
+
+
+@mlflow
+def test_a_failed_result_a_killed_sitting_logged_ends_failed_after_the_resume(tmp_path, store):
+    """A kill leaves the failed individual's run RUNNING; the resumed sitting that hears its result
+    again ends it FAILED, as it went, not FINISHED."""
+    from eigen.tracking.mlflow_runs import MlflowRuns
+    folder = run_folder(tmp_path)
+    killed = MlflowRuns(store, print)
+    killed.started(folder)
+    killed.result(record(id="g1c1", status="diverged", fitness=10.0))  # no close(): the process died
+    resumed = MlflowRuns(store, print)
+    resumed.started(folder)
+    resumed.result(record(id="g1c1", status="diverged", fitness=10.0))  # announced again
+    resumed.close()
+    _, nested = mlflow_runs(store)
+    assert {r.info.run_name: r.info.status for r in nested} == {"g1c1": "FAILED"}
+
+
+@mlflow
+def test_a_malformed_port_is_one_sentence():
+    from eigen.tracking.mlflow_runs import mlflow_problem
+    problem = mlflow_problem("http://localhost:50OO")
+    assert problem.startswith("--mlflow http://localhost:50OO: MLflow cannot keep runs there (ValueError: ")
