@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import math
 import os
 import sys
 import time
@@ -61,23 +62,25 @@ def clock(seconds: float | None) -> str:
 
 class Bar:
     """One count a person waits on: a tqdm bar on a terminal; off one, a plain line when it starts to
-    matter (after `quiet_for` seconds), one every `every` seconds, and one when it closes.
+    matter (after `quiet_for` seconds), one every `every` seconds, and one when it closes; nothing at
+    all when `quiet` (the Python API's `quiet=True`), which still keeps the count.
 
     `update(done)` takes the count so far, not an increment, so a caller that only knows where it
     is (an epoch, an image index) never has to keep the bar's own count.
     """
 
     def __init__(self, what: str, total: int, unit: str, *, initial: int = 0, stream: IO[str] | None = None,
-                 position: int | None = None, quiet_for: float | None = None, every: float = PLAIN_EVERY):
+                 position: int | None = None, quiet_for: float | None = None, every: float = PLAIN_EVERY,
+                 quiet: bool = False):
         self.what, self.total, self.unit, self.n = what, total, unit, initial
         self.stream = stream or sys.stdout
-        self.quiet_for = QUIET_FOR if quiet_for is None else quiet_for
+        self.quiet_for = math.inf if quiet else QUIET_FOR if quiet_for is None else quiet_for
         self.every = every
         self.note = ""
         self._started = time.monotonic()
         self._said: float | None = None  # when the last plain line was written (None: not yet)
         self._bar = None
-        if on_terminal(self.stream):
+        if on_terminal(self.stream) and not quiet:
             from tqdm import tqdm
             self._bar = tqdm(total=total, initial=initial, desc=what, unit=unit, file=self.stream,
                              position=position, delay=self.quiet_for, dynamic_ncols=True)
@@ -118,7 +121,8 @@ class Bar:
 
 
 @contextlib.contextmanager
-def counting(what: str, unit: str, stream: IO[str] | None = None, quiet_for: float | None = None) -> Iterator[Tick]:
+def counting(what: str, unit: str, stream: IO[str] | None = None, quiet_for: float | None = None,
+             quiet: bool = False) -> Iterator[Tick]:
     """A `Tick` for a job whose total its worker finds out (the files of a folder, the views of a
     data set): the bar starts at the first tick and closes when the block ends."""
     bar: Bar | None = None
@@ -126,7 +130,7 @@ def counting(what: str, unit: str, stream: IO[str] | None = None, quiet_for: flo
     def tick(done: int, total: int) -> None:
         nonlocal bar
         if bar is None:
-            bar = Bar(what, total, unit, initial=0, stream=stream, quiet_for=quiet_for)
+            bar = Bar(what, total, unit, initial=0, stream=stream, quiet_for=quiet_for, quiet=quiet)
         bar.update(done, total)
 
     try:

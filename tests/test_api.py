@@ -75,7 +75,7 @@ def test_duplicate_takes_the_search_result_and_its_arrays(array_run, tmp_path):
     assert metrics["classes"] == list(CLASSES)
 
 
-def test_a_teacher_trained_on_arrays_is_found_by_a_search_on_the_same_arrays(tmp_path, monkeypatch):
+def test_a_teacher_trained_on_arrays_is_found_by_a_search_on_the_same_arrays(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # teachers/ is relative to the working folder
     teacher = api.train_teacher(ARRAYS, members=1, depth=10, growth=4, epochs=1, gpu=-1, quiet=True)
     fingerprint = splits_from(ARRAYS).fingerprint()
@@ -85,6 +85,7 @@ def test_a_teacher_trained_on_arrays_is_found_by_a_search_on_the_same_arrays(tmp
                         gpu=-1, quiet=True, out="run")
     resolved = json.loads((result.run / "config.json").read_text())["resolved"]
     assert resolved["mimicry"] is True and resolved["teacher"].endswith(teacher.folder.name)
+    assert capsys.readouterr() == ("", "")  # quiet=True: no sentence and no bar (members, logits cache)
 
 
 def test_float_chw_arrays_a_tensor_dataset_and_a_pil_dataset_are_the_same_data():

@@ -69,8 +69,7 @@ def train_teacher(data: Any = None, *, classes=None, config: TeacherConfig | Non
     from ..commands.train_teacher import run_train_teacher
     config = _config(TeacherConfig, "eigen.train_teacher", config, settings)
     config, given = _with_data(config, data, classes, settings, resumed=False, quiet=quiet)
-    say = (lambda text: None) if quiet else print
-    outcome = _as_eigen_error("train-teacher", lambda: run_train_teacher(config, given=given, say=say))
+    outcome = _as_eigen_error("train-teacher", lambda: run_train_teacher(config, given=given, quiet=quiet))
     return TeacherResult.of(outcome.folder, outcome.finished)
 
 

@@ -131,7 +131,7 @@ def run_duplicate(config: DuplicateConfig, *, given=None, classes=None, progress
         given = splits_given(given, classes or source.data.get("class_names"), quiet=quiet)
     splits = load_data(source.data["dataset"], config.data_dir, source.data["image_size"], schedule.batch_size,
                        source.data["fingerprint"], source.path, given,
-                       call=f"eigen.duplicate({str(config.best)!r}, data=...)")
+                       call=f"eigen.duplicate({str(config.best)!r}, data=...)", quiet=quiet)
     teacher, mimicry_note = find_teacher(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
     if plan is None:
@@ -141,7 +141,7 @@ def run_duplicate(config: DuplicateConfig, *, given=None, classes=None, progress
     preprocess = prepared(config.preprocess, splits, folder if begun else None,
                           (source.run,) if source.run is not None else ())
     data = DeviceData(splits, device, with_test=True, preprocess=preprocess)
-    teacher_logits = teacher_logits_on(teacher if not done else None, data)
+    teacher_logits = teacher_logits_on(teacher if not done else None, data, quiet)
     if not begun:
         begin_plan(folder, plan, device)
         keep_preprocess(preprocess, folder, splits)

@@ -246,13 +246,13 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
     schedule = search_schedule(config)
     splits = load_data(config.dataset, config.data_dir, config.image_size, schedule.batch_size,
                        saved["data"]["fingerprint"] if saved else None, folder.path, given,
-                       call=f"eigen.search(resume={str(folder.path)!r}, data=...)")
+                       call=f"eigen.search(resume={str(folder.path)!r}, data=...)", quiet=quiet)
     teacher, mimicry_note = teacher_of(config, splits)
     notes += [splits.describe(), *splits.notes, mimicry_note]
     # gcn-zca: fitted once on the training split, then kept in the run folder (read back on resume)
     preprocess = prepared(config.preprocess, splits, folder.path if saved else None)
     data = DeviceData(splits, device, with_test=True, preprocess=preprocess) if individuals is None or teacher else None
-    teacher_logits = teacher_logits_on(teacher, data)
+    teacher_logits = teacher_logits_on(teacher, data, quiet)
     if saved is None:
         begin_run(folder, config, splits, schedule, teacher, mimicry_note, device)
         keep_preprocess(preprocess, folder.path, splits)

@@ -60,7 +60,8 @@ def open_folder(folder: Path, command: str, create: bool = False) -> None:
 
 
 def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fingerprint: str | None = None,
-              searched: Path | None = None, given=None, call: str = "the same call with data=..."):
+              searched: Path | None = None, given=None, call: str = "the same call with data=...",
+              quiet: bool = False):
     """The splits of `dataset`, checked: at least one batch of training images, and (given the
     `fingerprint` of the data `searched` was made on) the same data. Data given from Python
     (`given`, eigen/data/in_memory.py) is not on disk: a command on it must be given it again, and
@@ -75,7 +76,7 @@ def load_data(dataset: str, data_dir: str, image_size: int, batch_size: int, fin
     if given is not None:
         splits = given
     else:
-        with counting("decoding the image folder", "files") as tick:  # the only source that decodes (and ticks)
+        with counting("decoding the image folder", "files", quiet=quiet) as tick:  # the only source that decodes
             splits = load_splits(dataset, data_dir, image_size, progress=tick)
     if len(splits.train) < batch_size:
         raise DataError(f"{dataset} has {len(splits.train)} training images, fewer than one batch ({batch_size}); "
@@ -93,19 +94,18 @@ def splits_given(data, classes=None, image_size: int | None = None, quiet: bool 
     """Data given from Python as checked `Splits` (eigen/data/in_memory.py), with a bar while a
     Dataset's items are read (none when `quiet`, nor for arrays, which are not read one by one)."""
     from ..data.in_memory import splits_from
-    if quiet:
-        return splits_from(data, classes, image_size)
-    with counting("reading the Dataset", "images") as tick:
+    with counting("reading the Dataset", "images", quiet=quiet) as tick:
         return splits_from(data, classes, image_size, progress=tick)
 
 
-def teacher_logits_on(teacher: Path | None, data):
+def teacher_logits_on(teacher: Path | None, data, quiet: bool = False):
     """The teacher's cached logits on `data`'s device (built the first time), or None without a teacher."""
     if teacher is None:
         return None
     from ..training.teacher import teacher_logits
-    with counting("teacher's logits cache", "views") as tick:  # built once per teacher and data, then read
-        return teacher_logits(teacher, data, say=lambda text: print(text, flush=True), progress=tick)
+    say = (lambda text: None) if quiet else (lambda text: print(text, flush=True))
+    with counting("teacher's logits cache", "views", quiet=quiet) as tick:  # built once per teacher and data
+        return teacher_logits(teacher, data, say=say, progress=tick)
 
 
 def provenance(device) -> dict:

@@ -100,7 +100,8 @@ def finished_member(folder: Path, i: int, arch: dict, config, data, device, step
     return saved
 
 
-def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits, data, device, say) -> None:
+def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits, data, device, say,
+                   quiet: bool = False) -> None:
     """ensemble.json (every member's and the ensemble's accuracy, the recipe), then the logits cache."""
     import torch
 
@@ -124,7 +125,7 @@ def write_ensemble(folder: Path, arch: dict, config, members: list[dict], splits
     say(f"ensemble of {len(models)}: {summary['ensemble']['val_accuracy']:.2f}% validation, "
         f"{summary['ensemble']['test_accuracy']:.2f}% test -> {folder}/ensemble.json")
     started = time.monotonic()
-    with counting("teacher's logits cache", "views") as tick:
+    with counting("teacher's logits cache", "views", quiet=quiet) as tick:
         teacher_logits(folder, data, progress=tick)
     cache_seconds = time.monotonic() - started
     write_json(folder / "ensemble.json", {**summary, "logits_cache_seconds": round(cache_seconds, 1)})  # the cost
@@ -149,7 +150,7 @@ def train_teacher_command(config, say=print) -> int:
 
 
 @holds_locks
-def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
+def run_train_teacher(config, *, given=None, say=print, quiet: bool = False) -> TeacherOutcome:
     """`eigen train-teacher`: train (or finish training) the ensemble, evaluate it and cache its logits,
     on its dataset or on the data `given` from Python (`Splits`; its folder is then
     teachers/arrays-<fingerprint>/, where a search on the same data looks)."""
@@ -158,12 +159,15 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
     from ..executors.worker import WorkerSpec
     from ..training.members import MemberTrainer
 
+    if quiet:  # nothing shown: no sentence, no bar
+        say = lambda text: None
     check_extras(config, say)
     recipe = TEACHER_RECIPES[config.recipe]
     config = dataclasses.replace(config, preprocess=config.preprocess or default_preprocess(config.dataset),
                                  epochs=config.epochs or recipe.epochs)
     device = resolve_device(config.gpu)
-    splits = load_data(config.dataset, config.data_dir, config.image_size, recipe.batch_size, given=given)
+    splits = load_data(config.dataset, config.data_dir, config.image_size, recipe.batch_size, given=given,
+                       quiet=quiet)
     folder = Path(config.out or Path("teachers") / splits.identity)  # what `eigen search` looks for
     for line in (splits.describe(), *splits.notes):
         say(line)
@@ -179,7 +183,8 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
     schedule = recipe.schedule(config.epochs, steps_per_epoch)
     started = time.monotonic()
     members, queue, first_epoch = members_to_train(folder, arch, config, steps_per_epoch, say)
-    bars = {i: Bar(f"member {i}", config.epochs, "epochs", initial=first_epoch[i], position=n, quiet_for=0)
+    bars = {i: Bar(f"member {i}", config.epochs, "epochs", initial=first_epoch[i], position=n, quiet_for=0,
+                   quiet=quiet)
             for n, (i, _) in enumerate(queue)}  # a bar each on a terminal, a line a minute each in a log
 
     def finished(i: int, result) -> list:
@@ -213,5 +218,6 @@ def run_train_teacher(config, *, given=None, say=print) -> TeacherOutcome:
         done = ", ".join(f"member {i} after epoch {bars[i].n}" for i in sorted(bars) if i not in members)
         say(f"time budget spent: stopped {done}; run the same command to continue")
         return TeacherOutcome(folder, False)
-    write_ensemble(folder, arch, config, [members[i] for i in range(config.members)], splits, data, device, say)
+    write_ensemble(folder, arch, config, [members[i] for i in range(config.members)], splits, data, device, say,
+                   quiet)
     return TeacherOutcome(folder, True)
