@@ -233,7 +233,7 @@ class TeacherConfig(ExecutorOptions, DeviceOptions, DataOptions):
 class DuplicateConfig(ExecutorOptions, TrainingOptions, DeviceOptions):
     """`eigen duplicate`: gene duplication and the final training (SPEC §9)."""
 
-    best: str = opt("runs/best.json", "best.json of a search (with --pick, its run folder will do)", positional=True)
+    best: str = opt("runs/best.json", "best.json of a search, or its run folder", positional=True)
     pick: str | None = opt(None, "duplicate and train this individual of the search instead of its best: an id from "
                                  "its pareto.json (a point of the front) or history.jsonl", metavar="ID")
     out: str | None = opt(None, "final folder (default: final/ in the search's run folder, final-<ID>/ with "

@@ -53,6 +53,11 @@ def read_source(path: str | Path, dataset: str | None = None) -> Source:
 
 def _read_source(path: Path, dataset: str | None) -> Source:
     path = Path(path)
+    if path.is_dir():  # a run folder stands for its best.json, as it does for eval, show and --pick
+        if not (path / "best.json").is_file():
+            raise EigenError(f"{path} holds no best.json, so it is not a search's run folder; pass the "
+                             f"best.json a search wrote (runs/<name>/best.json, or runs/best.json for the latest search)")
+        path = path / "best.json"
     if not path.is_file():
         raise EigenError(f"{path} does not exist; pass the best.json a search wrote "
                          f"(runs/<name>/best.json, or runs/best.json for the latest search)")

@@ -271,6 +271,7 @@ def test_bad_input_gets_one_clear_sentence_and_writes_nothing(tmp_path, capsys):
         (["duplicate", str(write_best(tmp_path / "big.json", good)), "--max-params", "10", *out],
          "above --max-params 10; raise the limit"),
         (["duplicate", str(write_best(tmp_path / "norun.json", good))], "the run folder of .* is gone; pass --out"),
+        (["duplicate", str(tmp_path), *out], "holds no best.json, so it is not a search's run folder"),
         (["eval", str(tmp_path / "nowhere")], "does not exist"),
         (["eval", str(tmp_path / "notjson.json")], "is not valid JSON"),
         (["eval", str(tmp_path / "notjson.json"), "--top-k", "2"], "--top-k 2 needs a final folder"),
@@ -391,3 +392,12 @@ def test_predict_answers_the_images_it_can_read_and_names_the_ones_it_cannot(fin
     assert "Traceback" not in err[0]
     assert main(["predict", str(final), str(tmp_path / "bad" / "bomb.png")]) == 2
     assert "no image could be read" in capsys.readouterr().err
+
+
+def test_a_run_folder_stands_for_its_best_json(tmp_path):
+    """`eigen duplicate runs/x` reads runs/x/best.json, as eval, show and --pick read a run folder."""
+    from eigen.final.plan import read_source
+    best = write_best(tmp_path / "best.json", small_genome())
+    by_folder, by_file = read_source(tmp_path), read_source(best)
+    assert by_folder.path == by_file.path == best
+    assert by_folder.genome.key() == by_file.genome.key() and by_folder.data == by_file.data
