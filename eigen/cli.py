@@ -45,7 +45,7 @@ def _python_api(function: str) -> Callable[[object], int]:
 # name -> (config class, function, one-line description)
 COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
     "search": (SearchConfig, _python_api("search"),
-               "search an architecture with EIGEN (or large-scale / random) -> runs/<name>/"),
+               "search an architecture with EIGEN (or large-scale, random, regularized) -> runs/<name>/"),
     "train-teacher": (TeacherConfig, _python_api("train_teacher"),
                       "train the DenseNet-BC teacher ensemble used for mimicry -> teachers/<dataset>/"),
     "duplicate": (DuplicateConfig, _python_api("duplicate"),
