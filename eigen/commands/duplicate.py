@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..config import DuplicateConfig
+from ..data.datasets import data_dir_flag
 from ..errors import EigenError
 from ..executors.threads import THREADS_FIELD
 from ..final.duplication import Duplication, DuplicationEvents
@@ -167,5 +168,6 @@ def run_duplicate(config: DuplicateConfig, *, given=None, classes=None, progress
                   f"{len(duplication.candidates)} candidates trained; run the same command to continue", flush=True)
         return DuplicateOutcome(folder, False, reason)
     from .duplicate_finish import finish
-    finish(duplication, data, config.top_k, source, onnx=config.onnx, quiet=quiet)
+    finish(duplication, data, config.top_k, source, onnx=config.onnx, quiet=quiet,
+           data_flag=data_dir_flag(source.data["dataset"], config.data_dir))
     return DuplicateOutcome(folder, True, reason)

@@ -27,8 +27,10 @@ from .export import Normalized, SoftmaxEnsemble, export_onnx, export_program, sa
 FINAL_TTA = "flip"  # the final model's test_accuracy_tta: the image and its mirror (eigen/training/tta.py)
 
 
-def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: bool = False) -> dict:
-    """Choose, measure, export and write metrics.json; print the comparison (unless `quiet`); return
+def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: bool = False,
+           data_flag: str = "") -> dict:
+    """Choose, measure, export and write metrics.json; print the comparison (unless `quiet`), with a
+    next step that finds the data again (`data_flag`: the run's --data-dir, where it needs one); return
     the metrics."""
     folder, plan = duplication.folder, duplication.plan
     ranked = duplication.ranked()
@@ -109,7 +111,7 @@ def finish(duplication, data, top_k: int, source, onnx: bool = False, quiet: boo
     write_json(folder / "metrics.json", metrics)
     report_note = _draw(folder, source)
     if not quiet:
-        _print(metrics, folder, report_note, [p["id"] for p in pareto["front"]])
+        _print(metrics, folder, report_note, [p["id"] for p in pareto["front"]], data_flag)
     return metrics
 
 
@@ -211,7 +213,7 @@ def _draw(folder: Path, source) -> str:
         return f"the plot could not be drawn ({type(e).__name__}: {e})"
 
 
-def _print(metrics: dict, folder: Path, report_note: str, front: list[str]) -> None:
+def _print(metrics: dict, folder: Path, report_note: str, front: list[str], data_flag: str) -> None:
     from ..views.tables import duplicates_table, output_console
     console = output_console()
     console.print(duplicates_table(metrics, front))
@@ -227,4 +229,4 @@ def _print(metrics: dict, folder: Path, report_note: str, front: list[str]) -> N
     files = ", ".join(f for f in metrics["files"].values() if f)
     console.print(f"final model: {folder}/ ({files}, metrics.json)", highlight=False)
     console.print(report_note, highlight=False)
-    console.print(f"next: eigen eval {shlex.quote(str(folder))}", highlight=False)
+    console.print(f"next: eigen eval {shlex.quote(str(folder))}{data_flag}", highlight=False)

@@ -291,6 +291,7 @@ def _search_in(folder: RunFolder, config: SearchConfig, saved: dict | None, note
 def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int | None = None) -> str:
     """The command that continues this run on the device it used (with a higher --max-generations
     when that limit is what stopped it); for a run on data given from Python, the Python call."""
+    from ..data.datasets import data_dir_flag
     from ..data.in_memory import IN_MEMORY
     from ..device import device_flag
     from ..executors.choose import executor_flags
@@ -299,7 +300,8 @@ def resume_command(folder: RunFolder, config: SearchConfig, max_generations: int
             f", max_generations={max_generations}" if max_generations else "")
         return f"eigen.search(resume={str(folder.path)!r}, data=...{more})"
     more = f" --max-generations {max_generations}" if max_generations else ""
-    return f"eigen search --resume {shlex.quote(str(folder.path))}{device_flag(config.gpu)}{executor_flags(config)}{more}"
+    data = data_dir_flag(config.dataset, config.data_dir)
+    return f"eigen search --resume {shlex.quote(str(folder.path))}{data}{device_flag(config.gpu)}{executor_flags(config)}{more}"
 
 
 def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | None = None) -> str:
@@ -308,6 +310,7 @@ def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | N
     25,000 iterations per candidate), and, after a `--child-recipe fast` search, with the same recipe
     (so the genome as found, candidate c0, trains as the search measured it); for a run on data
     given from Python, the Python call."""
+    from ..data.datasets import data_dir_flag
     from ..data.in_memory import IN_MEMORY
     from ..device import device_flag
     from ..executors.choose import executor_flags
@@ -320,7 +323,8 @@ def duplicate_command_for(folder: RunFolder, config: SearchConfig, pick: str | N
     scale = f" --schedule-scale {config.schedule_scale:g}" if config.schedule_scale != 1.0 else ""
     recipe = " --final-recipe fast" if config.child_recipe == "fast" else ""
     which = f"{shlex.quote(str(folder.path))} --pick {pick}" if pick else shlex.quote(str(folder.best))
-    return f"eigen duplicate {which}{device_flag(config.gpu)}{executor_flags(config)}{scale}{recipe}"
+    data = data_dir_flag(config.dataset, config.data_dir)
+    return f"eigen duplicate {which}{data}{device_flag(config.gpu)}{executor_flags(config)}{scale}{recipe}"
 
 
 def front_ends(pareto: dict, best: str | None) -> list[dict]:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,6 +28,17 @@ from ..progress import Tick, library_bars_quiet_off_terminal, ticking
 
 CIFAR = {"cifar10": 10, "cifar100": 100}
 SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images
+DEFAULT_DATA_DIR = "~/.cache/eigen"  # --data-dir's default: where CIFAR is found or downloaded
+
+
+def data_dir_flag(dataset: str, data_dir: str) -> str:
+    """The `--data-dir` a printed next step needs to find this data again: '' where the default
+    folder finds it, or where the data does not live in --data-dir (an image folder names its own
+    path, synthetic data is generated)."""
+    if dataset not in CIFAR or data_dir == DEFAULT_DATA_DIR:
+        return ""
+    return f" --data-dir {shlex.quote(str(data_dir))}"
+
 IN_MEMORY = "arrays"  # what a run on data given from Python (eigen/data/in_memory.py) records: never on disk
 MAX_VALIDATION = 5000  # SPEC §2 (5,000 of CIFAR's 50,000); smaller sets hold out a tenth
 

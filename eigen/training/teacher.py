@@ -18,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+from ..data.datasets import data_dir_flag
 from ..data.device_data import NUM_VIEWS, PAD, DeviceData
 from ..device import device_flag
 from ..errors import EigenError
@@ -27,7 +28,6 @@ from ..run_folder.folder import SHAPE_ERRORS, interpreting, load_checkpoint, rea
 from .densenet import DenseNetBC
 
 
-DEFAULT_DATA_DIR = "~/.cache/eigen"
 
 
 def train_teacher_hint(splits, data_dir: str, gpu: int) -> str:
@@ -40,9 +40,7 @@ def train_teacher_hint(splits, data_dir: str, gpu: int) -> str:
     words = f"eigen train-teacher --dataset {shlex.quote(dataset)}"
     if splits.image_size != 32:
         words += f" --image-size {splits.image_size}"
-    if splits.name in ("cifar10", "cifar100") and data_dir != DEFAULT_DATA_DIR:
-        words += f" --data-dir {shlex.quote(data_dir)}"
-    return words + device_flag(gpu)
+    return words + data_dir_flag(splits.name, data_dir) + device_flag(gpu)
 
 
 def find_teacher(config, splits) -> tuple[Path | None, str]:

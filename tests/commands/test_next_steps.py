@@ -86,3 +86,28 @@ def test_ctrl_c_in_a_command_that_continues_says_to_run_it_again(command, capsys
     monkeypatch.setitem(cli.COMMANDS, command, (config_class, interrupted, description))
     assert main([command, "--gpu", "-1"]) == 130
     assert f"interrupted; continue with `eigen {command} --gpu -1`" in capsys.readouterr().err
+
+
+def test_a_search_on_cifar_in_its_own_folder_prints_next_steps_that_find_the_data(tmp_path, capsys):
+    """CIFAR in a --data-dir of its own: `continue with:`, the search's `next:` and the duplication's
+    `next:` carry it, so each runs as printed (the default folder holds no CIFAR here)."""
+    import numpy as np
+    data = tmp_path / "my data"
+    data.mkdir()
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 300), ("test", 40)):
+        np.savez(data / f"cifar10_{split}.npz", x=rng.integers(0, 256, (n, 32, 32, 3), dtype=np.uint8),
+                 y=np.arange(n) % 10)
+    run = tmp_path / "run"
+    assert main(["search", "--dataset", "cifar10", "--data-dir", str(data), "--preprocess", "standard",
+                 *SMOKE[3:], "--max-generations", "1", "--out", str(run)]) == 0
+    out = capsys.readouterr().out
+    again = printed(out, "continue with")
+    assert again == ["search", "--resume", str(run), "--data-dir", str(data), "--gpu", "-1", "--max-generations", "2"]
+    duplicate = printed(out, "next")
+    assert duplicate[:4] == ["duplicate", str(run / "best.json"), "--data-dir", str(data)]
+    assert main(duplicate + ["--candidates", "1"]) == 0
+    evaluate = printed(capsys.readouterr().out, "next")
+    assert evaluate == ["eval", str(run / "final"), "--data-dir", str(data)]
+    assert main(evaluate) == 0
+    assert main(again) == 0
