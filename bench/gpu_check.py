@@ -289,7 +289,9 @@ class Context:
         save_record(self.record, str(self.out))
 
 
-def main(argv=None) -> int:
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--dataset", default="cifar10")
@@ -310,7 +312,11 @@ def main(argv=None) -> int:
                          "under the machine's 600-s command limit)")
     ap.add_argument("--tests-timeout", type=float, default=150, help="seconds for tests/test_gpu.py")
     ap.add_argument("--quick", action="store_true", help="a few iterations each: a smoke run of this script")
-    args = ap.parse_args(argv)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
 
     started = time.perf_counter()
     say = lambda text: print(text, flush=True)

@@ -67,7 +67,9 @@ def spearman(x: list[float], y: list[float]) -> float:
     return statistics.correlation(rx, ry)
 
 
-def main(argv=None) -> int:
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
@@ -75,7 +77,11 @@ def main(argv=None) -> int:
     parser.add_argument("--drawn", type=int, default=12, help="genomes grown by mutation besides the bench genomes")
     parser.add_argument("--genomes", nargs="*", default=None, help="bench genome names (default: all)")
     parser.add_argument("--out", default=None)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
     device = latency_device(args.device)
     genomes = {p.stem: Genome.from_json(p.read_text()) for p in sorted(GENOMES.glob("*.json"))
                if args.genomes is None or p.stem in args.genomes}

@@ -58,7 +58,9 @@ def timed_generation(individuals, genomes, k, iterations, device, folder) -> tup
     return time.perf_counter() - started, [results[n] for n in range(len(genomes))]
 
 
-def main():
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--gpu", type=int, default=0)
@@ -67,7 +69,11 @@ def main():
     ap.add_argument("--iterations", type=int, default=400, help="iterations per child")
     ap.add_argument("--ks", type=int, nargs="+", default=[1, 2, 4, 8], help="trainings at once")
     ap.add_argument("--out", default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
 
     device = resolve_device(args.gpu)
     splits = load_splits("cifar10", args.data_dir)

@@ -68,7 +68,9 @@ def train_recipe(genome: Genome, splits, device, schedule_scale: float, seed: in
                 val_accuracy=trainer.evaluate("val"), test_accuracy=trainer.evaluate("test"))
 
 
-def main():
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--dataset", default="cifar10")
@@ -82,7 +84,11 @@ def main():
                          "number of iterations")
     ap.add_argument("--preprocess-cache", default=None, help="folder to keep (and find) the fitted whitening in")
     ap.add_argument("--out", default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
 
     path = genome_path(args.genome)
     genome = Genome.from_json(path.read_text())

@@ -82,7 +82,9 @@ def plot(rows: list[dict], path: Path, budget: float) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--data-dir", default="~/.cache/eigen")
@@ -97,7 +99,11 @@ def main() -> None:
                                                                 "25 of 100, scaled to the population of 20)")
     ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--out", required=True, help="folder for the run folders, search.json and search.png")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
     out = Path(args.out)
     if any((out / s).exists() for s in args.strategies):
         sys.exit(f"bench/search.py: {out} already holds runs; choose another --out")

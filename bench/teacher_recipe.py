@@ -54,7 +54,9 @@ def train_member(recipe, data, depth: int, growth: int, classes: int, epochs: in
                 val_accuracy=trainer.evaluate("val"), test_accuracy=trainer.evaluate("test"))
 
 
-def main():
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--dataset", default="cifar10")
@@ -68,7 +70,11 @@ def main():
                     help="train on the first N training images only (a CPU-sized budget; validation and test whole)")
     ap.add_argument("--recipes", nargs="+", default=list(CANDIDATES), choices=tuple(CANDIDATES))
     ap.add_argument("--out", default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
 
     device = resolve_device(args.gpu)
     splits = load_splits(args.dataset, args.data_dir, args.image_size)

@@ -63,7 +63,9 @@ def compare(a: dict, b: dict) -> dict:
     return rows
 
 
-def main(argv=None) -> int:
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--data-dir", default="~/.cache/eigen")
@@ -74,7 +76,11 @@ def main(argv=None) -> int:
     parser.add_argument("--settings", nargs="+", default=["1x1", "2x1", "1x1", "1x2", "2x2"],
                         help="THREADSxK: intra-op threads, trainings at once (a repeat checks run-to-run equality)")
     parser.add_argument("--out")
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = arguments().parse_args(argv)
     splits = load_splits(args.dataset, args.data_dir, args.image_size)
     genomes = {name: Genome.from_json((GENOMES / f"{name}.json").read_text()) for name in args.genomes}
     schedule = Schedule(total=args.iterations, milestones=(args.iterations * 3 // 4,))

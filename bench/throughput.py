@@ -105,7 +105,9 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
-def main():
+def arguments() -> argparse.ArgumentParser:
+    """The command line, apart from main, so a documented command's flags can be checked without running
+    it (tests/test_doc_commands.py)."""
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--gpu", type=int, default=0)
@@ -115,7 +117,11 @@ def main():
     ap.add_argument("--warmup", type=int, default=50, help="untimed iterations first")
     ap.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers (plain)")
     ap.add_argument("--out", default=None, help="JSON file for the results")
-    args = ap.parse_args()
+    return ap
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments().parse_args(argv)
 
     device = resolve_device(args.gpu)
     splits = load_splits("cifar10", args.data_dir)
