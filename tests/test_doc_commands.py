@@ -422,7 +422,8 @@ def write_images(folder: Path) -> None:
 def examples(tmp_path_factory) -> Path:
     """A folder as the pages' examples find theirs: runs/cifar10-eigen-20261123-101500/ a finished
     tiny search in the default runs/ (so runs/best.json is refreshed beside it) with its final/
-    (candidates c0, c1, c2) and final-g2c3/, and cat.jpg and photos/ to predict."""
+    (candidates c0, c1, c2) and final-g2c3/, cat.jpg and photos/ to predict, and the repository's bench/
+    (its genomes)."""
     folder = tmp_path_factory.mktemp("doc-examples")
     with pytest.MonkeyPatch.context() as mp, with_threads(FIXTURE_THREADS):
         mp.chdir(folder)
@@ -435,13 +436,14 @@ def examples(tmp_path_factory) -> Path:
         quietly("duplicate", FIXTURE_RUN, "--pick", FIXTURE_PICK, "--gpu", "-1", "--schedule-scale", "0.0008",
                 "--candidates", "1")
     write_images(folder)
+    (folder / "bench").symlink_to(ROOT / "bench", target_is_directory=True)  # the pages run from the repository's root
     return folder
 
 
 def place_for(page: str, examples: Path, tmp_path: Path, monkeypatch) -> Place:
     """A fresh copy of the examples to run the page's commands in, with its own $OUT and HOME."""
     place = Place(page, tmp_path / "work", tmp_path / "out", tmp_path / "home")
-    shutil.copytree(examples, place.folder)
+    shutil.copytree(examples, place.folder, symlinks=True)
     place.out.mkdir()
     place.home.mkdir()
     monkeypatch.setenv("HOME", str(place.home))
