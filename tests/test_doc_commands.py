@@ -12,6 +12,8 @@ each runs:
   on a GPU or on real CIFAR data, so there every one is only resolved.
 - any other `eigen` command (eval, predict, show, report) runs for real.
 - `python3 bench/NAME.py ...`: the script's `arguments()` parser must accept the arguments.
+- docs/BENCHMARKS.md also shows command lines inline (in its tables): a bench script's, and an eigen
+  training's with its settings; those are checked as its blocks' are.
 - `python3 -m pytest ...`: every test path it names exists; `pip install ...`: every extra it names is
   declared in pyproject.toml.
 - the programs in EXTERNAL are not eigen's to run and are skipped; anything else fails the test,
@@ -217,10 +219,26 @@ def unwrapped(words: list[str]) -> list[str]:
     return words
 
 
+def recorded_lines(markdown: str) -> list[tuple[int, str]]:
+    """(page line, text) of the command lines a record shows inline, in its tables and prose: a bench
+    script's (`python3 bench/...`, `timeout ... python3 bench/...`) and an eigen training's with its
+    settings (three flags or more). A span that only names a flag (`eigen search --parallel K`) or a
+    past run's file (`eigen eval final/model.pt2`) is prose, not a command to run."""
+    found = []
+    for number, line in enumerate(outside_blocks(markdown), 1):
+        for span in re.findall(r"`([^`]+)`", line):
+            if re.match(r"(timeout .*)?python3 bench/\S+\.py", span) or (
+                    re.match(r"eigen (search|duplicate|train-teacher) ", span) and span.count(" --") >= 3):
+                found.append((number, span))
+    return found
+
+
 def commands_in(markdown: str, page: str) -> list[Command]:
-    """Every simple command of the page's shell blocks, in document order."""
+    """Every simple command of the page's shell blocks, in document order; on a page of records
+    (BENCHMARKS.md), the command lines its tables and prose show inline too."""
     commands = []
-    for number, text in shell_lines(markdown):
+    lines = shell_lines(markdown) + (recorded_lines(markdown) if page in SETTINGS_ONLY_PAGES else [])
+    for number, text in sorted(lines):
         simple = [(unwrapped(words), stdout_to) for words, stdout_to in simple_commands(text)]
         commands += [Command(page, number, text, tuple(words), stdout_to, alone=len(simple) == 1)
                      for words, stdout_to in simple if words]
@@ -656,3 +674,14 @@ def test_a_link_to_a_missing_file_or_heading_is_found(tmp_path):
                     "```bash\n[not](a-link.md)\n```\n## Using the model\n")
     assert broken_links(page) == [f"(docs/pictures/none.svg): none.svg does not exist in {tmp_path}/docs/pictures",
                                   "(docs/api.md#loading): api.md has no heading whose anchor is #loading"]
+
+
+def test_a_records_inline_command_lines_are_commands_too():
+    """On BENCHMARKS.md a table's `python3 bench/...` is a command to check; a span naming a flag is prose,
+    and on other pages inline code is prose."""
+    text = ("| row | `python3 bench/latency.py --device cpu` | `eigen search --parallel K` |\n"
+            "| | `eigen search --dataset synthetic --gpu -1 --population 4` | `eigen eval final/model.pt2` |\n")
+    assert [c.words for c in commands_in(text, "docs/BENCHMARKS.md")] == [
+        ("python3", "bench/latency.py", "--device", "cpu"),
+        ("eigen", "search", "--dataset", "synthetic", "--gpu", "-1", "--population", "4")]
+    assert commands_in(text, "docs/searching.md") == []
