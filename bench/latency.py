@@ -70,7 +70,7 @@ def spearman(x: list[float], y: list[float]) -> float:
 def arguments() -> argparse.ArgumentParser:
     """The command line, apart from main, so a documented command's flags can be checked without running
     it (tests/test_doc_commands.py)."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.split("\n\n")[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 32])
     parser.add_argument("--repeats", type=int, default=10)

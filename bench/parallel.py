@@ -61,7 +61,7 @@ def timed_generation(individuals, genomes, k, iterations, device, folder) -> tup
 def arguments() -> argparse.ArgumentParser:
     """The command line, apart from main, so a documented command's flags can be checked without running
     it (tests/test_doc_commands.py)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--gpu", type=int, default=0)
     ap.add_argument("--parents", nargs="+", default=["tiny-early", "six-conv-1.15m"])

@@ -57,7 +57,7 @@ def train_member(recipe, data, depth: int, growth: int, classes: int, epochs: in
 def arguments() -> argparse.ArgumentParser:
     """The command line, apart from main, so a documented command's flags can be checked without running
     it (tests/test_doc_commands.py)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--dataset", default="cifar10")
     ap.add_argument("--image-size", type=int, default=32)

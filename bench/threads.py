@@ -66,7 +66,7 @@ def compare(a: dict, b: dict) -> dict:
 def arguments() -> argparse.ArgumentParser:
     """The command line, apart from main, so a documented command's flags can be checked without running
     it (tests/test_doc_commands.py)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(allow_abbrev=False, description=__doc__.splitlines()[0])
     parser.add_argument("--dataset", default="synthetic")
     parser.add_argument("--data-dir", default="~/.cache/eigen")
     parser.add_argument("--image-size", type=int, default=32)

@@ -108,7 +108,7 @@ def sync(device):
 def arguments() -> argparse.ArgumentParser:
     """The command line, apart from main, so a documented command's flags can be checked without running
     it (tests/test_doc_commands.py)."""
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(allow_abbrev=False, description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-dir", default="~/.cache/eigen")
     ap.add_argument("--gpu", type=int, default=0)
     ap.add_argument("--genomes", nargs="+", default=["six-conv-1.15m", "tiny-early"])

@@ -62,7 +62,13 @@ COMMANDS: dict[str, tuple[type, Callable[[object], int], str]] = {
 
 
 class _Parser(argparse.ArgumentParser):
-    """argparse, but a bad flag is one sentence (no usage dump), like every other user error."""
+    """argparse, but a bad flag is one sentence (no usage dump), like every other user error, and a
+    flag is its whole name: an abbreviation (`--max-gen`) that works today would turn ambiguous, or
+    mean another flag, the day a flag is added, and a config file's keys take no abbreviations either."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("allow_abbrev", False)  # the subcommands' parsers are made by this class too
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: {message} (see `{self.prog} --help`)\n")

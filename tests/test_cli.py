@@ -153,3 +153,11 @@ def test_commands_refuse_bad_input_in_one_line_writing_nothing(args, message, tm
     assert len(lines) == 1 and message in lines[0], result.stderr
     assert "Traceback" not in result.stderr
     assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_a_flag_is_its_whole_name(capsys):
+    """`--max-gen` is not `--max-generations`: an abbreviation would change meaning when a flag is added."""
+    with pytest.raises(SystemExit) as refused:
+        main(["search", "--max-gen", "3", "--print-config"])
+    assert refused.value.code == 2 and "unrecognized arguments: --max-gen 3" in capsys.readouterr().err
+    assert main(["search", "--max-generations", "3", "--print-config"]) == 0

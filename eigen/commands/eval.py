@@ -41,7 +41,9 @@ def eval_command(config) -> int:
     if dataset is None:
         raise EigenError(f"cannot tell which dataset {config.path} was trained on; pass --dataset")
     image_size = config.image_size or target.image_size or 32
-    device = auto_device(config.gpu, say=lambda text: print(f"evaluating {text}", flush=True))
+    # which device it chose is a note: on stderr under --json, whose stdout is the JSON alone (for jq, > f.json)
+    note_to = sys.stderr if config.json else sys.stdout
+    device = auto_device(config.gpu, say=lambda text: print(f"evaluating {text}", file=note_to, flush=True))
     splits = load_splits(dataset, config.data_dir, image_size)
     if target.num_classes is not None and target.num_classes != splits.num_classes:
         raise EigenError(f"{config.path} predicts {target.num_classes} classes, {dataset} has {splits.num_classes}; "

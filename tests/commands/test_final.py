@@ -374,6 +374,10 @@ def test_eval_json_has_top5_per_class_and_the_confusion_matrix(finished, tmp_pat
     matrix = torch.tensor(result["confusion"]["matrix"])
     assert matrix.sum() == result["test_images"] and matrix.trace() == round(result["top1"] * result["test_images"] / 100)
     assert png.read_bytes()[:4] == b"\x89PNG" and png.with_suffix(".svg").exists()
+    # without --gpu eval chooses the device and says which: on stderr, so stdout stays one JSON object
+    assert main(["eval", str(final / "model.pt2"), "--json", "--confusion", str(png)]) == 0
+    printed = capsys.readouterr()
+    assert json.loads(printed.out)["top1"] == result["top1"] and "evaluating on the CPU" in printed.err
 
 
 def test_predict_answers_the_images_it_can_read_and_names_the_ones_it_cannot(finished, tmp_path, capsys):
