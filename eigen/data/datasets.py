@@ -29,6 +29,8 @@ from ..progress import Tick, library_bars_quiet_off_terminal, ticking
 CIFAR = {"cifar10": 10, "cifar100": 100}
 SPLIT_SEED = 0  # fixed: every run of every strategy validates on the same images
 DEFAULT_DATA_DIR = "~/.cache/eigen"  # --data-dir's default: where CIFAR is found or downloaded
+IN_MEMORY = "arrays"  # what a run on data given from Python (eigen/data/in_memory.py) records: never on disk
+MAX_VALIDATION = 5000  # SPEC §2 (5,000 of CIFAR's 50,000); smaller sets hold out a tenth
 
 
 def data_dir_flag(dataset: str, data_dir: str) -> str:
@@ -38,9 +40,6 @@ def data_dir_flag(dataset: str, data_dir: str) -> str:
     if dataset not in CIFAR or data_dir == DEFAULT_DATA_DIR:
         return ""
     return f" --data-dir {shlex.quote(str(data_dir))}"
-
-IN_MEMORY = "arrays"  # what a run on data given from Python (eigen/data/in_memory.py) records: never on disk
-MAX_VALIDATION = 5000  # SPEC §2 (5,000 of CIFAR's 50,000); smaller sets hold out a tenth
 
 
 @dataclass(frozen=True)
