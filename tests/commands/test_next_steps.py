@@ -37,25 +37,6 @@ def printed(out: str, label: str) -> list[str]:
     return words[1:]
 
 
-def test_a_cpu_search_stopped_by_max_generations_prints_commands_that_run(tmp_path, capsys):
-    run = tmp_path / "run"
-    assert main(SMOKE + ["--max-generations", "1", "--out", str(run)]) == 0
-    out = capsys.readouterr().out
-    again = printed(out, "continue with")
-    assert again == ["search", "--resume", str(run), "--gpu", "-1", "--max-generations", "2"]
-    assert main(again) == 0  # it trains a second generation instead of stopping at once
-    assert {r["generation"] for r in RunFolder(run).read_history()} == {1, 2}
-
-    duplicate = printed(capsys.readouterr().out, "next")
-    assert duplicate == ["duplicate", str(run / "best.json"), "--gpu", "-1", "--schedule-scale", "0.004"]
-    assert main(duplicate + ["--candidates", "1"]) == 0  # as printed; one candidate keeps the test short
-    evaluate = printed(capsys.readouterr().out, "next")
-    assert evaluate == ["eval", str(run / "final")]  # no --gpu: eval chooses the device itself
-    assert main(evaluate) == 0
-    out = capsys.readouterr().out
-    assert "evaluating on the CPU" in out and "test accuracy" in out
-
-
 def test_ctrl_c_in_a_search_says_how_to_continue(tmp_path, capsys, monkeypatch):
     from eigen.engine.eigen_search import EigenSearch
     run = tmp_path / "run"
@@ -88,9 +69,10 @@ def test_ctrl_c_in_a_command_that_continues_says_to_run_it_again(command, capsys
     assert f"interrupted; continue with `eigen {command} --gpu -1`" in capsys.readouterr().err
 
 
-def test_a_search_on_cifar_in_its_own_folder_prints_next_steps_that_find_the_data(tmp_path, capsys):
-    """CIFAR in a --data-dir of its own: `continue with:`, the search's `next:` and the duplication's
-    `next:` carry it, so each runs as printed (the default folder holds no CIFAR here)."""
+def test_a_cpu_search_stopped_by_max_generations_prints_commands_that_run(tmp_path, capsys):
+    """On CIFAR in a --data-dir of its own, the hardest case: `continue with:` (a higher
+    --max-generations), the search's `next:` and the duplication's `next:` carry the device, the scale
+    and the data folder, so each runs as printed (the default folder holds no CIFAR here)."""
     import numpy as np
     data = tmp_path / "my data"
     data.mkdir()
@@ -105,9 +87,20 @@ def test_a_search_on_cifar_in_its_own_folder_prints_next_steps_that_find_the_dat
     again = printed(out, "continue with")
     assert again == ["search", "--resume", str(run), "--data-dir", str(data), "--gpu", "-1", "--max-generations", "2"]
     duplicate = printed(out, "next")
-    assert duplicate[:4] == ["duplicate", str(run / "best.json"), "--data-dir", str(data)]
-    assert main(duplicate + ["--candidates", "1"]) == 0
+    assert duplicate == ["duplicate", str(run / "best.json"), "--data-dir", str(data), "--gpu", "-1",
+                         "--schedule-scale", "0.004"]
+    assert main(duplicate + ["--candidates", "1"]) == 0  # as printed; one candidate keeps the test short
     evaluate = printed(capsys.readouterr().out, "next")
-    assert evaluate == ["eval", str(run / "final"), "--data-dir", str(data)]
+    assert evaluate == ["eval", str(run / "final"), "--data-dir", str(data)]  # no --gpu: eval chooses the device
     assert main(evaluate) == 0
-    assert main(again) == 0
+    out = capsys.readouterr().out
+    assert "evaluating on the CPU" in out and "test accuracy" in out
+    assert main(again) == 0  # it trains a second generation instead of stopping at once
+    assert {r["generation"] for r in RunFolder(run).read_history()} == {1, 2}
+
+
+def test_a_next_step_names_the_data_folder_only_where_the_default_would_not_find_the_data():
+    from eigen.data.datasets import DEFAULT_DATA_DIR, data_dir_flag
+    assert data_dir_flag("cifar100", "/data/my cifar") == " --data-dir '/data/my cifar'"
+    assert data_dir_flag("cifar10", DEFAULT_DATA_DIR) == ""
+    assert data_dir_flag("synthetic", "/data") == data_dir_flag("imagefolder:/pets", "/data") == ""
