@@ -17,7 +17,7 @@ from ..genome.blocks import candidates, find_blocks
 from ..genome.cost import cost
 from ..genome.dna import Genome, GenomeError
 from ..run_folder.file_types import Answer, Plan, RunConfig
-from ..run_folder.folder import checked, git_commit, interpreting, read_json, versions
+from ..run_folder.folder import RunFolder, checked, git_commit, interpreting, read_json, versions
 from ..run_folder.portable import relative_to_file, resolve_from_file
 from ..engine.fitness import Fitness
 
@@ -54,10 +54,10 @@ def read_source(path: str | Path, dataset: str | None = None) -> Source:
 def _read_source(path: Path, dataset: str | None) -> Source:
     path = Path(path)
     if path.is_dir():  # a run folder stands for its best.json, as it does for eval, show and --pick
-        if not (path / "best.json").is_file():
+        if not RunFolder(path).best.is_file():
             raise EigenError(f"{path} holds no best.json, so it is not a search's run folder; pass the "
                              f"best.json a search wrote (runs/<name>/best.json, or runs/best.json for the latest search)")
-        path = path / "best.json"
+        path = RunFolder(path).best
     if not path.is_file():
         raise EigenError(f"{path} does not exist; pass the best.json a search wrote "
                          f"(runs/<name>/best.json, or runs/best.json for the latest search)")
